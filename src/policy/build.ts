@@ -1,0 +1,67 @@
+/**
+ * cockatiel policies for one check, outermost first:
+ *   retry (attempts, exponential backoff, optional jitter)
+ *   → circuit breaker (consecutive failures, halfOpenAfter)
+ *   → timeout (per attempt, aggressive: the attempt's signal aborts and the call returns at once)
+ * A rejection by the open breaker is never retried: there is nothing to gain by asking again.
+ */
+import {
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  TimeoutStrategy,
+  circuitBreaker,
+  decorrelatedJitterGenerator,
+  handleAll,
+  handleWhen,
+  isBrokenCircuitError,
+  isIsolatedCircuitError,
+  noJitterGenerator,
+  retry,
+  timeout,
+  wrap,
+  type CircuitBreakerPolicy,
+  type IPolicy,
+  type RetryPolicy,
+} from 'cockatiel';
+import type { PolicyConfig } from '../config/types';
+import type { ProbeResult } from '../probes/probe';
+
+export type BreakerState = 'closed' | 'half-open' | 'open';
+
+export interface CheckPolicy {
+  policy: IPolicy;
+  retry: RetryPolicy;
+  breaker: CircuitBreakerPolicy;
+}
+
+const failed = (result: unknown) => !(result as ProbeResult | undefined)?.ok;
+
+export function buildPolicy(config: PolicyConfig): CheckPolicy {
+  const isRejection = (err: Error) => isBrokenCircuitError(err) || isIsolatedCircuitError(err);
+  const retryPolicy = retry(handleWhen((err) => !isRejection(err)).orWhenResult(failed), {
+    maxAttempts: config.retry.attempts - 1,
+    backoff: config.retry.jitter
+      ? new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: decorrelatedJitterGenerator })
+      : new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: noJitterGenerator }),
+  });
+  const breaker = circuitBreaker(handleAll.orWhenResult(failed), {
+    halfOpenAfter: config.breaker.halfOpenAfter,
+    breaker: new ConsecutiveBreaker(config.breaker.failures),
+  });
+  const perAttemptTimeout = timeout(config.timeout, TimeoutStrategy.Aggressive);
+  return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), retry: retryPolicy, breaker };
+}
+
+export function breakerState(breaker: CircuitBreakerPolicy): BreakerState {
+  switch (breaker.state) {
+    case CircuitState.Closed:
+      return 'closed';
+    case CircuitState.HalfOpen:
+      return 'half-open';
+    default:
+      return 'open'; // Open and Isolated both reject calls
+  }
+}
+
+export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };

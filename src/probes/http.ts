@@ -1,0 +1,111 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { CheckConfigOf } from '../config/types';
+import { ProbeFailure } from '../errors';
+import { abortError, type Probe, type ProbeContext } from './probe';
+
+/** Bodies are read only as far as the body assertions need; beyond this the response is cut. */
+const MAX_BODY_BYTES = 64 * 1024;
+const MAX_REDIRECTS = 5;
+
+interface StatusRange {
+  from: number;
+  to: number;
+}
+
+export function parseStatusRanges(specs: (number | string)[]): StatusRange[] {
+  return specs.map((spec) => {
+    if (typeof spec === 'number') return { from: spec, to: spec };
+    const [from, to] = spec.split('-').map(Number);
+    return { from: from!, to: to ?? from! };
+  });
+}
+
+/**
+ * http(s):// — one keep-alive connection per check (node:http Agent, so the
+ * OpenTelemetry http instrumentation sees every request). A timeout aborts the
+ * request and destroys its socket.
+ */
+export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeContext): Probe {
+  const ranges = parseStatusRanges(check.expect.status);
+  const bodyRegex = check.expect.bodyRegex ? new RegExp(check.expect.bodyRegex) : undefined;
+  const needBody = check.expect.bodyContains !== undefined || bodyRegex !== undefined;
+  const tls = check.tls;
+  const agentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1, scheduling: 'lifo' as const };
+  const httpAgent = new http.Agent(agentOptions);
+  const httpsAgent = new https.Agent({
+    ...agentOptions,
+    rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+    ca: tls?.ca,
+    cert: tls?.cert,
+    key: tls?.key,
+    servername: tls?.serverName,
+  });
+  const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
+
+  function request(target: URL, signal: AbortSignal, redirects: number): Promise<{ status: number; body: string; url: URL }> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(abortError(signal));
+      const isHttps = target.protocol === 'https:';
+      const req = (isHttps ? https : http).request(target, {
+        method: check.method,
+        headers: { 'user-agent': 'otel-health-sidecar', ...check.headers },
+        agent: isHttps ? httpsAgent : httpAgent,
+        signal,
+      });
+      req.once('error', (err) => reject(signal.aborted ? abortError(signal) : err));
+      req.once('response', (res) => {
+        const status = res.statusCode ?? 0;
+        const location = res.headers.location;
+        if (check.followRedirects && status >= 300 && status < 400 && location) {
+          res.resume();
+          if (redirects >= MAX_REDIRECTS) return reject(new ProbeFailure('TOO_MANY_REDIRECTS', `more than ${MAX_REDIRECTS} redirects`));
+          return resolve(request(new URL(location, target), signal, redirects + 1));
+        }
+        if (!needBody) {
+          res.resume(); // drain so the keep-alive socket can be reused
+          res.once('end', () => resolve({ status, body: '', url: target }));
+          res.once('error', reject);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size >= MAX_BODY_BYTES) return;
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size >= MAX_BODY_BYTES) {
+            req.destroy(); // enough to judge; do not read an unbounded body
+            resolve({ status, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'), url: target });
+          }
+        });
+        res.once('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), url: target }));
+        res.once('error', reject);
+        res.once('aborted', () => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body')));
+      });
+      if (check.body !== undefined) req.end(check.body);
+      else req.end();
+    });
+  }
+
+  return {
+    async run(signal) {
+      const { status, body, url } = await request(new URL(check.url), signal, 0);
+      const where = context.redactor.text(describe(url));
+      if (!ranges.some((r) => status >= r.from && status <= r.to)) {
+        return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };
+      }
+      if (check.expect.bodyContains !== undefined && !body.includes(check.expect.bodyContains)) {
+        return { ok: false, message: `${where}: status ${status}, body does not contain ${JSON.stringify(check.expect.bodyContains)}` };
+      }
+      if (bodyRegex && !bodyRegex.test(body)) {
+        return { ok: false, message: `${where}: status ${status}, body does not match /${bodyRegex.source}/` };
+      }
+      return { ok: true, message: `${where}: status ${status}` };
+    },
+    async close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}

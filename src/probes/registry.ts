@@ -1,0 +1,23 @@
+/** kind → probe factory. New kinds register here; nothing else switches on kind. */
+import type { CheckConfig, CheckKind, CheckConfigOf } from '../config/types';
+import { createHttpProbe } from './http';
+import { createPostgresProbe } from './postgres';
+import type { Probe, ProbeContext, ProbeFactory } from './probe';
+import { createRedisProbe } from './redis';
+import { createTcpProbe } from './tcp';
+
+const factories: { [K in CheckKind]: ProbeFactory<CheckConfigOf<K>> } = {
+  http: createHttpProbe,
+  tcp: createTcpProbe,
+  redis: createRedisProbe,
+  postgres: createPostgresProbe,
+};
+
+export function createProbe(check: CheckConfig, context: ProbeContext): Probe {
+  const factory = factories[check.kind] as ProbeFactory<CheckConfig>;
+  return factory(check, context);
+}
+
+export function probeKinds(): CheckKind[] {
+  return Object.keys(factories) as CheckKind[];
+}

@@ -1,0 +1,153 @@
+/**
+ * One HTTP server on one port for everything: kubelet probes, /health JSON,
+ * /metrics, admin API, status page. Routing is a table, not an if-chain;
+ * every error is JSON with a stable code; nothing a client sends can make a
+ * handler throw past `handle` (it becomes a 4xx, or a 500 that is logged).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Identity } from './auth';
+import { HttpError, sendError } from './respond';
+
+export interface RequestContext {
+  url: URL;
+  /** path parameter for prefix routes (e.g. the check name in /health/{check}) */
+  param?: string;
+  identity: Identity;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => void | Promise<void>;
+
+export interface Route {
+  methods: readonly string[];
+  handler: Handler;
+}
+
+export interface ServerLimits {
+  /** request head (request line + headers) in bytes */
+  maxHeaderSize: number;
+  maxUrlLength: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxHeaderSize: 8 * 1024,
+  maxUrlLength: 2048,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 65_000,
+};
+
+export class Router {
+  private readonly exact = new Map<string, Route>();
+  private readonly prefixes: { prefix: string; route: Route; pattern?: RegExp }[] = [];
+
+  add(path: string, methods: readonly string[], handler: Handler): this {
+    this.exact.set(path, { methods: withHead(methods), handler });
+    return this;
+  }
+
+  /** `/health/` + one path segment (no further slashes) */
+  addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/): this {
+    this.prefixes.push({ prefix, route: { methods: withHead(methods), handler }, pattern });
+    this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+    return this;
+  }
+
+  match(pathname: string): { route: Route; param?: string } | undefined {
+    const route = this.exact.get(pathname);
+    if (route) return { route };
+    for (const entry of this.prefixes) {
+      if (!pathname.startsWith(entry.prefix)) continue;
+      const rest = pathname.slice(entry.prefix.length);
+      if (entry.pattern && !entry.pattern.test(rest)) continue;
+      let param: string;
+      try {
+        param = decodeURIComponent(rest);
+      } catch {
+        throw new HttpError(400, 'bad_path', 'path is not valid percent-encoding');
+      }
+      return { route: entry.route, param };
+    }
+    return undefined;
+  }
+}
+
+function withHead(methods: readonly string[]): readonly string[] {
+  return methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods;
+}
+
+export interface AppOptions {
+  router: Router;
+  identify: (req: IncomingMessage) => Identity;
+  /** runs before routing; may answer (e.g. 429) by throwing HttpError */
+  guard?: (req: IncomingMessage, ctx: RequestContext) => void;
+  logger: Logger;
+  limits?: Partial<ServerLimits>;
+}
+
+export function createHttpServer(options: AppOptions): http.Server {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      void handle(req, res, options, limits);
+    },
+  );
+  server.maxRequestsPerSocket = 0;
+  // Malformed requests (bad HTTP, oversized headers): a plain 400/431, never a crash.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: { code: status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request', message: http.STATUS_CODES[status] } });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);
+  });
+  return server;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: AppOptions, limits: ServerLimits): Promise<void> {
+  try {
+    const rawUrl = req.url ?? '/';
+    if (rawUrl.length > limits.maxUrlLength) throw new HttpError(414, 'uri_too_long', `request target longer than ${limits.maxUrlLength} bytes`);
+    let url: URL;
+    try {
+      url = new URL(rawUrl, 'http://sidecar.invalid');
+    } catch {
+      throw new HttpError(400, 'bad_request', 'request target is not a valid path');
+    }
+    const ctx: RequestContext = { url, identity: options.identify(req) };
+    options.guard?.(req, ctx);
+    const found = options.router.match(url.pathname);
+    if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(url.pathname)}`);
+    const method = req.method ?? 'GET';
+    if (!found.route.methods.includes(method)) {
+      throw new HttpError(405, 'method_not_allowed', `${truncate(method, 16)} is not allowed on ${truncate(url.pathname)}`, { allow: found.route.methods.join(', ') });
+    }
+    ctx.param = found.param;
+    await found.route.handler(req, res, ctx);
+  } catch (err) {
+    if (err instanceof HttpError) sendError(req, res, err);
+    else {
+      options.logger.error({ err }, 'request handler failed');
+      sendError(req, res, new HttpError(500, 'internal', 'internal error'));
+    }
+  } finally {
+    // Drain any request body we did not read so the connection stays usable.
+    if (!req.complete) req.resume();
+  }
+}
+
+function truncate(text: string, max = 100): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -1,0 +1,49 @@
+/**
+ * API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are
+ * compared as SHA-256 digests with timingSafeEqual, so neither the content nor
+ * the length of a key leaks through timing. Only the key's name is ever logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export interface KeySpec {
+  name: string;
+  key: string;
+}
+
+export type Identity = { kind: 'anonymous' } | { kind: 'invalid' } | { kind: 'key'; name: string };
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+export class Authenticator {
+  private readonly keys: { name: string; digest: Buffer }[];
+
+  constructor(keys: readonly KeySpec[]) {
+    this.keys = keys.map((k) => ({ name: k.name, digest: digest(k.key) }));
+  }
+
+  get enabled(): boolean {
+    return this.keys.length > 0;
+  }
+
+  identify(req: IncomingMessage): Identity {
+    const presented = presentedKey(req);
+    if (presented === undefined) return { kind: 'anonymous' };
+    const candidate = digest(presented);
+    let match: string | undefined;
+    // compare against every key (no early exit) so timing does not reveal which matched
+    for (const key of this.keys) if (timingSafeEqual(candidate, key.digest) && match === undefined) match = key.name;
+    return match === undefined ? { kind: 'invalid' } : { kind: 'key', name: match };
+  }
+}
+
+function presentedKey(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return m ? m[1] : header; // a malformed Authorization header is a wrong key, not "no key"
+  }
+  const apiKey = req.headers['x-api-key'];
+  if (typeof apiKey === 'string') return apiKey.trim();
+  return undefined;
+}

@@ -1,0 +1,99 @@
+/**
+ * /health (all checks), /health/{check} (one), /health/system (the process).
+ * JSON with an ETag derived from the state generation (weak: latencies move
+ * between versions, the verdicts do not). Details per server.showDetails.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isServing, rollup } from '../health/aggregate';
+import type { CheckState } from '../health/state';
+import type { RequestContext, Router } from './app';
+import { HttpError, sendJson } from './respond';
+import type { HealthView } from './view';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function checkJson(state: CheckState, details: boolean): Record<string, unknown> {
+  if (!details) return { status: state.status };
+  return {
+    status: state.status,
+    kind: state.kind,
+    critical: state.critical,
+    groups: state.groups,
+    latencyMs: state.latencyMs === null ? null : Math.round(state.latencyMs * 1000) / 1000,
+    message: state.message,
+    outcome: state.outcome,
+    lastCheckedAt: iso(state.lastCheckedAt),
+    lastSuccessAt: iso(state.lastSuccessAt),
+    lastChangeAt: iso(state.lastChangeAt),
+    consecutiveFailures: state.consecutiveFailures,
+    breaker: state.breaker,
+    version: state.version,
+  };
+}
+
+function etagFor(view: HealthView, details: boolean, scope: string): string {
+  return `W/"${scope}-${view.store.generation}-${details ? 'd' : 's'}"`;
+}
+
+function sendWithEtag(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, etag: string): void {
+  const match = req.headers['if-none-match'];
+  if (match && match.split(',').some((tag) => tag.trim() === etag)) {
+    res.writeHead(304, { etag, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.end();
+    return;
+  }
+  sendJson(req, res, status, body, { etag });
+}
+
+function noParams(ctx: RequestContext): void {
+  for (const key of ctx.url.searchParams.keys()) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}"`);
+}
+
+export function registerHealthRoutes(router: Router, view: HealthView): void {
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
+
+  router.add('/health', ['GET'], (req, res, ctx) => {
+    noParams(ctx);
+    const details = view.canSeeDetails(ctx);
+    const states = view.store.all();
+    const groups = view.groups.evaluateAll(states);
+    const status = view.groups.isDraining ? 'DOWN' : rollup(states);
+    const body = {
+      status,
+      groups: Object.fromEntries(Object.entries(groups).map(([name, g]) => [name, g.status])),
+      checks: Object.fromEntries(states.map((s) => [s.name, checkJson(s, details)])),
+    };
+    sendWithEtag(req, res, isServing(status) ? 200 : 503, body, etagFor(view, details, 'all'));
+  });
+
+  router.add('/health/system', ['GET'], (req, res, ctx) => {
+    noParams(ctx);
+    if (!view.canSeeDetails(ctx)) {
+      sendJson(req, res, 200, { status: 'UP' });
+      return;
+    }
+    const memory = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    sendJson(req, res, 200, {
+      status: 'UP',
+      uptimeSeconds: Math.round((Date.now() - view.startedAt) / 1000),
+      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external },
+      cpu: { userSeconds: cpu.user / 1e6, systemSeconds: cpu.system / 1e6 },
+      eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      versions: { sidecar: view.version, node: process.version },
+      pid: process.pid,
+    });
+  });
+
+  // /health/{check}: registered after the fixed /health/* paths, which win by exact match.
+  router.addPrefix('/health/', ['GET'], (req, res, ctx) => {
+    noParams(ctx);
+    const name = ctx.param ?? '';
+    const state = view.store.get(name);
+    if (!state) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
+    const details = view.canSeeDetails(ctx);
+    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, { name, ...checkJson(state, details) }, `W/"${name}-${state.version}-${details ? 'd' : 's'}"`);
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Kubelet probe endpoints, Kubernetes API server style:
+ *   200 "ok" / 503 "<group> check failed", `?verbose` lists every member,
+ *   `?exclude=name` (repeatable or comma-separated) leaves checks out.
+ * Answered from memory only: nothing here awaits a probe.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GroupName } from '../config/types';
+import { isServing } from '../health/aggregate';
+import type { RequestContext, Router } from './app';
+import { HttpError, sendText } from './respond';
+import type { HealthView } from './view';
+
+const PROBE_PATHS: Record<GroupName, string[]> = {
+  live: ['/livez', '/health/live'],
+  ready: ['/readyz', '/health/ready'],
+  startup: ['/startupz', '/health/startup'],
+};
+const ALLOWED_PARAMS = new Set(['verbose', 'exclude']);
+
+export function registerProbeRoutes(router: Router, view: HealthView): void {
+  for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) {
+    const handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => probe(req, res, ctx, group, view);
+    for (const path of paths) router.add(path, ['GET'], handler);
+  }
+  router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok'));
+}
+
+function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, group: GroupName, view: HealthView): void {
+  const params = ctx.url.searchParams;
+  for (const key of params.keys()) {
+    if (!ALLOWED_PARAMS.has(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose, exclude)`);
+  }
+  const exclude = new Set(params.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+  const result = view.groups.evaluate(group, view.store.all(), exclude);
+  const serving = isServing(result.status);
+  const status = serving ? 200 : 503;
+  const label = `${group === 'live' ? 'livez' : group === 'ready' ? 'readyz' : 'startupz'}`;
+  if (!params.has('verbose')) {
+    sendText(req, res, status, serving ? 'ok' : `${label} check failed`);
+    return;
+  }
+  const details = view.canSeeDetails(ctx);
+  const lines: string[] = [];
+  if (result.note) lines.push(`[${serving ? '+' : '-'}]${group} ${result.note}`);
+  for (const member of result.members) {
+    if (member.status === 'UP') lines.push(`[+]${member.name} ok`);
+    else if (member.status === 'UNKNOWN') lines.push(`[-]${member.name} failed: not checked yet`);
+    else {
+      const suffix = member.critical ? '' : ' (non-critical)';
+      lines.push(details ? `[-]${member.name} failed${suffix}: ${member.message}` : `[-]${member.name} failed${suffix}`);
+    }
+  }
+  const known = new Set(view.store.names());
+  const missing = [...exclude].filter((name) => !known.has(name));
+  if (missing.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`);
+  lines.push(`${label} check ${serving ? 'passed' : 'failed'}`);
+  sendText(req, res, status, `${lines.join('\n')}\n`);
+}

@@ -1,0 +1,220 @@
+/**
+ * The composition root: config → checks (probe behind policy) → state →
+ * endpoints. Owns the loops, the store and the HTTP server; applies a new
+ * config in place (reload) and shuts down in order (drain, stop, close).
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { CheckConfig, SidecarConfig } from './config/types';
+import { GroupEvaluator } from './health/aggregate';
+import { CheckRunner, type AttemptObserver } from './health/runner';
+import { CheckLoop } from './health/scheduler';
+import { HealthStore, type RunResult } from './health/state';
+import { createProbe } from './probes/registry';
+import { Redactor } from './redact';
+import { createHttpServer, Router, type RequestContext } from './server/app';
+import { Authenticator } from './server/auth';
+import { registerHealthRoutes } from './server/health';
+import { registerProbeRoutes } from './server/probes';
+import type { HealthView } from './server/view';
+import { setLogRedactor } from './telemetry/log';
+import { VERSION } from './version';
+
+export interface SidecarHooks {
+  /** per-attempt metrics etc. */
+  observer?: AttemptObserver;
+  /** extra routes (metrics, admin, status page) registered before the server starts */
+  registerRoutes?: (router: Router, sidecar: Sidecar) => void;
+}
+
+export class Sidecar {
+  readonly store = new HealthStore();
+  readonly groups = new GroupEvaluator();
+  readonly router = new Router();
+  readonly startedAt = Date.now();
+  private readonly loops = new Map<string, CheckLoop>();
+  private server: Server | undefined;
+  private current: SidecarConfig;
+  private redactorValue: Redactor;
+  private auth: Authenticator;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    config: SidecarConfig,
+    readonly logger: Logger,
+    private readonly hooks: SidecarHooks = {},
+  ) {
+    this.current = config;
+    this.redactorValue = new Redactor(config.secrets);
+    setLogRedactor(this.redactorValue);
+    this.auth = new Authenticator(config.server.auth.keys);
+    this.store.onTransition((t) => {
+      const level = t.to === 'DOWN' ? 'warn' : 'info';
+      this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`);
+    });
+    const view: HealthView = {
+      store: this.store,
+      groups: this.groups,
+      canSeeDetails: (ctx) => this.canSeeDetails(ctx),
+      startedAt: this.startedAt,
+      version: VERSION,
+    };
+    registerProbeRoutes(this.router, view);
+    registerHealthRoutes(this.router, view);
+    hooks.registerRoutes?.(this.router, this);
+  }
+
+  get config(): SidecarConfig {
+    return this.current;
+  }
+
+  get redactor(): Redactor {
+    return this.redactorValue;
+  }
+
+  get authenticator(): Authenticator {
+    return this.auth;
+  }
+
+  canSeeDetails(ctx: RequestContext): boolean {
+    const mode = this.current.server.showDetails;
+    return mode === 'always' || (mode === 'when-authorized' && ctx.identity.kind === 'key');
+  }
+
+  /** Start the loops and the server; resolves with the bound port. */
+  async start(): Promise<number> {
+    for (const skipped of this.current.skipped) this.logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
+    for (const check of this.current.checks) this.addCheck(check);
+    this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), logger: this.logger });
+    const { port, host } = this.current.server;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = (this.server.address() as AddressInfo).port;
+    this.logger.info({ port: bound, host, checks: this.current.checks.map((c) => c.name) }, `listening on ${host}:${bound} with ${this.current.checks.length} check(s)`);
+    return bound;
+  }
+
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : undefined;
+  }
+
+  loop(name: string): CheckLoop | undefined {
+    return this.loops.get(name);
+  }
+
+  /** Run a check now (single flight with any run in progress). */
+  runNow(name: string): Promise<RunResult> | undefined {
+    return this.loops.get(name)?.runNow('manual');
+  }
+
+  /** Close the breaker, clear counters, bump the version. */
+  reset(name: string): boolean {
+    const loop = this.loops.get(name);
+    if (!loop) return false;
+    loop.runner.resetPolicy();
+    this.store.reset(name);
+    return true;
+  }
+
+  /**
+   * Apply a new, already validated config. Checks kept by name with the same
+   * definition keep their state, loop and connections; changed ones are
+   * rebuilt (state kept when the kind is unchanged); removed ones are closed.
+   */
+  async applyConfig(next: SidecarConfig): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    const before = new Map(this.current.checks.map((c) => [c.name, c]));
+    const after = new Map(next.checks.map((c) => [c.name, c]));
+    const added: string[] = [];
+    const changed: string[] = [];
+    const removed: string[] = [];
+    this.current = next;
+    this.redactorValue = new Redactor(next.secrets);
+    setLogRedactor(this.redactorValue);
+    this.auth = new Authenticator(next.server.auth.keys);
+    for (const [name] of before) {
+      if (!after.has(name)) {
+        removed.push(name);
+        await this.removeCheck(name);
+      }
+    }
+    for (const [name, check] of after) {
+      const old = before.get(name);
+      if (!old) {
+        added.push(name);
+        this.addCheck(check);
+      } else if (JSON.stringify(old) !== JSON.stringify(check)) {
+        changed.push(name);
+        await this.stopLoop(name);
+        this.addCheck(check);
+      }
+    }
+    return { added, changed, removed };
+  }
+
+  /** SIGTERM: readiness 503 now, keep serving for drainDelay, then stop everything. */
+  shutdown(options: { drain?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.doShutdown(options.drain ?? true);
+    return this.stopping;
+  }
+
+  private async doShutdown(drain: boolean): Promise<void> {
+    this.groups.startDraining();
+    const delay = drain ? this.current.server.drainDelay : 0;
+    this.logger.info({ drainDelayMs: delay }, 'shutting down: readiness now fails; draining');
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
+    const server = this.server;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
+    this.logger.info('stopped');
+  }
+
+  private addCheck(check: CheckConfig): void {
+    this.store.upsert(check);
+    let loop: CheckLoop | undefined;
+    const probe = createProbe(check, {
+      redactor: this.redactorValue,
+      onConnectionLost: (reason) => {
+        this.logger.debug({ check: check.name, reason }, 'connection lost; re-probing');
+        loop?.nudge();
+      },
+    });
+    const observer: AttemptObserver = {
+      attemptFinished: (c, outcome, ms) => this.hooks.observer?.attemptFinished(c, outcome, ms),
+      breakerChanged: (c, state) => {
+        this.store.setBreaker(c.name, state);
+        this.logger.info({ check: c.name, breaker: state }, `breaker of ${c.name} is ${state}`);
+        this.hooks.observer?.breakerChanged?.(c, state);
+      },
+    };
+    const runner = new CheckRunner(check, probe, this.redactorValue, observer);
+    loop = new CheckLoop(runner, this.store);
+    this.loops.set(check.name, loop);
+    loop.start();
+  }
+
+  private async stopLoop(name: string): Promise<void> {
+    const loop = this.loops.get(name);
+    if (!loop) return;
+    this.loops.delete(name);
+    const stopped = loop.stop();
+    await loop.runner.close(); // aborts a run in flight, then closes connections
+    await stopped;
+  }
+
+  private async removeCheck(name: string, dropState = true): Promise<void> {
+    await this.stopLoop(name);
+    if (dropState) this.store.remove(name);
+  }
+}
