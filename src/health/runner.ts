@@ -5,11 +5,10 @@
  * a provider, so this costs nothing when telemetry is off.
  */
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { isBrokenCircuitError, isIsolatedCircuitError, isTaskCancelledError } from 'cockatiel';
 import type { CheckConfig } from '../config/types';
-import type { Probe } from '../probes/probe';
+import type { Probe, ProbeResult } from '../probes/probe';
 import { errorMessage } from '../probes/probe';
-import { breakerState, buildPolicy, type BreakerState, type CheckPolicy } from '../policy/build';
+import { breakerState, buildPolicy, isBreakerRejection, isTimeoutError, type BreakerState, type CheckPolicy } from '../policy/build';
 import type { Redactor } from '../redact';
 import { ATTR } from '../telemetry/semconv';
 import type { Outcome, RunResult } from './state';
@@ -23,6 +22,12 @@ export interface AttemptObserver {
 }
 
 const tracer = () => trace.getTracer('otel-health-sidecar');
+
+interface AttemptRecord {
+  outcome: Outcome;
+  message: string;
+  ms: number;
+}
 
 export class CheckRunner {
   private policy: CheckPolicy;
@@ -60,21 +65,29 @@ export class CheckRunner {
         const startedAt = Date.now();
         let attempts = 0;
         let latencyMs = 0;
+        let last: AttemptRecord | undefined;
         const policy = this.policy;
         let result: Pick<RunResult, 'ok' | 'outcome' | 'message'>;
         try {
           const answer = await policy.policy.execute(({ signal }) => {
             attempts++;
-            return this.attempt(attempts, signal, (ms) => (latencyMs = ms));
+            return this.attempt(attempts, signal, (record) => {
+              last = record;
+              latencyMs = record.ms;
+            });
           }, this.shutdown.signal);
           result = answer.ok
             ? { ok: true, outcome: 'success', message: answer.message }
             : { ok: false, outcome: 'failure', message: answer.message };
         } catch (err) {
-          if (isBrokenCircuitError(err) || isIsolatedCircuitError(err)) {
+          if (isBreakerRejection(err)) {
             this.observer?.attemptFinished(check, 'rejected', 0);
-            result = { ok: false, outcome: 'rejected', message: `circuit breaker open${this.lastFailure ? `; last error: ${this.lastFailure}` : ''}` };
-          } else if (isTaskCancelledError(err) && !this.shutdown.signal.aborted) {
+            // A failed attempt of this very run opened the breaker and the retry was
+            // rejected: the run did reach the dependency, so report what happened there.
+            result = last
+              ? { ok: false, outcome: last.outcome, message: `${last.message}; circuit breaker opened` }
+              : { ok: false, outcome: 'rejected', message: `circuit breaker open${this.lastFailure ? `; last error: ${this.lastFailure}` : ''}` };
+          } else if (isTimeoutError(err) && !this.shutdown.signal.aborted) {
             result = { ok: false, outcome: 'timeout', message: `timed out after ${check.timeout}ms` };
           } else {
             result = { ok: false, outcome: 'failure', message: this.redactor.text(errorMessage(err)) };
@@ -92,30 +105,43 @@ export class CheckRunner {
     );
   }
 
-  private attempt(n: number, signal: AbortSignal, setLatency: (ms: number) => void) {
+  /**
+   * One attempt: span, latency and observer call. The attempt is finished the
+   * moment its signal aborts (timeout or shutdown), not when the probe gets
+   * round to rejecting, so the observer and latency are settled before the
+   * policy hands the timeout back to run().
+   */
+  private attempt(n: number, signal: AbortSignal, record: (attempt: AttemptRecord) => void): Promise<ProbeResult> {
     const check = this.check;
     return tracer().startActiveSpan(
       `healthcheck ${check.name} attempt`,
       { kind: SpanKind.INTERNAL, attributes: { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.attempt]: n } },
       async (span: Span) => {
         const started = performance.now();
-        let outcome: Outcome = 'failure';
-        try {
-          const answer = await this.probe.run(signal);
-          outcome = answer.ok ? 'success' : 'failure';
-          if (!answer.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: answer.message });
-          return answer;
-        } catch (err) {
-          outcome = signal.aborted ? 'timeout' : 'failure';
-          const message = outcome === 'timeout' ? `timed out after ${check.timeout}ms` : this.redactor.text(errorMessage(err));
-          span.setStatus({ code: SpanStatusCode.ERROR, message });
-          throw err;
-        } finally {
+        let finished = false;
+        const finish = (outcome: Outcome, message: string) => {
+          if (finished) return;
+          finished = true;
           const ms = performance.now() - started;
-          setLatency(ms);
+          record({ outcome, message, ms });
           span.setAttribute(ATTR.outcome, outcome);
+          span.setStatus(outcome === 'success' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message });
           span.end();
           this.observer?.attemptFinished(check, outcome, ms);
+        };
+        const onAbort = () =>
+          finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const answer = await this.probe.run(signal);
+          finish(answer.ok ? 'success' : 'failure', answer.message);
+          return answer;
+        } catch (err) {
+          finish('failure', this.redactor.text(errorMessage(err)));
+          throw err;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
         }
       },
     );

@@ -18,6 +18,7 @@ import {
   isIsolatedCircuitError,
   noJitterGenerator,
   retry,
+  TaskCancelledError,
   timeout,
   wrap,
   type CircuitBreakerPolicy,
@@ -38,8 +39,7 @@ export interface CheckPolicy {
 const failed = (result: unknown) => !(result as ProbeResult | undefined)?.ok;
 
 export function buildPolicy(config: PolicyConfig): CheckPolicy {
-  const isRejection = (err: Error) => isBrokenCircuitError(err) || isIsolatedCircuitError(err);
-  const retryPolicy = retry(handleWhen((err) => !isRejection(err)).orWhenResult(failed), {
+  const retryPolicy = retry(handleWhen((err) => !isBreakerRejection(err)).orWhenResult(failed), {
     maxAttempts: config.retry.attempts - 1,
     backoff: config.retry.jitter
       ? new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: decorrelatedJitterGenerator })
@@ -51,6 +51,20 @@ export function buildPolicy(config: PolicyConfig): CheckPolicy {
   });
   const perAttemptTimeout = timeout(config.timeout, TimeoutStrategy.Aggressive);
   return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), retry: retryPolicy, breaker };
+}
+
+/** Rejected because the breaker is open (or isolated): no call was made. */
+export function isBreakerRejection(err: unknown): boolean {
+  return isBrokenCircuitError(err) || isIsolatedCircuitError(err);
+}
+
+/**
+ * The per-attempt timeout fired. Not cockatiel's isTaskCancelledError: in
+ * 3.2.1 that guard tests for `isBulkheadRejectedError` and so never matches a
+ * TaskCancelledError (every timeout would be reported as a plain failure).
+ */
+export function isTimeoutError(err: unknown): boolean {
+  return err instanceof TaskCancelledError || (err instanceof Error && (err as { isTaskCancelledError?: unknown }).isTaskCancelledError === true);
 }
 
 export function breakerState(breaker: CircuitBreakerPolicy): BreakerState {
