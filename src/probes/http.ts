@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortError, type Probe, type ProbeContext } from './probe';
+import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
 
 /** Bodies are read only as far as the body assertions need; beyond this the response is cut. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -43,29 +43,64 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
   });
   const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
 
-  function request(target: URL, signal: AbortSignal, redirects: number): Promise<{ status: number; body: string; url: URL }> {
-    return new Promise((resolve, reject) => {
+  interface Reply {
+    status: number;
+    body: string;
+    url: URL;
+  }
+
+  /**
+   * One request. The signal is handled here rather than passed to node:http so
+   * that an abort resets the socket (see hardClose) instead of sending a FIN a
+   * hung server would never answer. A request that fails on a reused keep-alive
+   * socket before any response (the server closed it while idle) is sent once
+   * more on a fresh connection: that is a stale socket, not a sick server.
+   */
+  function request(target: URL, signal: AbortSignal, redirects: number, fresh = false): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
       if (signal.aborted) return reject(abortError(signal));
       const isHttps = target.protocol === 'https:';
       const req = (isHttps ? https : http).request(target, {
         method: check.method,
         headers: { 'user-agent': 'otel-health-sidecar', ...check.headers },
         agent: isHttps ? httpsAgent : httpAgent,
-        signal,
       });
-      req.once('error', (err) => reject(signal.aborted ? abortError(signal) : err));
+      let settled = false;
+      let responded = false;
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        outcome();
+      };
+      const onAbort = () => {
+        settle(() => reject(abortError(signal)));
+        hardClose(req.socket);
+        req.destroy();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.once('error', (err) => {
+        if (settled) return;
+        if (!responded && !fresh && req.reusedSocket && isStaleConnectionError(err)) {
+          settle(() => resolve(request(target, signal, redirects, true)));
+          return;
+        }
+        settle(() => reject(err));
+      });
       req.once('response', (res) => {
+        responded = true;
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
+        res.once('error', (err) => settle(() => reject(err)));
+        res.once('aborted', () => settle(() => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body'))));
         if (check.followRedirects && status >= 300 && status < 400 && location) {
           res.resume();
-          if (redirects >= MAX_REDIRECTS) return reject(new ProbeFailure('TOO_MANY_REDIRECTS', `more than ${MAX_REDIRECTS} redirects`));
-          return resolve(request(new URL(location, target), signal, redirects + 1));
+          if (redirects >= MAX_REDIRECTS) return settle(() => reject(new ProbeFailure('TOO_MANY_REDIRECTS', `more than ${MAX_REDIRECTS} redirects`)));
+          return settle(() => resolve(request(new URL(location, target), signal, redirects + 1)));
         }
         if (!needBody) {
           res.resume(); // drain so the keep-alive socket can be reused
-          res.once('end', () => resolve({ status, body: '', url: target }));
-          res.once('error', reject);
+          res.once('end', () => settle(() => resolve({ status, body: '', url: target })));
           return;
         }
         const chunks: Buffer[] = [];
@@ -75,13 +110,11 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
           chunks.push(chunk);
           size += chunk.length;
           if (size >= MAX_BODY_BYTES) {
+            settle(() => resolve({ status, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'), url: target }));
             req.destroy(); // enough to judge; do not read an unbounded body
-            resolve({ status, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'), url: target });
           }
         });
-        res.once('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), url: target }));
-        res.once('error', reject);
-        res.once('aborted', () => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body')));
+        res.once('end', () => settle(() => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), url: target })));
       });
       if (check.body !== undefined) req.end(check.body);
       else req.end();
@@ -90,7 +123,14 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
 
   return {
     async run(signal) {
-      const { status, body, url } = await request(new URL(check.url), signal, 0);
+      let reply: Reply;
+      try {
+        reply = await request(new URL(check.url), signal, 0);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(new URL(check.url))}: ${errorMessage(err)}`));
+      }
+      const { status, body, url } = reply;
       const where = context.redactor.text(describe(url));
       if (!ranges.some((r) => status >= r.from && status <= r.to)) {
         return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { CheckConfigOf } from '../config/types';
-import { abortable, errorMessage, type Probe, type ProbeContext } from './probe';
+import { ProbeFailure } from '../errors';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
 
 /** SQLSTATE class 28 = invalid authorization specification (bad password, unknown role, pg_hba refusal). */
 const AUTH_SQLSTATE = /^28/;
@@ -8,19 +9,27 @@ const AUTH_SQLSTATE = /^28/;
 /**
  * postgres:// — runs `query` (default SELECT 1) on one kept connection, with
  * connectionTimeoutMillis, statement_timeout and query_timeout bounded by the
- * check timeout. A connection that timed out is destroyed (socket and all)
- * and the next run connects afresh.
+ * check timeout (statement_timeout makes the server itself give up on a slow
+ * query). A connection that timed out is reset (RST: the backend notices at
+ * once) and the next run connects afresh. A kept connection found dead at the
+ * start of a run (closed by the server while idle) is replaced once within
+ * the same attempt.
  */
 export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: ProbeContext): Probe {
+  const target = new URL(check.url);
+  const where = `postgres ${target.hostname}:${target.port || '5432'}`;
   let client: pg.Client | undefined;
+
+  function socketOf(target: pg.Client) {
+    return (target as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;
+  }
 
   function destroy(target: pg.Client | undefined) {
     if (!target) return;
     if (client === target) client = undefined;
     target.removeAllListeners('end');
-    // end() waits for the server to close; a black-holed server never does, so cut the socket.
-    const stream = (target as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
-    stream?.destroy();
+    // end() waits for the server to close; a hung server never does, so reset the socket.
+    hardClose(socketOf(target));
     target.end().catch(() => undefined);
   }
 
@@ -35,7 +44,12 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
     });
     fresh.on('error', () => destroy(fresh)); // server went away between runs
     client = fresh;
-    await abortable(fresh.connect(), signal, () => destroy(fresh));
+    try {
+      await abortable(fresh.connect(), signal, () => destroy(fresh));
+    } catch (err) {
+      destroy(fresh);
+      throw err;
+    }
     fresh.once('end', () => {
       if (client === fresh) {
         client = undefined;
@@ -45,20 +59,30 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
     return fresh;
   }
 
+  async function query(active: pg.Client, signal: AbortSignal): Promise<pg.QueryArrayResult> {
+    return abortable(active.query({ text: check.query, rowMode: 'array' }), signal, () => destroy(active));
+  }
+
   return {
     async run(signal) {
-      let current = client;
+      let result: pg.QueryArrayResult;
       try {
-        current ??= await open(signal);
-        const active = current;
-        const result = await abortable(active.query({ text: check.query, rowMode: 'array' }), signal, () => destroy(active));
-        return { ok: true, message: `${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)` };
+        const kept = client;
+        try {
+          result = await query(kept ?? (await open(signal)), signal);
+        } catch (err) {
+          if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
+          destroy(kept);
+          result = await query(await open(signal), signal);
+        }
       } catch (err) {
-        destroy(current ?? client);
+        if (signal.aborted) throw err;
+        destroy(client);
         const code = (err as { code?: string }).code ?? '';
         const message = errorMessage(err);
-        throw new Error(context.redactor.text(AUTH_SQLSTATE.test(code) ? `authentication failed: ${message}` : message));
+        throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
       }
+      return { ok: true, message: `${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)` };
     },
     async close() {
       const current = client;

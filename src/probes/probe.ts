@@ -4,7 +4,9 @@
  * answers wrongly resolves `{ ok: false }`; one that cannot be reached rejects.
  * Either way the runner turns it into data; callers never see exceptions.
  */
+import type { Socket } from 'node:net';
 import type { CheckConfig } from '../config/types';
+import { ProbeFailure } from '../errors';
 import type { Redactor } from '../redact';
 
 export interface ProbeResult {
@@ -60,13 +62,57 @@ export function abortError(signal: AbortSignal): Error {
   return err;
 }
 
+/** Plain words for the network errors a probe meets; the original text follows in brackets. */
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by peer',
+  EPIPE: 'connection closed by peer',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+};
+
 /** Message of an unknown thrown value, with driver noise trimmed. */
 export function errorMessage(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length) return errorMessage(err.errors[0]);
+  if (err instanceof ProbeFailure) return err.message; // already worded for people
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     const message = err.message || err.name;
+    if (code === 'ECONNRESET' && message === 'socket hang up') return 'connection closed before a response (socket hang up)';
+    const words = code ? NETWORK_ERRORS[code] : undefined;
+    if (words) return `${words} (${message.includes(code!) ? message : `${code}: ${message}`})`;
     return code && !message.includes(code) ? `${code}: ${message}` : message;
   }
   return String(err);
+}
+
+/** A network error that means "the kept connection was dead", not "the server is down". */
+export function isStaleConnectionError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const message = err instanceof Error ? err.message : '';
+  return code === 'ECONNRESET' || code === 'EPIPE' || /Connection is closed|Connection terminated|socket hang up|write after end/i.test(message);
+}
+
+/**
+ * Close a socket at once, with an RST rather than a FIN. A peer that hangs
+ * (stopped reading, black-holed) never answers a FIN, which leaves its end in
+ * CLOSE_WAIT and ours in FIN_WAIT for minutes; an RST frees both now. A socket
+ * still connecting (or a TLS socket, whose handle is not a plain TCP one) is
+ * simply destroyed.
+ */
+export function hardClose(socket: Socket | null | undefined): void {
+  if (!socket || socket.destroyed) return;
+  socket.on('error', () => undefined);
+  if (socket.connecting) {
+    socket.destroy();
+    return;
+  }
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }

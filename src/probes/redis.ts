@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import type { CheckConfigOf } from '../config/types';
-import { abortable, errorMessage, type Probe, type ProbeContext } from './probe';
+import { ProbeFailure } from '../errors';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*failed/i;
 
@@ -9,21 +10,27 @@ const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|
  * offline queue (a command on a dead connection fails at once), connect
  * timeout = check timeout, no automatic reconnects or per-request retries
  * (the policy decides when to try again). A connection that timed out is
- * destroyed and the next run connects afresh.
+ * reset (RST) and the next run connects afresh. A kept connection found dead
+ * at the start of a run (closed by the server while idle) is replaced once
+ * within the same attempt.
  */
 export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeContext): Probe {
+  const target = new URL(check.url);
+  const where = `redis ${target.hostname}:${target.port || '6379'}`;
   let client: Redis | undefined;
-  let lastError: Error | undefined;
 
-  function drop(target: Redis | undefined) {
-    if (!target) return;
-    if (client === target) client = undefined;
-    target.removeAllListeners('close');
-    target.disconnect(false);
+  function drop(redis: Redis | undefined) {
+    if (!redis) return;
+    if (client === redis) client = undefined;
+    redis.removeAllListeners('close');
+    // disconnect() alone ends the stream with a FIN that a hung server never answers
+    hardClose(redis.stream);
+    redis.disconnect(false);
   }
 
-  function connect(): { redis: Redis; ready: Promise<void> } {
-    lastError = undefined;
+  /** A new connection; resolves once it is usable, rejects with the first error it met. */
+  async function connect(signal: AbortSignal): Promise<Redis> {
+    let firstError: Error | undefined;
     const redis = new Redis(check.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -37,51 +44,57 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
       connectionName: 'otel-health-sidecar',
     });
     redis.on('error', (err: Error) => {
-      lastError = err;
+      firstError ??= err;
     });
-    const ready = redis.connect().then(
-      () => {
-        redis.once('close', () => {
-          if (client === redis) {
-            client = undefined;
-            context.onConnectionLost?.('redis connection closed');
-          }
-        });
-      },
-      (err: unknown) => {
-        throw lastError ?? err;
-      },
-    );
-    return { redis, ready };
+    client = redis;
+    try {
+      await abortable(redis.connect(), signal, () => drop(redis));
+    } catch (err) {
+      drop(redis);
+      throw signal.aborted ? err : (firstError ?? err);
+    }
+    redis.once('close', () => {
+      if (client === redis) {
+        client = undefined;
+        context.onConnectionLost?.('redis connection closed');
+      }
+    });
+    return redis;
+  }
+
+  async function ping(redis: Redis, signal: AbortSignal): Promise<string> {
+    return String(await abortable(redis.ping(), signal, () => drop(redis)));
   }
 
   return {
     async run(signal) {
-      let redis = client;
+      let reply: string;
       try {
-        if (!redis || redis.status !== 'ready') {
-          drop(redis);
-          const fresh = connect();
-          redis = fresh.redis;
-          client = redis;
-          await abortable(fresh.ready, signal, () => drop(fresh.redis));
+        const kept = client?.status === 'ready' ? client : undefined;
+        if (!kept) drop(client);
+        try {
+          reply = await ping(kept ?? (await connect(signal)), signal);
+        } catch (err) {
+          if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
+          drop(kept);
+          reply = await ping(await connect(signal), signal);
         }
-        const current = redis;
-        const reply = await abortable(current.ping(), signal, () => drop(current));
-        if (reply !== 'PONG') return { ok: false, message: `PING answered ${JSON.stringify(String(reply).slice(0, 64))}` };
-        return { ok: true, message: 'PONG' };
       } catch (err) {
-        if (!signal.aborted) drop(redis);
-        const message = errorMessage(lastError ?? err);
-        throw new Error(context.redactor.text(AUTH_ERROR.test(message) ? `authentication failed: ${message}` : message));
+        if (signal.aborted) throw err;
+        drop(client);
+        const message = errorMessage(err);
+        throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}`));
       }
+      if (reply !== 'PONG') return { ok: false, message: context.redactor.text(`${where}: PING answered ${JSON.stringify(reply.slice(0, 64))}`) };
+      return { ok: true, message: 'PONG' };
     },
     async close() {
       const current = client;
       client = undefined;
       if (current) {
         current.removeAllListeners('close');
-        await current.quit().catch(() => current.disconnect(false));
+        await Promise.race([current.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+        drop(current);
       }
     },
   };

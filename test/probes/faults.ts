@@ -1,0 +1,182 @@
+/**
+ * The fault behaviour every connection-holding probe kind (http, redis,
+ * postgres) must show against its REAL server behind the TCP fault proxy:
+ * success, refusal, black hole, slow replies, resets, and recovery. Each kind's
+ * test file calls describeFaultBehaviour() with how to reach its server.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { CheckConfig } from '../../src/config/types';
+import type { CheckRunner } from '../../src/health/runner';
+import { Redactor } from '../../src/redact';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
+import { waitFor } from '../helpers/servers';
+import { checkFromYaml, runnerFor, timeoutRunBoundMs, type CheckOptions } from './support';
+
+export interface FaultSpec {
+  kind: 'http' | 'redis' | 'postgres';
+  /** where the real server listens (started in `setup` if need be) */
+  target: () => { host: string; port: number };
+  /** the check URL through the proxy, credentials included where the kind has them */
+  url: (proxy: FaultProxy) => string;
+  /** the whole success message of one run */
+  successMessage: (proxy: FaultProxy) => string;
+  /** "GET http://127.0.0.1:P/x" / "redis 127.0.0.1:P" / "postgres 127.0.0.1:P": how failure messages start */
+  where: (proxy: FaultProxy) => string;
+  /** strings that must never appear in a message */
+  secrets: string[];
+  setup?: () => Promise<void>;
+  teardown?: () => Promise<void>;
+}
+
+export function describeFaultBehaviour(spec: FaultSpec): void {
+  describe(`${spec.kind} probe against the real server behind the fault proxy`, () => {
+    let proxy: FaultProxy;
+    const open: CheckRunner[] = [];
+
+    /** A runner for a check through the proxy; closed in after(). No secrets are given to its redactor: the probe itself must not echo them. */
+    function runner(options: CheckOptions = {}): { check: CheckConfig; runner: CheckRunner } {
+      const { check } = checkFromYaml(`kind: ${spec.kind}\n    url: ${spec.url(proxy)}`, options);
+      const created = runnerFor(check, new Redactor());
+      open.push(created);
+      return { check, runner: created };
+    }
+
+    function assertNoSecrets(message: string): void {
+      for (const secret of spec.secrets) assert.ok(!message.includes(secret), `message leaks a secret: ${message}`);
+    }
+
+    before(async () => {
+      await spec.setup?.();
+      proxy = await startFaultProxy(spec.target());
+    });
+
+    after(async () => {
+      for (const r of open) await r.close();
+      await proxy?.close();
+      await spec.teardown?.();
+    });
+
+    test('success: one attempt, whole result', async () => {
+      proxy.setMode('pass');
+      const { runner: r } = runner();
+      const result = await r.run('manual');
+      assert.deepEqual(
+        { ok: result.ok, outcome: result.outcome, message: result.message, attempts: result.attempts, breaker: result.breaker },
+        { ok: true, outcome: 'success', message: spec.successMessage(proxy), attempts: 1, breaker: 'closed' },
+      );
+      assert.ok(result.latencyMs > 0 && result.finishedAt >= result.startedAt);
+    });
+
+    test('refusal: failure that says connection refused, on a fresh and on a kept connection', async () => {
+      proxy.setMode('pass');
+      const { runner: kept } = runner();
+      assert.equal((await kept.run('manual')).outcome, 'success'); // holds a connection now
+      const { runner: fresh } = runner();
+      proxy.setMode('refuse');
+      await proxy.ready();
+      try {
+        const port = proxy.port;
+        const expected = `${spec.where(proxy)}: connection refused (connect ECONNREFUSED 127.0.0.1:${port})`;
+        for (const r of [fresh, kept]) {
+          const result = await r.run('manual');
+          assert.deepEqual({ ok: result.ok, outcome: result.outcome, message: result.message }, { ok: false, outcome: 'failure', message: expected });
+        }
+      } finally {
+        proxy.setMode('pass');
+        await proxy.ready();
+      }
+      assert.equal((await kept.run('manual')).outcome, 'success', 'recovers once the port accepts again');
+    });
+
+    test('black hole: outcome timeout within timeout x attempts + backoff, then recovery', async () => {
+      proxy.setMode('pass');
+      const { check, runner: r } = runner({ timeout: '150ms', attempts: 2, backoffInitial: '50ms', backoffMax: '100ms' });
+      assert.equal((await r.run('manual')).outcome, 'success');
+      proxy.setMode('blackhole');
+      try {
+        const started = performance.now();
+        const result = await r.run('manual');
+        const elapsed = performance.now() - started;
+        assert.deepEqual(
+          { ok: result.ok, outcome: result.outcome, message: result.message, attempts: result.attempts },
+          { ok: false, outcome: 'timeout', message: `timed out after ${check.timeout}ms`, attempts: check.retry.attempts },
+        );
+        // every attempt really waited for its timeout, and the run did not hang beyond the budget
+        assert.ok(elapsed >= check.timeout * check.retry.attempts * 0.95, `run took ${elapsed}ms, less than ${check.retry.attempts} timeouts of ${check.timeout}ms`);
+        assert.ok(elapsed <= timeoutRunBoundMs(check), `run took ${elapsed}ms, bound ${timeoutRunBoundMs(check)}ms`);
+      } finally {
+        proxy.setMode('pass');
+      }
+      assert.equal((await r.run('manual')).outcome, 'success');
+    });
+
+    test('black hole: 50 timed-out runs free their connections (proxy open connections stay <= 2) and the probe recovers', async () => {
+      proxy.setMode('blackhole');
+      proxy.dropAll();
+      await waitFor(() => proxy.openConnections === 0, { what: 'proxy idle' });
+      const { runner: r } = runner({ timeout: '100ms' });
+      const acceptedBefore = proxy.acceptedConnections;
+      const openSeen: number[] = [];
+      try {
+        for (let i = 0; i < 50; i++) {
+          const result = await r.run('manual');
+          assert.equal(result.outcome, 'timeout', `run ${i}: ${result.message}`);
+          openSeen.push(proxy.openConnections);
+        }
+      } finally {
+        proxy.setMode('pass');
+      }
+      assert.ok(Math.max(...openSeen) <= 2, `open connections at the proxy grew: ${openSeen.join(',')}`);
+      assert.equal(proxy.acceptedConnections - acceptedBefore, 50, 'each timed-out run used one fresh connection');
+      await waitFor(() => proxy.openConnections === 0, { what: 'every black-holed connection closed', timeoutMs: 2000 });
+      const recovered = await r.run('manual');
+      assert.equal(recovered.outcome, 'success', recovered.message);
+      assert.equal(proxy.openConnections, 1, 'exactly one live connection after recovery (no leaked clients)');
+    });
+
+    test('slow reply: latency below the timeout succeeds and shows the delay; above it times out', async () => {
+      proxy.setMode('pass');
+      const { check, runner: r } = runner({ timeout: '2s' });
+      assert.equal((await r.run('manual')).outcome, 'success'); // connection established; latency applies to it too
+      const added = check.timeout / 10;
+      proxy.setMode('latency', { latencyMs: added });
+      try {
+        const result = await r.run('manual');
+        assert.equal(result.outcome, 'success', result.message);
+        // the request and the reply each wait `added` in the proxy (timer slack: 5%)
+        assert.ok(result.latencyMs >= 2 * added * 0.95, `latency ${result.latencyMs}ms < 2 x ${added}ms`);
+        const { check: short, runner: slow } = runner({ timeout: '300ms' });
+        proxy.setMode('pass');
+        assert.equal((await slow.run('manual')).outcome, 'success');
+        proxy.setMode('latency', { latencyMs: short.timeout });
+        const late = await slow.run('manual');
+        assert.deepEqual({ outcome: late.outcome, message: late.message }, { outcome: 'timeout', message: `timed out after ${short.timeout}ms` });
+        proxy.setMode('pass');
+        assert.equal((await slow.run('manual')).outcome, 'success');
+      } finally {
+        proxy.setMode('pass');
+      }
+    });
+
+    for (const resetAfterBytes of [0, 4]) {
+      test(`reset after ${resetAfterBytes} reply bytes: failure, then recovery on pass`, async () => {
+        proxy.setMode('pass');
+        const { runner: r } = runner();
+        assert.equal((await r.run('manual')).outcome, 'success');
+        proxy.setMode('reset', { resetAfterBytes });
+        try {
+          const result = await r.run('manual');
+          assert.equal(result.outcome, 'failure');
+          assert.ok(result.message.startsWith(`${spec.where(proxy)}: `), result.message);
+          assert.match(result.message, /connection reset by peer|connection closed|terminated|socket hang up|Connection is closed/);
+          assertNoSecrets(result.message);
+        } finally {
+          proxy.setMode('pass');
+        }
+        const recovered = await r.run('manual');
+        assert.equal(recovered.outcome, 'success', recovered.message);
+      });
+    }
+  });
+}

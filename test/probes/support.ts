@@ -1,0 +1,100 @@
+/**
+ * Shared helpers for the probe and policy tests: build a CheckConfig from YAML
+ * through the real loader, wire it to a real probe and a CheckRunner, and derive
+ * time budgets from the config (tests never assert bare wall-clock constants).
+ */
+import { parseConfig } from '../../src/config/load';
+import type { CheckConfig } from '../../src/config/types';
+import { CheckRunner, type AttemptObserver } from '../../src/health/runner';
+import type { Outcome } from '../../src/health/state';
+import type { BreakerState } from '../../src/policy/build';
+import { createProbe } from '../../src/probes/registry';
+import { Redactor } from '../../src/redact';
+
+export interface CheckOptions {
+  timeout?: string;
+  attempts?: number;
+  backoffInitial?: string;
+  backoffMax?: string;
+  jitter?: boolean;
+  breakerFailures?: number;
+  halfOpenAfter?: string;
+}
+
+/**
+ * One check parsed by the real config loader. `body` is the kind-specific YAML
+ * (indented by four spaces, i.e. at the level of `name:`), e.g. `kind: http\n    url: …`.
+ * Policy knobs default to: one attempt, a breaker that never opens.
+ */
+export function checkFromYaml(body: string, options: CheckOptions = {}): { check: CheckConfig; redactor: Redactor; secrets: string[] } {
+  const text = [
+    'defaults:',
+    '  interval: 10m',
+    `  timeout: ${options.timeout ?? '1s'}`,
+    '  retry:',
+    `    attempts: ${options.attempts ?? 1}`,
+    `    backoff: { initial: ${options.backoffInitial ?? '50ms'}, max: ${options.backoffMax ?? '1s'} }`,
+    `    jitter: ${options.jitter ?? false}`,
+    '  breaker:',
+    `    failures: ${options.breakerFailures ?? 1000}`,
+    `    halfOpenAfter: ${options.halfOpenAfter ?? '30s'}`,
+    'checks:',
+    '  - name: probe-under-test',
+    `    ${body.trim()}`,
+    '',
+  ].join('\n');
+  const config = parseConfig(text, 'probe-test.yaml', { env: {} });
+  const check = config.checks[0];
+  if (!check) throw new Error('test config produced no check');
+  return { check, redactor: new Redactor(config.secrets), secrets: config.secrets };
+}
+
+export interface ObservedAttempt {
+  outcome: Outcome;
+  durationMs: number;
+}
+
+export class RecordingObserver implements AttemptObserver {
+  readonly attempts: ObservedAttempt[] = [];
+  readonly breakerStates: BreakerState[] = [];
+  attemptFinished(_check: CheckConfig, outcome: Outcome, durationMs: number): void {
+    this.attempts.push({ outcome, durationMs });
+  }
+  breakerChanged(_check: CheckConfig, state: BreakerState): void {
+    this.breakerStates.push(state);
+  }
+  outcomes(): Outcome[] {
+    return this.attempts.map((a) => a.outcome);
+  }
+}
+
+/** A real probe for the check behind a CheckRunner; remember to close() it. */
+export function runnerFor(check: CheckConfig, redactor: Redactor, observer?: AttemptObserver): CheckRunner {
+  return new CheckRunner(check, createProbe(check, { redactor }), redactor, observer);
+}
+
+/**
+ * The most a run may take by its config: every attempt times out and every
+ * backoff waits its maximum.
+ */
+export function runBudgetMs(check: CheckConfig): number {
+  return check.timeout * check.retry.attempts + check.retry.backoff.max * (check.retry.attempts - 1);
+}
+
+/** Floor of the scheduling margin on a loaded 2-core machine shared with other test runs. */
+const MIN_MARGIN_MS = 1000;
+
+/**
+ * Upper bound for a run that times out: the config budget plus a generous
+ * margin derived from it (four more timeouts, at least MIN_MARGIN_MS).
+ */
+export function timeoutRunBoundMs(check: CheckConfig): number {
+  return runBudgetMs(check) + Math.max(4 * check.timeout, MIN_MARGIN_MS);
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Assert helper: a message must not contain any of the given secrets. */
+export function leaks(message: string, secrets: string[]): string[] {
+  return secrets.filter((secret) => secret.length > 0 && message.includes(secret));
+}
