@@ -51,4 +51,4 @@ export class Redactor {
   }
 }
 
-const SECRET_KEY = /^(password|passwd|secret|token|key|apikey|api_key|authorization|cookie|x-api-key)$/i;
+const SECRET_KEY = /^(password|passwd|pass|pwd|secret|token|key|apikey|api_key|api-key|private_key|privatekey|authorization|proxy-authorization|cookie|set-cookie|x-api-key)$/i;

@@ -14,7 +14,9 @@ import { HealthStore, type RunResult } from './health/state';
 import { createProbe } from './probes/registry';
 import { Redactor } from './redact';
 import { createHttpServer, Router, type RequestContext } from './server/app';
+import { registerAdminRoutes } from './server/admin';
 import { Authenticator } from './server/auth';
+import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
 import { registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
@@ -39,6 +41,8 @@ export class Sidecar {
   private redactorValue: Redactor;
   private auth: Authenticator;
   private stopping: Promise<void> | undefined;
+  /** per-key and per-client-IP rate limits, run before routing (kubelet probe paths exempt) */
+  readonly rateLimit: RateLimitGuard;
 
   constructor(
     config: SidecarConfig,
@@ -62,6 +66,12 @@ export class Sidecar {
     };
     registerProbeRoutes(this.router, view);
     registerHealthRoutes(this.router, view);
+    this.rateLimit = createRateLimitGuard({
+      keyRate: (name) => this.current.server.auth.keys.find((k) => k.name === name)?.rateLimit,
+      anonymousRate: () => this.current.server.auth.anonymousRateLimit,
+      rejectInvalidKeys: () => this.auth.enabled,
+    });
+    registerAdminRoutes(this.router, this, { rateLimit: this.rateLimit });
     hooks.registerRoutes?.(this.router, this);
   }
 
@@ -86,7 +96,7 @@ export class Sidecar {
   async start(): Promise<number> {
     for (const skipped of this.current.skipped) this.logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
     for (const check of this.current.checks) this.addCheck(check);
-    this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), logger: this.logger });
+    this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), guard: this.rateLimit, logger: this.logger });
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);

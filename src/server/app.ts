@@ -14,6 +14,8 @@ export interface RequestContext {
   /** path parameter for prefix routes (e.g. the check name in /health/{check}) */
   param?: string;
   identity: Identity;
+  /** the request body (at most limits.maxBodyBytes), read before the handler runs; empty when none */
+  body?: Buffer;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => void | Promise<void>;
@@ -30,6 +32,10 @@ export interface ServerLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** how often Node checks headersTimeout/requestTimeout (its default, 30 s, lets a slow client live that much longer) */
+  connectionsCheckingIntervalMs: number;
+  /** request bodies over this answer 413 (Content-Length at once, chunked as soon as it is exceeded) */
+  maxBodyBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -38,6 +44,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 15_000,
   keepAliveTimeoutMs: 65_000,
+  connectionsCheckingIntervalMs: 1_000,
+  maxBodyBytes: 16 * 1024,
 };
 
 export class Router {
@@ -96,6 +104,7 @@ export function createHttpServer(options: AppOptions): http.Server {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
       requireHostHeader: false,
     },
     (req, res) => {
@@ -126,8 +135,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     } catch {
       throw new HttpError(400, 'bad_request', 'request target is not a valid path');
     }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
+      throw new HttpError(413, 'body_too_large', `request body larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
+    }
     const ctx: RequestContext = { url, identity: options.identify(req) };
     options.guard?.(req, ctx);
+    if (hasBody(req)) ctx.body = await readBody(req, limits.maxBodyBytes);
     const found = options.router.match(url.pathname);
     if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(url.pathname)}`);
     const method = req.method ?? 'GET';
@@ -143,9 +157,57 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
       sendError(req, res, new HttpError(500, 'internal', 'internal error'));
     }
   } finally {
-    // Drain any request body we did not read so the connection stays usable.
-    if (!req.complete) req.resume();
+    // A body we did not read (an error answered first): drain it so the
+    // connection stays usable, unless it is oversized — then the connection
+    // closes after the answer (Connection: close) and the rest is never read.
+    if (!req.complete && !res.getHeader('connection')) discardBody(req, limits.maxBodyBytes);
   }
+}
+
+/** Drain an unread body after the answer; a chunked one that grows past `max` closes the connection instead. */
+function discardBody(req: IncomingMessage, max: number): void {
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > max) req.socket.destroy();
+  });
+  req.on('error', () => undefined);
+  req.resume();
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+/** Read the whole body, or fail with 413 as soon as it exceeds `max` bytes (the rest is not read). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (outcome: () => void) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+      outcome();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.pause();
+        done(() => reject(new HttpError(413, 'body_too_large', `request body larger than ${max} bytes`, { connection: 'close' })));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => done(() => resolve(Buffer.concat(chunks)));
+    const onError = () => done(() => reject(new HttpError(400, 'bad_request', 'request body incomplete')));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+  });
 }
 
 function truncate(text: string, max = 100): string {

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { HttpError } from './respond';
 
 export interface KeySpec {
   name: string;
@@ -39,11 +40,31 @@ export class Authenticator {
 
 function presentedKey(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
-  if (typeof header === 'string') {
+  if (typeof header === 'string' && header.trim() !== '') {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return m ? m[1] : header; // a malformed Authorization header is a wrong key, not "no key"
   }
   const apiKey = req.headers['x-api-key'];
-  if (typeof apiKey === 'string') return apiKey.trim();
+  if (typeof apiKey === 'string' && apiKey.trim() !== '') return apiKey.trim();
   return undefined;
+}
+
+export const REALM = 'health-sidecar';
+
+/** 401 for a request without a key, or with a key that matches none. */
+export function unauthorized(identity: Identity): HttpError {
+  if (identity.kind === 'invalid') {
+    return new HttpError(401, 'invalid_key', 'the API key is not valid', { 'www-authenticate': `Bearer realm="${REALM}", error="invalid_token"` });
+  }
+  return new HttpError(401, 'missing_key', 'an API key is required: Authorization: Bearer <key> or X-API-Key: <key>', { 'www-authenticate': `Bearer realm="${REALM}"` });
+}
+
+/**
+ * Admin endpoints: the caller's key name, or an HttpError — 403 when no key is
+ * configured at all (the admin API is off), 401 without a valid key.
+ */
+export function requireKey(authenticator: Authenticator, identity: Identity): string {
+  if (!authenticator.enabled) throw new HttpError(403, 'admin_disabled', 'admin API disabled: no keys configured (server.auth.keys)');
+  if (identity.kind !== 'key') throw unauthorized(identity);
+  return identity.name;
 }

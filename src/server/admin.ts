@@ -1,0 +1,141 @@
+/**
+ * Admin API (SPEC §4):
+ *   POST /admin/checks/{name}/run    run now; concurrent calls share one probe run (single flight)
+ *   POST /admin/checks/{name}/reset  breaker closed, counters cleared, version bumped
+ *   GET  /admin/diagnostics          effective config with every secret redacted, breaker states, versions, uptime
+ * Every call needs a valid API key (401 otherwise); with no key configured at
+ * all the admin API is off (403). Authorisation comes before the check name is
+ * looked at, so an anonymous caller cannot probe which checks exist. Each
+ * action is logged with the key's name, never the key.
+ */
+import { rollup } from '../health/aggregate';
+import type { RunResult } from '../health/state';
+import { ALWAYS_SECRET_HEADERS } from '../config/load';
+import type { SidecarConfig } from '../config/types';
+import { REDACTED, type Redactor } from '../redact';
+import type { Sidecar } from '../sidecar';
+import type { RequestContext, Router } from './app';
+import { requireKey } from './auth';
+import { checkJson } from './health';
+import type { RateLimitGuard } from './ratelimit';
+import { HttpError, sendJson } from './respond';
+import { VERSION } from '../version';
+
+const ACTIONS = ['run', 'reset'] as const;
+type Action = (typeof ACTIONS)[number];
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+export interface AdminOptions {
+  /** the rate limiters, for their sizes in diagnostics */
+  rateLimit?: RateLimitGuard;
+}
+
+export function registerAdminRoutes(router: Router, sidecar: Sidecar, options: AdminOptions = {}): void {
+  const authorize = (ctx: RequestContext) => requireKey(sidecar.authenticator, ctx.identity);
+
+  // /admin/checks/{name}/{run|reset}: one prefix route; the name is one path segment
+  router.addPrefix(
+    '/admin/checks/',
+    ['POST'],
+    async (req, res, ctx) => {
+      const keyName = authorize(ctx);
+      const { name, action } = parseCheckPath(ctx.param ?? '');
+      for (const param of ctx.url.searchParams.keys()) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${param.slice(0, 40)}"`);
+      if (!sidecar.store.get(name)) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
+      const redactor = sidecar.redactor;
+      if (action === 'reset') {
+        if (!sidecar.reset(name)) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
+        sidecar.logger.info({ keyName, check: name, action: 'reset' }, `admin: check ${name} reset by key "${keyName}"`);
+        sendJson(req, res, 200, { check: name, action: 'reset', state: redactor.value(checkJson(sidecar.store.get(name)!, true)) });
+        return;
+      }
+      const running = sidecar.runNow(name);
+      if (!running) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
+      sidecar.logger.info({ keyName, check: name, action: 'run' }, `admin: check ${name} run by key "${keyName}"`);
+      const result = await running;
+      const state = sidecar.store.get(name);
+      sendJson(req, res, 200, { check: name, action: 'run', status: state?.status ?? 'UNKNOWN', result: resultJson(result, redactor) });
+    },
+    /^[^/]+\/[^/]+$/,
+  );
+
+  router.add('/admin/diagnostics', ['GET'], (req, res, ctx) => {
+    const keyName = authorize(ctx);
+    for (const param of ctx.url.searchParams.keys()) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${param.slice(0, 40)}"`);
+    sidecar.logger.info({ keyName, action: 'diagnostics' }, `admin: diagnostics read by key "${keyName}"`);
+    const config = sidecar.config;
+    const states = sidecar.store.all();
+    sendJson(req, res, 200, {
+      status: rollup(states),
+      startedAt: iso(sidecar.startedAt),
+      uptimeSeconds: Math.round((Date.now() - sidecar.startedAt) / 1000),
+      versions: { sidecar: VERSION, node: process.version, v8: process.versions.v8, openssl: process.versions.openssl },
+      checks: Object.fromEntries(
+        states.map((s) => [
+          s.name,
+          {
+            status: s.status,
+            breaker: s.breaker,
+            version: s.version,
+            consecutiveFailures: s.consecutiveFailures,
+            lastCheckedAt: iso(s.lastCheckedAt),
+            running: sidecar.loop(s.name)?.running ?? false,
+          },
+        ]),
+      ),
+      skipped: config.skipped,
+      rateLimits: options.rateLimit
+        ? { trackedClients: options.rateLimit.ipLimiter.size, maxClients: options.rateLimit.ipLimiter.maxSubjects, evictedClients: options.rateLimit.ipLimiter.evicted, trackedKeys: options.rateLimit.keyLimiter.size }
+        : null,
+      config: redactedConfig(config, sidecar.redactor),
+    });
+  });
+}
+
+function parseCheckPath(param: string): { name: string; action: Action } {
+  const slash = param.lastIndexOf('/');
+  const name = param.slice(0, slash);
+  const action = param.slice(slash + 1);
+  if (!(ACTIONS as readonly string[]).includes(action)) throw new HttpError(404, 'not_found', `no such admin action "${action.slice(0, 40)}" (run, reset)`);
+  return { name, action: action as Action };
+}
+
+export function resultJson(result: RunResult, redactor: Redactor): Record<string, unknown> {
+  return {
+    ok: result.ok,
+    outcome: result.outcome,
+    message: redactor.text(result.message),
+    latencyMs: Math.round(result.latencyMs * 1000) / 1000,
+    attempts: result.attempts,
+    startedAt: iso(result.startedAt),
+    finishedAt: iso(result.finishedAt),
+    breaker: result.breaker,
+    traceId: result.traceId ?? null,
+  };
+}
+
+/**
+ * The effective config as JSON with every secret removed: the list of secret
+ * values itself is dropped, URL passwords and header values named secret are
+ * masked explicitly, and the whole tree then goes through Redactor.value
+ * (secret-named keys such as key/password/secret masked, every configured
+ * secret removed from every string).
+ */
+export function redactedConfig(config: SidecarConfig, redactor: Redactor): unknown {
+  const { secrets: _secrets, ...rest } = config;
+  const checks = config.checks.map((check) => {
+    const url = 'url' in check && typeof check.url === 'string' ? redactor.url(check.url) : undefined;
+    if (check.kind !== 'http') return url === undefined ? check : { ...check, url };
+    const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...check.secretHeaders.map((h) => h.toLowerCase())]);
+    const headers = Object.fromEntries(Object.entries(check.headers).map(([name, value]) => [name, secretNames.has(name.toLowerCase()) ? REDACTED : value]));
+    return { ...check, url, headers, body: check.body === undefined ? undefined : redactor.text(check.body) };
+  });
+  const notifications = config.notifications.map((target) => {
+    if (target.kind === 'slack') return { ...target, url: REDACTED }; // the webhook URL is the credential
+    if (target.kind === 'webhook') return { ...target, url: redactor.url(target.url), headers: Object.fromEntries(Object.keys(target.headers).map((name) => [name, REDACTED])) };
+    return target;
+  });
+  const state = { ...config.state, redis: config.state.redis === undefined ? undefined : redactor.url(config.state.redis) };
+  return redactor.value({ ...rest, checks, notifications, state });
+}
