@@ -53,6 +53,14 @@ export class GroupEvaluator {
     return this.draining;
   }
 
+  /**
+   * Called on every state change: startup latches the moment its members are
+   * UP, whether or not anyone asked /startupz then (not only lazily, on a request).
+   */
+  observe(states: readonly CheckState[]): void {
+    if (!this.startupLatched) this.evaluate('startup', states);
+  }
+
   evaluate(group: GroupName, states: readonly CheckState[], exclude?: ReadonlySet<string>): GroupView {
     const members = states.filter((s) => s.groups.includes(group) && !exclude?.has(s.name));
     if (group === 'ready' && this.draining) return { status: 'DOWN', members, note: 'shutting down' };
