@@ -188,6 +188,8 @@ function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
 }
 
 function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
+  if (check.kind === 'grpc' && check.tls?.key) secrets.add(check.tls.key);
+  if (!('url' in check)) return; // dns: no URL, no credentials
   try {
     const url = new URL(check.url);
     if (url.password) {

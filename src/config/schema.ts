@@ -3,10 +3,11 @@
  * `health-sidecar schema` prints it as JSON Schema (z.toJSONSchema, input side),
  * so editors and the loader can never disagree.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 
-export const CHECK_KINDS = ['http', 'tcp', 'redis', 'postgres'] as const;
+export const CHECK_KINDS = ['http', 'tcp', 'redis', 'postgres', 'grpc', 'dns'] as const;
 export const GROUPS = ['live', 'ready', 'startup'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
@@ -109,6 +110,10 @@ const tlsSchema = z.strictObject({
   cert: z.string().optional(),
   key: z.string().optional(),
   serverName: z.string().optional(),
+  minValidity: positiveDuration
+    .optional()
+    .describe('fail (or warn, per minValidityAction) when the server certificate or any certificate in its chain expires sooner than this, e.g. 14d'),
+  minValidityAction: z.enum(['fail', 'warn']).default('fail').describe('fail: the probe fails; warn: the probe succeeds with a warning in its message'),
 });
 
 const httpCheck = z.strictObject({
@@ -152,20 +157,103 @@ const tcpCheck = z.strictObject({
   }, { error: 'must name a port: tcp://host:port' }),
 });
 
-const redisCheck = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('redis'),
-  url: urlWithSchemes(['redis', 'rediss']),
-});
+const redisCheck = z
+  .strictObject({
+    ...commonCheck,
+    kind: z.literal('redis'),
+    url: urlWithSchemes(['redis', 'rediss']),
+    role: z.enum(['master', 'replica']).optional().describe('required replication role (INFO replication role:)'),
+    maxReplicationLagSeconds: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('on a replica: fail when the master link is down or master_last_io_seconds_ago exceeds this'),
+  })
+  .superRefine((check, ctx) => {
+    if (check.role === 'master' && check.maxReplicationLagSeconds !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a replica (role: master has no replication lag)' });
+    }
+  });
 
 const postgresCheck = z.strictObject({
   ...commonCheck,
   kind: z.literal('postgres'),
   url: urlWithSchemes(['postgres', 'postgresql']),
   query: z.string().min(1).default('SELECT 1'),
+  expectPrimary: z.boolean().optional().describe('true: fail on a standby (pg_is_in_recovery()); false: fail on a primary'),
+  maxReplicationLagSeconds: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('on a standby: fail when now() - pg_last_xact_replay_timestamp() exceeds this (0 when all received WAL is replayed)'),
+}).superRefine((check, ctx) => {
+  if (check.expectPrimary === true && check.maxReplicationLagSeconds !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a standby (expectPrimary: true has no replication lag)' });
+  }
 });
 
-export const checkSchema = z.discriminatedUnion('kind', [httpCheck, tcpCheck, redisCheck, postgresCheck], {
+const hasPort = (u: string) => {
+  try {
+    return new URL(u).port !== '';
+  } catch {
+    return true; // reported by the URL rule
+  }
+};
+
+const grpcCheck = z
+  .strictObject({
+    ...commonCheck,
+    kind: z.literal('grpc'),
+    url: urlWithSchemes(['grpc', 'grpcs']).describe('grpc://host:port (plaintext) or grpcs://host[:port] (TLS, port 443 by default)'),
+    service: z.string().default('').describe('service name sent in grpc.health.v1.HealthCheckRequest ("" = the whole server)'),
+    tls: tlsSchema.optional(),
+  })
+  .superRefine((check, ctx) => {
+    if (check.url.startsWith('grpc://') && !hasPort(check.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must name a port: grpc://host:port' });
+    }
+    if (check.url.startsWith('grpc://') && check.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS options need a grpcs:// URL (grpc:// is plaintext)' });
+    }
+  });
+
+/** IPv4, IPv4:port, IPv6, [IPv6] or [IPv6]:port: node:dns Resolver.setServers takes IP addresses only. */
+const RESOLVER = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\]|([0-9a-fA-F:]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/;
+const resolverAddress = z.string().refine(
+  (s) => {
+    const m = RESOLVER.exec(s);
+    if (!m) return false;
+    const ip = m[1] ?? m[2] ?? m[3]!;
+    if (m[3] !== undefined && m[4] !== undefined) return false; // bare IPv6 with :port is ambiguous; use [v6]:port
+    const port = m[4] === undefined ? 53 : Number(m[4]);
+    return isIP(ip) !== 0 && port >= 1 && port <= 65535;
+  },
+  { error: 'must be an IP address with an optional port: 10.0.0.10, 10.0.0.10:53, [fd00::10]:53' },
+);
+const DNS_NAME = /^(?=.{1,253}\.?$)(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?$/;
+
+const dnsCheck = z.strictObject({
+  ...commonCheck,
+  kind: z.literal('dns'),
+  host: z.string({ error: 'is required' }).regex(DNS_NAME, { error: 'must be a DNS name such as api.example.com' }).describe('the name to resolve'),
+  recordType: z.enum(['A', 'AAAA', 'CNAME', 'SRV', 'TXT']).default('A'),
+  resolver: z
+    .union([resolverAddress, z.array(resolverAddress).min(1)])
+    .optional()
+    .transform((r) => (r === undefined ? undefined : Array.isArray(r) ? r : [r]))
+    .describe('resolver(s) to ask instead of the system ones (/etc/resolv.conf), tried in order'),
+  expect: z
+    .strictObject({
+      answers: z
+        .array(z.string().min(1))
+        .min(1)
+        .optional()
+        .describe('each must be among the answers (A/AAAA: address, CNAME: name, SRV: "priority weight port target", TXT: the joined strings)'),
+    })
+    .prefault({}),
+});
+
+export const checkSchema = z.discriminatedUnion('kind', [httpCheck, tcpCheck, redisCheck, postgresCheck, grpcCheck, dnsCheck], {
   error: (issue) =>
     issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator'
       ? `kind must be one of ${CHECK_KINDS.join(', ')}`
@@ -183,6 +271,7 @@ export const configSchema = z
     server: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(9464),
+        grpcPort: z.number().int().min(0).max(65535).optional().describe('serve grpc.health.v1 (services live, ready, startup, "" = ready) on this port; off when absent'),
         host: z.string().min(1).default('0.0.0.0'),
         showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
         drainDelay: duration().prefault('5s'),

@@ -1,5 +1,7 @@
 /** kind → probe factory. New kinds register here; nothing else switches on kind. */
 import type { CheckConfig, CheckKind, CheckConfigOf } from '../config/types';
+import { createDnsProbe } from './dns';
+import { createGrpcProbe } from './grpc';
 import { createHttpProbe } from './http';
 import { createPostgresProbe } from './postgres';
 import type { Probe, ProbeContext, ProbeFactory } from './probe';
@@ -11,6 +13,8 @@ const factories: { [K in CheckKind]: ProbeFactory<CheckConfigOf<K>> } = {
   tcp: createTcpProbe,
   redis: createRedisProbe,
   postgres: createPostgresProbe,
+  grpc: createGrpcProbe,
+  dns: createDnsProbe,
 };
 
 export function createProbe(check: CheckConfig, context: ProbeContext): Probe {

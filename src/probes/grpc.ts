@@ -1,0 +1,203 @@
+import type { Socket } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import type { CheckConfigOf } from '../config/types';
+import { ProbeFailure } from '../errors';
+import { abortError, hardClose, type Probe, type ProbeContext } from './probe';
+import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+
+const CHECK_PATH = '/grpc.health.v1.Health/Check';
+const checkMethod = healthService.Check as unknown as {
+  requestSerialize: (value: { service: string }) => Buffer;
+  responseDeserialize: (bytes: Buffer) => { status: string };
+};
+
+/**
+ * Headroom of the gRPC deadline over the check timeout. The policy's timeout
+ * aborts the attempt first (outcome `timeout`); the deadline is what the server
+ * is told (grpc-timeout) and a backstop if the probe runs without a policy.
+ */
+const DEADLINE_HEADROOM_MS = 100;
+
+/** Status codes that say "the channel/connection is the problem": the next run starts a fresh channel. */
+const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
+
+/**
+ * Channel credentials that remember the TCP sockets their channel opened.
+ * grpc-js has no handshake timeout and closes a connection gracefully (GOAWAY,
+ * then wait), so a connection to a black-holed server would stay open after
+ * the channel is closed; one per timed-out run. Dropping a channel therefore
+ * also resets its sockets. (`_createSecureConnector` is the documented
+ * abstract member of grpc-js ChannelCredentials.)
+ */
+class SocketTrackingCredentials extends grpc.ChannelCredentials {
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly inner: grpc.ChannelCredentials) {
+    super();
+  }
+
+  _isSecure(): boolean {
+    return this.inner._isSecure();
+  }
+
+  _equals(other: grpc.ChannelCredentials): boolean {
+    return other === this;
+  }
+
+  _createSecureConnector(...args: Parameters<grpc.ChannelCredentials['_createSecureConnector']>): ReturnType<grpc.ChannelCredentials['_createSecureConnector']> {
+    const connector = this.inner._createSecureConnector(...args);
+    return {
+      connect: (socket: Socket) => {
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        return connector.connect(socket);
+      },
+      waitForReady: () => connector.waitForReady(),
+      getCallCredentials: () => connector.getCallCredentials(),
+      destroy: () => connector.destroy(),
+    };
+  }
+
+  resetSockets(): void {
+    for (const socket of this.sockets) hardClose(socket);
+    this.sockets.clear();
+  }
+}
+
+/**
+ * grpc://host:port (plaintext) or grpcs://host[:port] (TLS) — the standard
+ * grpc.health.v1.Health/Check with the configured service name. SERVING is
+ * success; NOT_SERVING, UNKNOWN and any error status (NOT_FOUND for an unknown
+ * service, UNIMPLEMENTED for a server without the health service…) are
+ * failures that name the status. One channel is kept between runs; after a
+ * timeout or a transport error it is closed and the next run opens a new one
+ * (a fresh connection attempt, not grpc-js's reconnect backoff).
+ */
+export function createGrpcProbe(check: CheckConfigOf<'grpc'>, context: ProbeContext): Probe {
+  const url = new URL(check.url);
+  const secure = url.protocol === 'grpcs:';
+  const host = url.hostname;
+  const port = url.port || (secure ? '443' : '');
+  const target = `${host}:${port}`;
+  const where = context.redactor.text(`grpc ${target}${check.service ? ` service ${JSON.stringify(check.service)}` : ''}`);
+  const tls = check.tls;
+  const certs = certExpiryRecorder(check.name, check.kind);
+  let seenCertificate: CertExpiry | undefined;
+  let client: grpc.Client | undefined;
+  let clientCredentials: SocketTrackingCredentials | undefined;
+
+  function credentials(): grpc.ChannelCredentials {
+    if (!secure) return grpc.credentials.createInsecure();
+    const verify: grpc.VerifyOptions = {
+      rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+      // Called by node:tls with the whole peer chain once the chain verified: the one place grpc-js lets us see the certificate.
+      checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
+        const expiry = certificateExpiry(cert);
+        if (expiry) {
+          seenCertificate = expiry;
+          certs.record(expiry);
+        }
+        return checkServerIdentity(tls?.serverName ?? hostname, cert);
+      },
+    };
+    return grpc.credentials.createSsl(
+      tls?.ca ? Buffer.from(tls.ca) : null,
+      tls?.key ? Buffer.from(tls.key) : null,
+      tls?.cert ? Buffer.from(tls.cert) : null,
+      verify,
+    );
+  }
+
+  function channel(): grpc.Client {
+    if (client) return client;
+    const options: grpc.ChannelOptions = {
+      'grpc.primary_user_agent': 'otel-health-sidecar',
+      // one attempt per run: the policy owns retries and backoff
+      'grpc.enable_retries': 0,
+      // a private subchannel pool: grpc-js otherwise shares connections between channels to the same target,
+      // so a "new" channel after a timeout could pick up the very connection that hung
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': Math.max(100, check.interval),
+    };
+    if (secure && tls?.serverName) {
+      options['grpc.ssl_target_name_override'] = tls.serverName;
+      options['grpc.default_authority'] = tls.serverName;
+    }
+    clientCredentials = new SocketTrackingCredentials(credentials());
+    client = new grpc.Client(target, clientCredentials, options);
+    return client;
+  }
+
+  function drop(): void {
+    const current = client;
+    const sockets = clientCredentials;
+    client = undefined;
+    clientCredentials = undefined;
+    current?.close();
+    sockets?.resetSockets();
+  }
+
+  function call(signal: AbortSignal): Promise<{ status: string }> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(abortError(signal));
+      const active = channel();
+      let settled = false;
+      const onAbort = () => {
+        if (settled) return;
+        settled = true;
+        pending.cancel();
+        if (client === active) drop(); // a black-holed connection is not reused
+        reject(abortError(signal));
+      };
+      const pending = active.makeUnaryRequest(
+        CHECK_PATH,
+        checkMethod.requestSerialize,
+        checkMethod.responseDeserialize,
+        { service: check.service },
+        new grpc.Metadata(),
+        { deadline: Date.now() + check.timeout + DEADLINE_HEADROOM_MS },
+        (err: grpc.ServiceError | null, response?: { status: string }) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          if (err) {
+            if (TRANSPORT_CODES.has(err.code) && client === active) drop();
+            reject(err);
+          } else resolve(response ?? { status: 'UNKNOWN' });
+        },
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  return {
+    async run(signal) {
+      let reply: { status: string };
+      try {
+        reply = await call(signal);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const grpcError = err as Partial<grpc.ServiceError>;
+        const code = grpcError.code !== undefined ? grpc.status[grpcError.code] ?? String(grpcError.code) : undefined;
+        const details = grpcError.details || (err instanceof Error ? err.message : String(err));
+        // An answer with a status (NOT_FOUND, UNIMPLEMENTED…) is the server speaking: a failed result, not an unreachable dependency.
+        if (code && !TRANSPORT_CODES.has(grpcError.code!)) return { ok: false, message: context.redactor.text(`${where}: ${code} (${details})`) };
+        throw new ProbeFailure('GRPC_FAILED', context.redactor.text(`${where}: ${code ? `${code}: ` : ''}${details}`));
+      }
+      if (reply.status !== 'SERVING') return { ok: false, message: `${where}: ${reply.status}` };
+      if (secure) {
+        const verdict = minValidityVerdict(seenCertificate, tls ?? {});
+        if (verdict.state === 'fail') return { ok: false, message: `${where}: SERVING, but ${verdict.message}` };
+        if (verdict.state === 'warn') return { ok: true, message: `${where}: SERVING; ${verdict.message}` };
+      }
+      return { ok: true, message: `${where}: SERVING` };
+    },
+    async close() {
+      drop();
+      certs.clear();
+    },
+  };
+}
