@@ -4,7 +4,7 @@
  * reported at once as `FILE:LINE:COL path.to.key: problem`.
  */
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, parse as parseYamlValue, type Document, type Node as YamlNode, Scalar } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, Scalar } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors';
 import { configSchema, type RawCheck } from './schema';
 import type { CheckConfig, SidecarConfig } from './types';
@@ -37,7 +37,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): Sidecar
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [{ line: 0, column: 0, path: '', message: `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+    throw new ConfigError(file, [{ line: 0, column: 0, path: '', message: `cannot read config file: ${describeFsError(err)}` }]);
   }
   return parseConfig(text, file, options);
 }
@@ -54,12 +54,25 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   };
 
   for (const error of doc.errors) {
+    if (error.code === 'DUPLICATE_KEY') {
+      const duplicate = duplicateKeyAt(doc, error.pos[0]);
+      if (duplicate) {
+        const first = duplicate.firstOffset === undefined ? '' : ` (first defined on line ${at(duplicate.firstOffset).line})`;
+        problems.push({ ...at(error.pos[0]), path: formatPath(duplicate.path), message: `duplicate key${first}` });
+        continue;
+      }
+    }
     problems.push({ ...at(error.pos[0]), path: '', message: `YAML: ${error.message.split('\n')[0]}` });
   }
-  if (problems.length) throw new ConfigError(source, problems);
+  // A document that does not parse has no reliable structure: stop here.
+  if (problems.length) throw new ConfigError(source, sortProblems(problems));
 
   const secrets = new Set<string>();
   const unresolved: Unresolved[] = [];
+  /** paths (formatted) whose value could not be substituted: the schema's complaints about them are noise */
+  const failed = new Set<string>();
+  /** paths (formatted) whose value came from a substitution: never echoed in a message */
+  const substituted = new Set<string>();
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== 'string' || !node.value.includes('${')) return;
@@ -67,98 +80,104 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
       const original = node.value;
       let wholeReference = false;
       let problem: string | undefined;
+      let unset = false;
       const replaced = original.replace(REFERENCE, (match, inner: string | undefined, offset: number) => {
         if (match === '$${') return '${';
         if (offset === 0 && match.length === original.length) wholeReference = true;
         const spec = inner!.trim();
         if (spec.startsWith('file:')) {
-          const path = spec.slice(5);
+          const file = spec.slice(5);
           try {
-            const content = readFile(path).replace(/\r?\n$/, '');
+            const content = readFile(file).replace(/\r?\n$/, '');
             if (content) secrets.add(content);
             return content;
           } catch (err) {
-            problem = `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`;
+            problem ??= `cannot read ${file} (\${file:…} reference): ${describeFsError(err)}`;
             return '';
           }
         }
         const sep = spec.indexOf(':-');
         const name = sep >= 0 ? spec.slice(0, sep) : spec;
         if (!VAR_NAME.test(name)) {
-          problem = `bad reference "\${${spec}}": use \${VAR}, \${VAR:-default} or \${file:/path}`;
+          problem ??= `bad reference "\${${spec}}": use \${VAR}, \${VAR:-default}, \${file:/path} or $\${ for a literal \${`;
           return '';
         }
         const value = env[name];
         if (value !== undefined && value !== '') return value;
         if (sep >= 0) return spec.slice(sep + 2);
         unresolved.push({ path, variable: name });
+        unset = true;
         return '';
       });
+      substituted.add(formatPath(path));
       if (problem) {
         problems.push({ ...at(node.range?.[0]), path: formatPath(path), message: problem });
+        failed.add(formatPath(path));
         return;
       }
-      // `port: ${PORT:-9464}` should be a number, as if it had been written plainly.
-      if (wholeReference && node.type === Scalar.PLAIN && replaced !== '' && !replaced.includes('\n')) {
-        const typed = safeScalar(replaced);
-        node.value = typed;
-      } else node.value = replaced;
+      if (unset) failed.add(formatPath(path));
+      // `port: ${PORT:-9464}` is a number, as if it had been written plainly; a quoted
+      // "${PORT}" stays a string. Only numbers and booleans are recognised: a value is
+      // never parsed as YAML structure (no injection of keys or lists from the environment).
+      node.value = wholeReference && node.type === Scalar.PLAIN ? typedScalar(replaced) : replaced;
     },
   });
-  if (problems.length) throw new ConfigError(source, problems);
 
-  // A check that needs an unset variable is skipped (said once in the log by the caller);
-  // an unset variable anywhere else is an error.
+  // A check whose target (url, or host for dns) needs an unset variable is skipped
+  // (said once in the log by the caller) but still validated with a placeholder
+  // target, so a typo in it is found on any machine; an unset variable anywhere else is an error.
   const raw = doc.toJS() as Record<string, unknown> | null;
+  const input = raw ?? {};
   const skippedIndexes = new Map<number, string>();
   for (const ref of unresolved) {
-    if (ref.path[0] === 'checks' && typeof ref.path[1] === 'number') {
-      if (!skippedIndexes.has(ref.path[1])) skippedIndexes.set(ref.path[1], `environment variable ${ref.variable} is not set (${formatPath(ref.path.slice(2))})`);
-    } else {
-      problems.push({ ...at(nodeAt(doc, ref.path)?.range?.[0]), path: formatPath(ref.path), message: `environment variable ${ref.variable} is not set and has no default` });
+    const [first, index, field] = ref.path;
+    if (first === 'checks' && typeof index === 'number' && ref.path.length === 3 && (field === 'url' || field === 'host')) {
+      if (!skippedIndexes.has(index)) skippedIndexes.set(index, `environment variable ${ref.variable} is not set (${field})`);
     }
   }
-  if (problems.length) throw new ConfigError(source, problems);
-
-  const input = raw ?? {};
-  const originalIndex: number[] = [];
+  for (const ref of unresolved) {
+    const [first, index] = ref.path;
+    if (first === 'checks' && typeof index === 'number' && skippedIndexes.has(index)) continue;
+    problems.push({ ...at(nodeAt(doc, ref.path)?.range?.[0]), path: formatPath(ref.path), message: `environment variable ${ref.variable} is not set and has no default` });
+  }
   const skipped: { name: string; reason: string }[] = [];
   if (Array.isArray(input.checks)) {
-    const kept: unknown[] = [];
-    input.checks.forEach((check, index) => {
+    input.checks.forEach((check: unknown, index) => {
       const reason = skippedIndexes.get(index);
-      if (reason === undefined) {
-        kept.push(check);
-        originalIndex.push(index);
-      } else {
-        const name = (check as { name?: unknown } | null)?.name;
-        skipped.push({ name: typeof name === 'string' ? name : `checks[${index}]`, reason });
-      }
+      if (reason === undefined || !check || typeof check !== 'object') return;
+      const fields = check as Record<string, unknown>;
+      const name = fields.name;
+      skipped.push({ name: typeof name === 'string' ? name : `checks[${index}]`, reason });
+      if (fields.kind === 'dns') fields.host = 'unset.invalid';
+      else fields.url = `${typeof fields.kind === 'string' && fields.kind in PLACEHOLDER_SCHEME ? PLACEHOLDER_SCHEME[fields.kind] : 'http'}://unset.invalid:1`;
+      failed.delete(formatPath(['checks', index, fields.kind === 'dns' ? 'host' : 'url']));
     });
-    input.checks = kept;
   }
 
   const result = configSchema.safeParse(input);
   if (!result.success) {
     for (const issue of result.error.issues) {
       const path = issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part));
-      if (path[0] === 'checks' && typeof path[1] === 'number') path[1] = originalIndex[path[1]] ?? path[1];
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const keyPath = [...path, key];
-          problems.push({ ...at(keyNodeAt(doc, keyPath)?.range?.[0]), path: formatPath(keyPath), message: 'unknown key' });
+          const suggestion = closestKey(key, knownKeysAt(path, input));
+          problems.push({ ...at(keyNodeAt(doc, keyPath)?.range?.[0]), path: formatPath(keyPath), message: suggestion ? `unknown key (did you mean "${suggestion}"?)` : 'unknown key' });
         }
         continue;
       }
+      if (isUnder(path, failed)) continue;
       const node = closestNode(doc, path);
-      problems.push({ ...at(node?.range?.[0]), path: formatPath(path), message: describeIssue(issue, nodeAt(doc, path) !== undefined) });
+      const exact = nodeAt(doc, path);
+      const shown = exact && !substituted.has(formatPath(path)) && isScalar(exact) ? exact.value : undefined;
+      problems.push({ ...at(node?.range?.[0]), path: formatPath(path), message: describeIssue(issue, exact !== undefined, shown) });
     }
-    problems.sort((a, b) => a.line - b.line || a.column - b.column);
-    throw new ConfigError(source, problems);
   }
+  if (problems.length) throw new ConfigError(source, sortProblems(problems));
+  if (!result.success) throw new Error('unreachable: schema failed without problems');
 
   const config = result.data;
-  const checks: CheckConfig[] = config.checks.map((check) => mergeDefaults(check, config.defaults));
+  const checks: CheckConfig[] = config.checks.filter((_, index) => !skippedIndexes.has(index)).map((check) => mergeDefaults(check, config.defaults));
   for (const key of config.server.auth.keys) secrets.add(key.key);
   for (const check of checks) collectCheckSecrets(check, secrets);
   return { ...config, checks, skipped, source, secrets: [...secrets].filter((s) => s.length >= 4) };
@@ -212,28 +231,177 @@ function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
   }
 }
 
-function safeScalar(text: string): unknown {
-  try {
-    const value = parseYamlValue(text);
-    return value === null || typeof value === 'object' ? text : value;
-  } catch {
-    return text;
-  }
+/** URL scheme of the placeholder target a skipped check is validated with */
+const PLACEHOLDER_SCHEME: Record<string, string> = { http: 'http', tcp: 'tcp', redis: 'redis', postgres: 'postgres', grpc: 'grpc' };
+
+/**
+ * The value of a plain scalar that was one whole `${…}` reference: a number or a
+ * boolean when it reads as one, else the text unchanged. Never YAML structure,
+ * never a different string (quotes and `#` in a secret stay as they are).
+ */
+function typedScalar(text: string): unknown {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^[-+]?(?:\d+|\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return Number(text);
+  return text;
 }
 
-function describeIssue(issue: { code: string; message: string; expected?: unknown; input?: unknown }, present: boolean): string {
-  if (!present && issue.code === 'invalid_type') return 'is required';
-  if (issue.code === 'invalid_type' && typeof issue.expected === 'string') return `must be ${article(issue.expected)}`;
-  if (issue.code === 'invalid_value' && issue.message.startsWith('Invalid option')) {
-    return issue.message.replace(/^Invalid option: expected one of /, 'must be one of ').replace(/"/g, '');
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+function isUnder(path: Path, paths: Set<string>): boolean {
+  for (let len = path.length; len > 0; len--) if (paths.has(formatPath(path.slice(0, len)))) return true;
+  return false;
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'a parent is not a directory' };
+  if (code && words[code]) return `${words[code]} (${code})`;
+  return code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/** Where a duplicate key found by the YAML parser sits, and where the key was first defined. */
+function duplicateKeyAt(doc: Document, offset: number): { path: Path; firstOffset: number | undefined } | undefined {
+  let found: { path: Path; firstOffset: number | undefined } | undefined;
+  visit(doc, {
+    Map(_key, map, ancestry) {
+      const pair = map.items.find((p) => isScalar(p.key) && p.key.range?.[0] === offset);
+      if (!pair || !isScalar(pair.key)) return undefined;
+      const name = pair.key.value;
+      const first = map.items.find((p) => isScalar(p.key) && p.key.value === name);
+      found = { path: [...pathOf(ancestry, map), String(name)], firstOffset: first && first !== pair && isScalar(first.key) ? first.key.range?.[0] : undefined };
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
+interface ZodLike {
+  _zod: { def: Record<string, unknown> & { type: string } };
+}
+
+/** Keys the schema allows in the mapping at path (for "did you mean"). */
+function knownKeysAt(path: Path, input: unknown): string[] {
+  let schema: ZodLike | undefined = configSchema as unknown as ZodLike;
+  let value: unknown = input;
+  for (const part of path) {
+    schema = unwrapSchema(schema, value);
+    const def = schema?._zod.def;
+    if (!def) return [];
+    if (def.type === 'object') schema = (def.shape as Record<string, ZodLike>)[String(part)];
+    else if (def.type === 'array') schema = def.element as ZodLike;
+    else if (def.type === 'record') schema = def.valueType as ZodLike;
+    else return [];
+    value = value && typeof value === 'object' ? (value as Record<string | number, unknown>)[part] : undefined;
   }
-  if (issue.code === 'too_small' || issue.code === 'too_big') return issue.message.replace(/^Too (small|big): expected (number|string|array) to (have|be) /, 'must be ').replace(/^Too (small|big): expected /, 'must be ');
-  return issue.message;
+  const def = unwrapSchema(schema, value)?._zod.def;
+  return def?.type === 'object' ? Object.keys(def.shape as object) : [];
+}
+
+function unwrapSchema(schema: ZodLike | undefined, value: unknown): ZodLike | undefined {
+  for (let depth = 0; schema && depth < 20; depth++) {
+    const def = schema._zod.def;
+    if (['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional'].includes(def.type)) schema = def.innerType as ZodLike;
+    else if (def.type === 'pipe') schema = def.in as ZodLike;
+    else if (def.type === 'union' && typeof def.discriminator === 'string') {
+      const wanted = value && typeof value === 'object' ? (value as Record<string, unknown>)[def.discriminator] : undefined;
+      schema = (def.options as ZodLike[]).find((option) => {
+        const literal = unwrapSchema(option, value)?._zod.def;
+        const field = literal?.type === 'object' ? (literal.shape as Record<string, ZodLike>)[def.discriminator as string]?._zod.def : undefined;
+        return Array.isArray(field?.values) && field.values.includes(wanted);
+      });
+    } else return schema;
+  }
+  return schema;
+}
+
+/** The allowed key a misspelt key most likely meant: same letters in another case, or at most 2 edits away. */
+function closestKey(key: string, candidates: string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const sameCase = candidates.find((c) => c.toLowerCase() === lower);
+  if (sameCase) return sameCase;
+  let best: { name: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance <= 2 && distance < key.length / 2 && (!best || distance < best.distance)) best = { name: candidate, distance };
+  }
+  return best?.name;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+interface Issue {
+  code: string;
+  message: string;
+  expected?: unknown;
+  origin?: unknown;
+  minimum?: unknown;
+  maximum?: unknown;
+  inclusive?: boolean;
+  values?: unknown[];
+  note?: string;
+  options?: unknown[];
+  format?: string;
+  prefix?: string;
+  pattern?: string;
+  errors?: { code: string; expected?: unknown }[][];
+}
+
+/** One clear sentence for a schema issue; zod's generic wording ("Invalid input") never reaches the user. */
+function describeIssue(issue: Issue, present: boolean, shown: unknown): string {
+  const got = shown === undefined || shown === null || String(shown).length > 60 ? '' : ` (got ${JSON.stringify(shown)})`;
+  if (issue.code === 'invalid_union' && issue.note === 'No matching discriminator' && Array.isArray(issue.options)) {
+    const list = issue.options.join(', ');
+    return present ? `must be one of ${list}${got}` : `is required: one of ${list}`;
+  }
+  if (!present && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) return 'is required';
+  // a message written for the rule in schema.ts says it best
+  if (!/^(Invalid|Too (small|big)|Unrecognized)/.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_type':
+      return typeof issue.expected === 'string' ? `must be ${article(issue.expected)}` : 'has the wrong type';
+    case 'invalid_value': {
+      const values = (issue.values ?? []).map(String);
+      return values.length === 1 ? `must be ${values[0]}${got}` : `must be one of ${values.join(', ')}${got}`;
+    }
+    case 'too_small':
+    case 'too_big': {
+      const small = issue.code === 'too_small';
+      const limit = String(small ? issue.minimum : issue.maximum);
+      if (issue.origin === 'string') return small && limit === '1' ? 'must not be empty' : `must be at ${small ? 'least' : 'most'} ${limit} characters`;
+      if (issue.origin === 'array') return small && limit === '1' ? 'must not be empty' : `must have at ${small ? 'least' : 'most'} ${limit} items`;
+      if (issue.inclusive === false) return `must be ${small ? 'greater' : 'less'} than ${limit}`;
+      return `must be at ${small ? 'least' : 'most'} ${limit}`;
+    }
+    case 'invalid_format':
+      if (issue.format === 'starts_with' && issue.prefix !== undefined) return `must start with "${issue.prefix}"`;
+      if (issue.format === 'regex' && issue.pattern !== undefined) return `must match ${issue.pattern}`;
+      return issue.message.replace(/^Invalid string: /, '');
+    case 'invalid_union': {
+      const types = [...new Set((issue.errors ?? []).map((e) => e[0]).filter((e) => e?.code === 'invalid_type' && typeof e.expected === 'string').map((e) => article(e!.expected as string)))];
+      return types.length ? `must be ${types.join(' or ')}` : 'is not valid here';
+    }
+    default:
+      return issue.message.replace(/^Invalid input: /, '');
+  }
 }
 
 function article(type: string): string {
   if (type === 'array') return 'a list';
-  if (type === 'object') return 'a mapping';
+  if (type === 'object' || type === 'record') return 'a mapping';
   if (type === 'int') return 'a whole number';
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }

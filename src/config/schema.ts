@@ -5,20 +5,32 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { formatDuration, parseDuration } from './duration';
 
 export const CHECK_KINDS = ['http', 'tcp', 'redis', 'postgres', 'grpc', 'dns'] as const;
 export const GROUPS = ['live', 'ready', 'startup'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
-const duration = (what = 'a duration') =>
+const durationMessage = (what: string) => `must be ${what} such as "250ms", "5s" or "1m"`;
+const duration = (what = 'a duration', positive = false) =>
   z
-    .string({ error: `must be ${what} such as "250ms", "5s" or "1m"` })
-    .refine((s) => parseDuration(s) !== undefined, { error: `must be ${what} such as "250ms", "5s" or "1m"` })
+    .string({
+      error: (issue) =>
+        typeof issue.input === 'number'
+          ? `must be ${what} with a unit, such as "${issue.input}s" or "${issue.input}ms" (a bare number is ambiguous)`
+          : durationMessage(what),
+    })
+    .superRefine((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        const negative = /^\s*-/.test(text) && parseDuration(text.trim().slice(1)) !== undefined;
+        ctx.addIssue({ code: 'custom', message: negative ? (positive ? 'must be greater than 0' : 'must not be negative') : durationMessage(what) });
+      } else if (positive && ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be greater than 0' });
+    })
     .transform((s) => parseDuration(s)!)
     .meta({ description: 'duration: a number followed by ms, s, m, h or d (e.g. 250ms, 5s, 1m30s)' });
 
-const positiveDuration = duration().refine((ms) => ms > 0, { error: 'must be greater than 0' });
+const positiveDuration = duration('a duration', true);
 
 const RATE = /^(\d+)\/(\d+(?:\.\d+)?(?:ms|s|m|h|d)+)$/;
 const rateLimit = z
@@ -102,7 +114,16 @@ const urlWithSchemes = (schemes: string[]) =>
   });
 
 const STATUS_RANGE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
-const statusSpec = z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_RANGE, { error: 'must be a status code or range such as "200-299"' })]);
+const statusSpec = z.union([
+  z.number().int().min(100).max(599),
+  z
+    .string()
+    .regex(STATUS_RANGE, { error: 'must be a status code or range such as "200-299"' })
+    .refine((s) => {
+      const m = STATUS_RANGE.exec(s);
+      return !m || m[2] === undefined || Number(m[1]) <= Number(m[2]);
+    }, { error: 'range start must not exceed its end, e.g. "200-299"' }),
+]);
 
 const tlsSchema = z.strictObject({
   insecureSkipVerify: z.boolean().default(false),
@@ -305,18 +326,34 @@ export const configSchema = z
       if (first !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['checks', index, 'name'], message: `duplicate check name "${check.name}" (first used by checks[${first}])` });
       } else seen.set(check.name, index);
-      const timeout = check.timeout ?? config.defaults.timeout;
-      const interval = check.interval ?? config.defaults.interval;
-      if (timeout > interval) {
-        ctx.addIssue({ code: 'custom', path: ['checks', index, check.timeout !== undefined ? 'timeout' : 'interval'], message: `timeout (${timeout}ms) must not exceed interval (${interval}ms)` });
+      // a check that sets neither inherits both: the defaults' own rule below covers it
+      if (check.timeout !== undefined || check.interval !== undefined) {
+        const timeout = check.timeout ?? config.defaults.timeout;
+        const interval = check.interval ?? config.defaults.interval;
+        if (timeoutExceedsInterval(timeout, interval)) {
+          const from = (own: number | undefined, key: string) => (own === undefined ? `, from defaults.${key}` : '');
+          ctx.addIssue({
+            code: 'custom',
+            path: ['checks', index, check.timeout !== undefined ? 'timeout' : 'interval'],
+            message: `timeout (${formatDuration(timeout)}${from(check.timeout, 'timeout')}) must not exceed interval (${formatDuration(interval)}${from(check.interval, 'interval')})`,
+          });
+        }
       }
     });
+    if (timeoutExceedsInterval(config.defaults.timeout, config.defaults.interval)) {
+      ctx.addIssue({ code: 'custom', path: ['defaults', 'timeout'], message: `timeout (${formatDuration(config.defaults.timeout)}) must not exceed interval (${formatDuration(config.defaults.interval)})` });
+    }
     const keyNames = new Set<string>();
     config.server.auth.keys.forEach((key, index) => {
       if (keyNames.has(key.name)) ctx.addIssue({ code: 'custom', path: ['server', 'auth', 'keys', index, 'name'], message: `duplicate key name "${key.name}"` });
       keyNames.add(key.name);
     });
   });
+
+/** Both valid durations (an invalid one is reported on its own) and the timeout longer. */
+function timeoutExceedsInterval(timeout: unknown, interval: unknown): timeout is number {
+  return typeof timeout === 'number' && typeof interval === 'number' && interval > 0 && timeout > 0 && timeout > interval;
+}
 
 export type RawConfig = z.output<typeof configSchema>;
 export type RawCheck = z.output<typeof checkSchema>;

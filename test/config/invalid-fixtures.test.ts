@@ -1,0 +1,105 @@
+/**
+ * One invalid config per rule (blackbox_exporter style): each fixture in
+ * test/fixtures/config/invalid-*.yaml is loaded and the WHOLE error text is
+ * asserted, `FILE:LINE:COL path.to.key: problem`, one line per problem.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfigFile } from '../../src/config/load';
+import { CHECK_KINDS } from '../../src/config/schema';
+import { ConfigError } from '../../src/errors';
+
+const DIR = join(__dirname, '..', 'fixtures', 'config');
+const DURATION = 'must be a duration such as "250ms", "5s" or "1m"';
+const BAD_REFERENCE = 'bad reference "${1BAD}": use ${VAR}, ${VAR:-default}, ${file:/path} or $${ for a literal ${';
+
+/** fixture → the problems after `FILE:`, in order */
+const EXPECTED: Record<string, string[]> = {
+  'invalid-yaml-syntax.yaml': ['7:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+  'invalid-duplicate-key.yaml': ['3:3 server.port: duplicate key (first defined on line 2)'],
+  'invalid-unknown-top-level-key.yaml': ['3:1 chekcs: unknown key (did you mean "checks"?)'],
+  'invalid-unknown-check-key.yaml': ['5:5 checks[0].timout: unknown key (did you mean "timeout"?)'],
+  'invalid-unknown-server-key.yaml': ['3:3 server.bind: unknown key'],
+  'invalid-duration-words.yaml': [`2:12 defaults.timeout: ${DURATION}`],
+  'invalid-duration-bare-number.yaml': ['2:13 defaults.interval: must be a duration with a unit, such as "10s" or "10ms" (a bare number is ambiguous)'],
+  'invalid-interval-zero.yaml': ['5:15 checks[0].interval: must be greater than 0'],
+  'invalid-interval-negative.yaml': ['5:15 checks[0].interval: must be greater than 0'],
+  'invalid-timeout-exceeds-interval.yaml': ['6:14 checks[0].timeout: timeout (10s) must not exceed interval (5s)'],
+  'invalid-port.yaml': ['2:9 server.port: must be at most 65535'],
+  'invalid-check-name.yaml': ['2:11 checks[0].name: must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)'],
+  'invalid-duplicate-check-name.yaml': ['5:11 checks[1].name: duplicate check name "app" (first used by checks[0])'],
+  'invalid-unknown-kind.yaml': [`3:11 checks[0].kind: must be one of ${CHECK_KINDS.join(', ')} (got "mysql")`],
+  'invalid-missing-url.yaml': ['2:5 checks[0].url: is required'],
+  'invalid-url-scheme.yaml': ['4:10 checks[0].url: scheme must be http or https, not redis'],
+  'invalid-tcp-without-port.yaml': ['4:10 checks[0].url: must name a port: tcp://host:port'],
+  'invalid-status-range.yaml': ['6:16 checks[0].expect.status[0]: must be a status code or range such as "200-299"'],
+  'invalid-body-regex.yaml': ['6:18 checks[0].expect.bodyRegex: must be a valid regular expression'],
+  'invalid-show-details.yaml': ['2:16 server.showDetails: must be one of never, when-authorized, always (got "sometimes")'],
+  'invalid-attempts-zero.yaml': ['3:15 defaults.retry.attempts: must be at least 1'],
+  'invalid-unset-env.yaml': ['2:9 server.host: environment variable CONFIG_TEST_UNSET_HOST is not set and has no default'],
+  'invalid-unreadable-file.yaml': ['5:14 server.auth.keys[0].key: cannot read /nonexistent/health-sidecar/admin-key (${file:…} reference): no such file (ENOENT)'],
+  'invalid-reference-syntax.yaml': [`2:9 server.host: ${BAD_REFERENCE}`],
+  'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
+  'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
+  'invalid-unknown-group.yaml': ['5:21 checks[0].groups[1]: must be one of live, ready, startup (got "liveness")'],
+  'invalid-multiple.yaml': [
+    '4:9 server.port: must be at most 65535',
+    '5:16 server.showDetails: must be one of never, when-authorized, always (got "sometimes")',
+    '6:3 server.bind: unknown key',
+    '8:12 defaults.timeout: must be a duration with a unit, such as "5s" or "5ms" (a bare number is ambiguous)',
+    '10:11 checks[0].name: must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)',
+    '12:10 checks[0].url: scheme must be http or https, not redis',
+    '16:5 checks[1].timout: unknown key (did you mean "timeout"?)',
+    `20:12 checks[2].query: ${BAD_REFERENCE}`,
+    '22:10 log.level: environment variable CONFIG_TEST_UNSET_LEVEL is not set and has no default',
+  ],
+};
+
+function loadError(file: string): ConfigError {
+  try {
+    loadConfigFile(file, { env: {} });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`${file} loaded without error`);
+}
+
+describe('invalid config fixtures: exact error text per rule', () => {
+  it('every invalid-*.yaml fixture has an expected message (and every expectation a fixture)', () => {
+    const fixtures = readdirSync(DIR).filter((f) => f.startsWith('invalid-') && f.endsWith('.yaml')).sort();
+    assert.deepEqual(fixtures, Object.keys(EXPECTED).sort());
+  });
+
+  for (const [fixture, problems] of Object.entries(EXPECTED)) {
+    it(fixture, () => {
+      const file = join(DIR, fixture);
+      const err = loadError(file);
+      assert.equal(err.code, 'ERR_CONFIG_INVALID');
+      assert.equal(err.file, file);
+      assert.equal(err.message, problems.map((p) => `${file}:${p}`).join('\n'));
+      assert.equal(err.problems.length, problems.length);
+    });
+  }
+
+  it('the multi-error fixture reports every problem at once, sorted by line then column', () => {
+    const err = loadError(join(DIR, 'invalid-multiple.yaml'));
+    assert.equal(err.problems.length, 9);
+    const positions = err.problems.map((p) => [p.line, p.column] as const);
+    const sorted = [...positions].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    assert.deepEqual(positions, sorted);
+    // problems found by substitution (bad reference, unset variable) and by the schema are interleaved by line
+    assert.deepEqual(
+      err.problems.map((p) => p.path),
+      ['server.port', 'server.showDetails', 'server.bind', 'defaults.timeout', 'checks[0].name', 'checks[0].url', 'checks[1].timout', 'checks[2].query', 'log.level'],
+    );
+  });
+
+  it('a missing config file is one clear problem without a position', () => {
+    const file = join(DIR, 'does-not-exist.yaml');
+    const err = loadError(file);
+    assert.equal(err.message, `${file}: cannot read config file: no such file (ENOENT)`);
+  });
+});
