@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# otel-health-sidecar image: compiled JavaScript on Node 22 slim, production
+# dependencies only, non-root. No HEALTHCHECK: in Kubernetes the kubelet probes
+# the container (see deploy/kustomize); `docker run` users can probe /-/healthy.
+#
+# test/deploy/dockerfile.test.ts lints this file and runs its stages natively
+# (no Docker engine needed): keep RUN commands relative to WORKDIR.
+
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# ── production dependencies (no dev tools, no npm cache in the final image) ──
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /deps
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ── compile TypeScript, then stage exactly what package.json "files" ships ──
+FROM ${NODE_IMAGE} AS build
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY config ./config
+RUN npm run build
+# npm pack applies the "files" list (dist, config, status-page assets) → ./package/
+RUN npm pack --ignore-scripts --silent && tar -xzf otel-health-sidecar-*.tgz
+
+# ── runtime ──
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+RUN groupadd --system --gid 10001 sidecar && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sidecar
+WORKDIR /app
+COPY --from=deps /deps/node_modules ./node_modules
+COPY --from=build /build/package/ ./
+# a working default: probes itself, plus whatever APP_URL / REDIS_URL / DATABASE_URL name
+COPY config/sidecar.yaml /etc/health-sidecar/sidecar.yaml
+USER 10001:10001
+EXPOSE 9464
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["run", "--config", "/etc/health-sidecar/sidecar.yaml"]
