@@ -18,6 +18,8 @@ import { registerAdminRoutes } from './server/admin';
 import { Authenticator } from './server/auth';
 import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
+import { registerStatusRoutes } from './server/status';
+import { OnCall } from './notify/oncall';
 import { registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
 import { setLogRedactor } from './telemetry/log';
@@ -36,6 +38,8 @@ export class Sidecar {
   readonly router = new Router();
   readonly startedAt = Date.now();
   private readonly loops = new Map<string, CheckLoop>();
+  /** stats, incidents, notifications (and their persistence) */
+  readonly oncall: OnCall;
   private server: Server | undefined;
   private current: SidecarConfig;
   private redactorValue: Redactor;
@@ -66,6 +70,8 @@ export class Sidecar {
     };
     registerProbeRoutes(this.router, view);
     registerHealthRoutes(this.router, view);
+    this.oncall = new OnCall(this.store, () => this.current, () => this.redactorValue, logger);
+    registerStatusRoutes(this.router, this);
     this.rateLimit = createRateLimitGuard({
       keyRate: (name) => this.current.server.auth.keys.find((k) => k.name === name)?.rateLimit,
       anonymousRate: () => this.current.server.auth.anonymousRateLimit,
@@ -94,6 +100,7 @@ export class Sidecar {
 
   /** Start the loops and the server; resolves with the bound port. */
   async start(): Promise<number> {
+    await this.oncall.start(); // persisted incidents and dead letters, before any probe runs
     for (const skipped of this.current.skipped) this.logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
     for (const check of this.current.checks) this.addCheck(check);
     this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), guard: this.rateLimit, logger: this.logger });
@@ -165,6 +172,7 @@ export class Sidecar {
         this.addCheck(check);
       }
     }
+    this.oncall.applyConfig(next);
     return { added, changed, removed };
   }
 
@@ -180,6 +188,7 @@ export class Sidecar {
     this.logger.info({ drainDelayMs: delay }, 'shutting down: readiness now fails; draining');
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
+    await this.oncall.close(); // queued notifications get a bounded grace; the rest become dead letters
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {

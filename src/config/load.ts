@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, Scalar } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors';
-import { configSchema, type RawCheck } from './schema';
+import { configSchema, type NotificationConfig, type RawCheck } from './schema';
 import type { CheckConfig, SidecarConfig } from './types';
 
 type Path = (string | number)[];
@@ -180,6 +180,17 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   const checks: CheckConfig[] = config.checks.filter((_, index) => !skippedIndexes.has(index)).map((check) => mergeDefaults(check, config.defaults));
   for (const key of config.server.auth.keys) secrets.add(key.key);
   for (const check of checks) collectCheckSecrets(check, secrets);
+  collectNotificationSecrets(config, secrets);
+  // A notification target may name only checks that exist (or were skipped for an unset variable).
+  const knownChecks = new Set([...checks.map((c) => c.name), ...skipped.map((s) => s.name)]);
+  config.notifications.forEach((target, index) =>
+    target.checks?.forEach((name, j) => {
+      if (knownChecks.has(name)) return;
+      const path = ['notifications', index, 'checks', j];
+      problems.push({ ...at(nodeAt(doc, path)?.range?.[0]), path: formatPath(path), message: `no check named "${name}"` });
+    }),
+  );
+  if (problems.length) throw new ConfigError(source, problems);
   return { ...config, checks, skipped, source, secrets: [...secrets].filter((s) => s.length >= 4) };
 }
 
@@ -228,6 +239,32 @@ function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
       }
     }
     if (check.tls?.key) secrets.add(check.tls.key);
+  }
+}
+
+function collectNotificationSecrets(config: { notifications: NotificationConfig[]; state: { redis?: string } }, secrets: Set<string>): void {
+  const urlPassword = (value: string | undefined) => {
+    try {
+      const url = value ? new URL(value) : undefined;
+      if (url?.password) {
+        secrets.add(url.password);
+        secrets.add(decodeURIComponent(url.password));
+      }
+    } catch {
+      /* validated already */
+    }
+  };
+  urlPassword(config.state.redis);
+  for (const target of config.notifications) {
+    if (target.kind === 'webhook') {
+      urlPassword(target.url);
+      if (target.secret) secrets.add(target.secret);
+    } else if (target.kind === 'slack') {
+      // the incoming-webhook URL is the credential: its path holds the token
+      secrets.add(target.url);
+      const path = new URL(target.url).pathname;
+      if (path.length > 8) secrets.add(path);
+    } else if (target.email.pass) secrets.add(target.email.pass);
   }
 }
 

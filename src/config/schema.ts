@@ -95,6 +95,14 @@ const commonCheck = {
   retry: retrySchema.partial().extend({ backoff: retrySchema.shape.backoff.partial().optional() }).optional(),
   breaker: breakerSchema.partial().optional(),
   thresholds: thresholdsSchema.partial().optional(),
+  latency: z
+    .strictObject({
+      warnAbove: positiveDuration.optional().describe('a successful run slower than this keeps the check UP but flags it slow; its groups report DEGRADED'),
+      failAbove: positiveDuration.optional().describe('a successful run slower than this counts as a failed run (hysteresis applies)'),
+    })
+    .refine((l) => l.warnAbove === undefined || l.failAbove === undefined || l.warnAbove < l.failAbove, { error: 'warnAbove must be less than failAbove' })
+    .optional()
+    .describe('latency budget of a check'),
 };
 
 const urlWithSchemes = (schemes: string[]) =>
@@ -287,6 +295,67 @@ const apiKeySchema = z.strictObject({
   rateLimit: rateLimit.prefault('100/1m'),
 });
 
+// ── notifications (SPEC §7) and state persistence ──────────────────────────
+const SEVERITIES = ['warning', 'critical'] as const;
+const notificationCommon = {
+  name: z.string().regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]*' }),
+  checks: z.array(z.string().regex(CHECK_NAME, { error: 'must be a check name' })).optional().describe('checks this target hears about (default: all)'),
+  groups: z.array(z.enum(GROUPS)).optional().describe('only checks in one of these groups (default: any group)'),
+  minSeverity: z.enum(SEVERITIES).default('warning').describe('warning: every check; critical: only critical checks'),
+  cooldown: duration().prefault('5m').describe('at most one message per check and state in this window'),
+  timeout: positiveDuration.prefault('10s').describe('per delivery attempt'),
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(20).default(4).describe('total attempts per message, including the first'),
+      backoff: z.strictObject({ initial: duration().prefault('1s'), max: duration().prefault('30s') }).prefault({}),
+    })
+    .prefault({}),
+  breaker: z
+    .strictObject({ failures: z.number().int().min(1).default(5), halfOpenAfter: positiveDuration.prefault('1m') })
+    .prefault({}),
+};
+const webhookTarget = z.strictObject({
+  ...notificationCommon,
+  kind: z.literal('webhook'),
+  url: urlWithSchemes(['http', 'https']),
+  secret: z.string().min(1).optional().describe('HMAC-SHA256 key; the signature of the body goes in X-Signature-256: sha256=<hex>'),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+const slackTarget = z.strictObject({
+  ...notificationCommon,
+  kind: z.literal('slack'),
+  url: urlWithSchemes(['http', 'https']).describe('Slack incoming-webhook URL (a secret: never shown)'),
+});
+const emailTarget = z.strictObject({
+  ...notificationCommon,
+  kind: z.literal('email'),
+  email: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(587),
+    secure: z.boolean().default(false).describe('true: TLS from the first byte (port 465); false: STARTTLS when offered'),
+    requireTLS: z.boolean().default(false).describe('fail unless STARTTLS succeeds'),
+    user: z.string().optional(),
+    pass: z.string().optional(),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
+    tls: z.strictObject({ insecureSkipVerify: z.boolean().default(false), ca: z.string().optional(), serverName: z.string().optional() }).optional(),
+  }),
+});
+export const NOTIFICATION_KINDS = ['webhook', 'slack', 'email'] as const;
+export const notificationSchema = z.discriminatedUnion('kind', [webhookTarget, slackTarget, emailTarget], {
+  error: (issue) =>
+    issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator'
+      ? `kind must be one of ${NOTIFICATION_KINDS.join(', ')}`
+      : undefined,
+});
+
+const stateSchema = z.strictObject({
+  redis: urlWithSchemes(['redis', 'rediss']).optional().describe('keep incidents and dead letters in Redis so a restart keeps them (default: memory only)'),
+  keyPrefix: z.string().min(1).default('otel-health-sidecar').describe('Redis key prefix; one per monitored service'),
+  maxIncidents: z.number().int().min(1).max(10000).default(200),
+  maxDeadLetters: z.number().int().min(1).max(10000).default(100),
+});
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -318,6 +387,8 @@ export const configSchema = z
       .prefault({}),
     defaults: defaultsSchema.prefault({}),
     checks: z.array(checkSchema).default([]),
+    notifications: z.array(notificationSchema).default([]),
+    state: stateSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -343,6 +414,12 @@ export const configSchema = z
     if (timeoutExceedsInterval(config.defaults.timeout, config.defaults.interval)) {
       ctx.addIssue({ code: 'custom', path: ['defaults', 'timeout'], message: `timeout (${formatDuration(config.defaults.timeout)}) must not exceed interval (${formatDuration(config.defaults.interval)})` });
     }
+    const targetNames = new Map<string, number>();
+    config.notifications.forEach((target, index) => {
+      const first = targetNames.get(target.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['notifications', index, 'name'], message: `duplicate notification name "${target.name}" (first used by notifications[${first}])` });
+      else targetNames.set(target.name, index);
+    });
     const keyNames = new Set<string>();
     config.server.auth.keys.forEach((key, index) => {
       if (keyNames.has(key.name)) ctx.addIssue({ code: 'custom', path: ['server', 'auth', 'keys', index, 'name'], message: `duplicate key name "${key.name}"` });
@@ -357,6 +434,8 @@ function timeoutExceedsInterval(timeout: unknown, interval: unknown): timeout is
 
 export type RawConfig = z.output<typeof configSchema>;
 export type RawCheck = z.output<typeof checkSchema>;
+export type NotificationConfig = z.output<typeof notificationSchema>;
+export type StateConfig = z.output<typeof stateSchema>;
 
 /** JSON Schema of the config file, generated from the same schema the loader uses. */
 export function configJsonSchema(): Record<string, unknown> {

@@ -2,7 +2,8 @@
  * Group rollup (Spring Boot Actuator / Kubernetes API server semantics):
  *   DOWN      any critical member is DOWN
  *   UNKNOWN   otherwise, any member has no result yet (served as 503)
- *   DEGRADED  otherwise, any non-critical member is DOWN (served as 200)
+ *   DEGRADED  otherwise, any non-critical member is DOWN, or any member is UP
+ *             but slower than its latency.warnAbove (served as 200)
  *   UP        every member is UP; also a group with no members
  */
 import { GROUPS, type GroupName } from '../config/schema';
@@ -14,6 +15,7 @@ export const GROUP_STATUS_VALUE: Record<GroupStatus, number> = { UP: 2, DEGRADED
 export interface Member {
   status: CheckStatus;
   critical: boolean;
+  slow?: boolean;
 }
 
 export function rollup(members: readonly Member[]): GroupStatus {
@@ -24,6 +26,7 @@ export function rollup(members: readonly Member[]): GroupStatus {
       if (member.critical) return 'DOWN';
       degraded = true;
     } else if (member.status === 'UNKNOWN') unknown = true;
+    else if (member.slow) degraded = true;
   }
   if (unknown) return 'UNKNOWN';
   return degraded ? 'DEGRADED' : 'UP';

@@ -5,6 +5,7 @@
  * flight: a scheduled tick or an on-demand call that finds a run in progress
  * shares it (single flight).
  */
+import { applyLatencyBudget } from './latency';
 import type { CheckRunner, RunTrigger } from './runner';
 import type { HealthStore, RunResult } from './state';
 
@@ -42,7 +43,8 @@ export class CheckLoop {
   runNow(trigger: RunTrigger = 'manual'): Promise<RunResult> {
     if (this.inflight) return this.inflight;
     this.lastStart = Date.now();
-    const run = this.runner.run(trigger).then((result) => {
+    const run = this.runner.run(trigger).then((raw) => {
+      const result = applyLatencyBudget(this.runner.check, raw);
       this.store.record(this.runner.check.name, result);
       return result;
     });

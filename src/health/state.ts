@@ -21,6 +21,8 @@ export interface RunResult {
   finishedAt: number;
   breaker: BreakerState;
   traceId?: string;
+  /** answered, but slower than the check's latency.warnAbove (see health/latency.ts) */
+  slow?: boolean;
 }
 
 export interface CheckState {
@@ -40,6 +42,8 @@ export interface CheckState {
   breaker: BreakerState;
   /** increases on every status change (and on reset) */
   version: number;
+  /** the last run succeeded but slower than latency.warnAbove: groups report DEGRADED */
+  slow?: boolean;
 }
 
 export interface Thresholds {
@@ -103,16 +107,20 @@ export function applyRun(state: CheckState, run: RunResult, thresholds: Threshol
     consecutiveSuccesses,
     breaker: run.breaker,
     version: changed ? state.version + 1 : state.version,
+    slow: run.ok && run.slow === true,
   };
 }
 
 export type TransitionListener = (transition: Transition) => void;
+/** every recorded run, after the state has been updated (stats, incidents) */
+export type RecordListener = (name: string, run: RunResult, state: CheckState) => void;
 
 export class HealthStore {
   private readonly states = new Map<string, CheckState>();
   private readonly thresholds = new Map<string, Thresholds>();
   private readonly listeners = new Set<TransitionListener>();
   private readonly changeListeners = new Set<() => void>();
+  private readonly recordListeners = new Set<RecordListener>();
   /** increases whenever any check's version does, or the set of checks changes: the ETag source */
   private generationCounter = 0;
 
@@ -157,6 +165,7 @@ export class HealthStore {
     if (!previous || !thresholds) return undefined; // removed by a reload while running
     const next = applyRun(previous, run, thresholds);
     this.states.set(name, next);
+    for (const listener of this.recordListeners) safely(() => listener(name, run, next));
     if (next.version !== previous.version) {
       this.bump();
       const transition: Transition = { check: name, kind: next.kind, from: previous.status, to: next.status, message: next.message, at: run.finishedAt, state: next };
@@ -187,6 +196,12 @@ export class HealthStore {
   onTransition(listener: TransitionListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** every run recorded (called before transition listeners, so they see the run counted) */
+  onRecord(listener: RecordListener): () => void {
+    this.recordListeners.add(listener);
+    return () => this.recordListeners.delete(listener);
   }
 
   /** any change that alters the served status (for watchers such as gRPC Watch) */

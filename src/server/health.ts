@@ -29,6 +29,7 @@ export function checkJson(state: CheckState, details: boolean): Record<string, u
     consecutiveFailures: state.consecutiveFailures,
     breaker: state.breaker,
     version: state.version,
+    ...(state.slow ? { slow: true } : {}),
   };
 }
 

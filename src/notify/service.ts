@@ -1,0 +1,281 @@
+/**
+ * Notifications (SPEC §7): turns state changes into messages for every
+ * configured target that wants them, one delivery queue per target.
+ *
+ * Which changes: a check going DOWN (from UP, or from UNKNOWN on its first
+ * result) and a check coming back UP from DOWN. UNKNOWN → UP (start-up) and
+ * operator resets (→ UNKNOWN) are not news.
+ *
+ * Per target: `checks` / `groups` select checks; `minSeverity: critical`
+ * keeps only critical checks (a recovery has the severity of its check); and
+ * `cooldown` sends at most one message per check and state per window. A
+ * change suppressed by the cooldown is not forgotten: when the window ends, if
+ * the check's state differs from the last one the target was told, that state
+ * is sent (with the number of changes folded into it), so a flapping check
+ * pages once yet the last message always tells the current truth.
+ *
+ * Metrics (meter `otel-health-sidecar`), attribute `notification.target`:
+ *   healthcheck.notifications.sent    messages delivered
+ *   healthcheck.notifications.failed  failed delivery attempts (each retry counts)
+ *   healthcheck.notifications.dead    messages given up (dead letters, incl. dropped-on-shutdown)
+ */
+import { randomUUID } from 'node:crypto';
+import { metrics, type Counter, type Meter } from '@opentelemetry/api';
+import type { NotificationConfig } from '../config/schema';
+import type { CheckState, Transition } from '../health/state';
+import type { Redactor } from '../redact';
+import { DeadLetterList, type DeadLetter } from './dead-letters';
+import { TargetDelivery, type DeliveryOutcome } from './delivery';
+import { EmailTarget } from './email';
+import { SlackTarget } from './slack';
+import type { NotificationEvent, Target } from './target';
+import { WebhookTarget } from './webhook';
+
+export const NOTIFY_METRIC = {
+  sent: 'healthcheck.notifications.sent',
+  failed: 'healthcheck.notifications.failed',
+  dead: 'healthcheck.notifications.dead',
+} as const;
+export const TARGET_ATTR = 'notification.target';
+
+export function createTarget(config: NotificationConfig): Target {
+  switch (config.kind) {
+    case 'webhook':
+      return new WebhookTarget(config);
+    case 'slack':
+      return new SlackTarget(config);
+    case 'email':
+      return new EmailTarget(config, config.timeout);
+  }
+}
+
+interface CooldownEntry {
+  sentAt: Map<string, number>;
+  lastNotified: string | undefined;
+  suppressed: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface TargetSlot {
+  config: NotificationConfig;
+  delivery: TargetDelivery;
+  cooldown: Map<string, CooldownEntry>;
+}
+
+export interface NotificationServiceOptions {
+  targets: NotificationConfig[];
+  maxDeadLetters: number;
+  service: string;
+  redactor: () => Redactor;
+  /** the current state of a check (for the message sent when a cooldown ends) */
+  currentState: (check: string) => CheckState | undefined;
+  /** the incident a check is in, if any */
+  openIncident?: (check: string) => string | null;
+  onDeadLettersChange?: (letters: readonly DeadLetter[], dropped: number) => void;
+  log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
+  meter?: Meter;
+  now?: () => number;
+  /** a target built from its config (tests substitute nothing: default createTarget) */
+  createTarget?: (config: NotificationConfig) => Target;
+}
+
+export class NotificationService {
+  readonly deadLetters: DeadLetterList;
+  private readonly slots = new Map<string, TargetSlot>();
+  private readonly counters: { sent: Counter; failed: Counter; dead: Counter };
+  private readonly now: () => number;
+  private service: string;
+  private closing = false;
+  private maxDead: number;
+
+  constructor(private readonly options: NotificationServiceOptions) {
+    this.now = options.now ?? Date.now;
+    this.service = options.service;
+    this.maxDead = options.maxDeadLetters;
+    const meter = options.meter ?? metrics.getMeter('otel-health-sidecar');
+    this.counters = {
+      sent: meter.createCounter(NOTIFY_METRIC.sent, { description: 'notification messages delivered' }),
+      failed: meter.createCounter(NOTIFY_METRIC.failed, { description: 'failed notification delivery attempts' }),
+      dead: meter.createCounter(NOTIFY_METRIC.dead, { description: 'notification messages given up (dead letters)' }),
+    };
+    this.deadLetters = new DeadLetterList(options.maxDeadLetters, options.onDeadLettersChange, (letter) =>
+      this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id }, `dead letter dropped (list full): ${letter.target} ${letter.event.check} → ${letter.event.to}`),
+    );
+    this.configure(options.targets, options.service);
+  }
+
+  get targetNames(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  /**
+   * (Re)build the targets. A target whose config is unchanged keeps its queue,
+   * breaker and cooldown memory; a changed one is rebuilt (its queued
+   * messages are handed over); a removed one is closed.
+   */
+  configure(targets: NotificationConfig[], service: string, maxDeadLetters?: number): void {
+    this.service = service;
+    if (maxDeadLetters !== undefined) {
+      this.maxDead = maxDeadLetters;
+      this.deadLetters.setMax(maxDeadLetters);
+    }
+    const next = new Map(targets.map((t) => [t.name, t]));
+    for (const [name, slot] of [...this.slots]) {
+      const config = next.get(name);
+      if (config && JSON.stringify(config) === JSON.stringify(slot.config)) continue;
+      this.slots.delete(name);
+      for (const entry of slot.cooldown.values()) clearTimeout(entry.timer);
+      void slot.delivery.close(0);
+    }
+    for (const config of targets) {
+      if (this.slots.has(config.name)) continue;
+      const target = (this.options.createTarget ?? createTarget)(config);
+      const delivery = new TargetDelivery(target, config, this.deliveryHooks(), this.options.redactor);
+      this.slots.set(config.name, { config, delivery, cooldown: new Map() });
+    }
+  }
+
+  /** A state change from the HealthStore. Never blocks: messages are queued. */
+  notify(transition: Transition, incidentId: string | null): void {
+    if (this.closing || !isNews(transition.from, transition.to)) return;
+    const state = transition.state;
+    for (const slot of this.slots.values()) {
+      if (!wants(slot.config, state)) continue;
+      this.admit(slot, {
+        id: randomUUID(),
+        check: transition.check,
+        kind: transition.kind,
+        critical: state.critical,
+        severity: state.critical ? 'critical' : 'warning',
+        from: transition.from,
+        to: transition.to,
+        message: this.options.redactor().text(transition.message),
+        at: transition.at,
+        incidentId,
+        suppressed: 0,
+        service: this.service,
+      });
+    }
+  }
+
+  /** GET /admin/notifications/dead */
+  listDead(): { deadLetters: DeadLetter[]; dropped: number; max: number } {
+    return { deadLetters: this.deadLetters.list(), dropped: this.deadLetters.dropped, max: this.maxDead };
+  }
+
+  /**
+   * POST /admin/notifications/dead: take the matching letters off the list and
+   * deliver each once more now. A letter whose target no longer exists stays
+   * dead (with that reason). Resolves with one result per letter.
+   */
+  async retryDead(filter: { id?: string; target?: string } = {}): Promise<{ id: string; target: string; check: string; delivered: boolean; error?: string }[]> {
+    const letters = this.deadLetters.take(filter);
+    return Promise.all(
+      letters.map(async (letter) => {
+        const slot = this.slots.get(letter.target);
+        let outcome: DeliveryOutcome;
+        if (!slot) {
+          outcome = { delivered: false, attempts: 0, error: `target "${letter.target}" is no longer configured` };
+          this.deadLetters.add({ ...letter, error: outcome.error!, failedAt: this.now() });
+        } else outcome = await slot.delivery.redeliver(letter);
+        return { id: letter.id, target: letter.target, check: letter.event.check, delivered: outcome.delivered, ...(outcome.error ? { error: outcome.error } : {}) };
+      }),
+    );
+  }
+
+  /** resolves when every target's queue is empty (tests, shutdown) */
+  async idle(): Promise<void> {
+    await Promise.all([...this.slots.values()].map((s) => s.delivery.idle()));
+  }
+
+  /** Stop: give queued messages up to graceMs, then dead-letter the rest. */
+  async close(graceMs = 2000): Promise<void> {
+    this.closing = true;
+    for (const slot of this.slots.values()) for (const entry of slot.cooldown.values()) clearTimeout(entry.timer);
+    await Promise.all([...this.slots.values()].map((s) => s.delivery.close(graceMs)));
+  }
+
+  private admit(slot: TargetSlot, event: NotificationEvent): void {
+    let entry = slot.cooldown.get(event.check);
+    if (!entry) {
+      entry = { sentAt: new Map(), lastNotified: undefined, suppressed: 0, timer: undefined };
+      slot.cooldown.set(event.check, entry);
+    }
+    const now = this.now();
+    const cooldown = slot.config.cooldown;
+    const sentAt = entry.sentAt.get(event.to);
+    if (sentAt !== undefined && now - sentAt < cooldown) {
+      entry.suppressed++;
+      if (!entry.timer) {
+        const e = entry;
+        e.timer = setTimeout(() => {
+          e.timer = undefined;
+          this.afterCooldown(slot, event.check, e);
+        }, sentAt + cooldown - now);
+        e.timer.unref();
+      }
+      return;
+    }
+    slot.delivery.enqueue({ ...event, suppressed: entry.suppressed });
+    entry.suppressed = 0;
+    entry.sentAt.set(event.to, now);
+    entry.lastNotified = event.to;
+  }
+
+  /** the cooldown that held back a change has ended: tell the current state if the target was not told it last */
+  private afterCooldown(slot: TargetSlot, check: string, entry: CooldownEntry): void {
+    if (this.closing || this.slots.get(slot.config.name) !== slot) return;
+    const state = this.options.currentState(check);
+    if (!state || (state.status !== 'UP' && state.status !== 'DOWN') || state.status === entry.lastNotified) {
+      entry.suppressed = 0;
+      return;
+    }
+    this.admit(slot, {
+      id: randomUUID(),
+      check,
+      kind: state.kind,
+      critical: state.critical,
+      severity: state.critical ? 'critical' : 'warning',
+      from: (entry.lastNotified ?? 'UNKNOWN') as NotificationEvent['from'],
+      to: state.status,
+      message: this.options.redactor().text(state.message),
+      at: state.lastChangeAt ?? this.now(),
+      incidentId: this.options.openIncident?.(check) ?? null,
+      suppressed: 0,
+      service: this.service,
+    });
+  }
+
+  private deliveryHooks() {
+    return {
+      sent: (target: Target, event: NotificationEvent) => {
+        this.counters.sent.add(1, { [TARGET_ATTR]: target.name });
+        this.log('info', { target: target.name, check: event.check, to: event.to, eventId: event.id }, `notification sent to ${target.name}: ${event.check} → ${event.to}`);
+      },
+      failed: (target: Target, event: NotificationEvent, error: string) => {
+        this.counters.failed.add(1, { [TARGET_ATTR]: target.name });
+        this.log('warn', { target: target.name, check: event.check, eventId: event.id, error }, `notification to ${target.name} failed: ${error}`);
+      },
+      dead: (letter: DeadLetter) => {
+        this.counters.dead.add(1, { [TARGET_ATTR]: letter.target });
+        this.deadLetters.add(letter);
+        this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id, error: letter.error, attempts: letter.attempts }, `notification to ${letter.target} given up after ${letter.attempts} attempt(s): ${letter.error}`);
+      },
+    };
+  }
+
+  private log(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
+    this.options.log?.(level, fields, message);
+  }
+}
+
+export function isNews(from: string, to: string): boolean {
+  return (to === 'DOWN' && from !== 'DOWN') || (to === 'UP' && from === 'DOWN');
+}
+
+function wants(config: NotificationConfig, state: CheckState): boolean {
+  if (config.checks && !config.checks.includes(state.name)) return false;
+  if (config.groups && !config.groups.some((g) => state.groups.includes(g))) return false;
+  if (config.minSeverity === 'critical' && !state.critical) return false;
+  return true;
+}

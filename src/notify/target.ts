@@ -1,0 +1,60 @@
+/**
+ * The one interface every notification target implements (webhook, slack,
+ * email), and the event they are given. A target only formats and sends one
+ * message; retry, breaker, cooldown and dead letters live in delivery.ts and
+ * service.ts, the same for every kind.
+ */
+import type { CheckKind } from '../config/types';
+import type { CheckStatus } from '../health/state';
+
+export type Severity = 'warning' | 'critical';
+
+export interface NotificationEvent {
+  /** unique per event; receivers can de-duplicate retried deliveries with it */
+  id: string;
+  check: string;
+  kind: CheckKind;
+  critical: boolean;
+  /** critical checks are `critical`, others `warning` */
+  severity: Severity;
+  from: CheckStatus;
+  to: CheckStatus;
+  message: string;
+  /** ms epoch of the state change */
+  at: number;
+  incidentId: string | null;
+  /** state changes folded into this message by the cooldown since the last one sent */
+  suppressed: number;
+  /** telemetry.serviceName: which sidecar is talking */
+  service: string;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly kind: 'webhook' | 'slack' | 'email';
+  /** Deliver one message; resolves when the receiver accepted it, rejects otherwise. */
+  send(event: NotificationEvent, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A receiver's refusal (HTTP status, SMTP reply), with what it said. */
+export class DeliveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+export function headline(event: NotificationEvent): string {
+  if (event.to === 'UP') return `${event.check} recovered: UP (was ${event.from})`;
+  return `${event.check} is ${event.to}${event.from === 'UNKNOWN' ? '' : ` (was ${event.from})`}`;
+}
+
+/** POST a body and read the answer (bounded); non-2xx is a DeliveryError naming the status. */
+export async function postBody(url: string, body: string, headers: Record<string, string>, signal: AbortSignal, what: string): Promise<void> {
+  const response = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' });
+  const text = (await response.text().catch(() => '')).slice(0, 200);
+  if (response.status < 200 || response.status > 299) {
+    throw new DeliveryError(`${what} answered HTTP ${response.status}${text ? `: ${text.replace(/\s+/g, ' ').trim()}` : ''}`);
+  }
+}

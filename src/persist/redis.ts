@@ -1,0 +1,163 @@
+/**
+ * Optional persistence (`state.redis`) of incidents and dead letters, so a
+ * restarted sidecar keeps its history. Two keys per sidecar, each one JSON
+ * document written whole (small and bounded by maxIncidents/maxDeadLetters):
+ *   {prefix}:incidents      Incident[]
+ *   {prefix}:dead-letters   { letters: DeadLetter[], dropped: number }
+ * One writer per prefix: give each sidecar (monitored service) its own prefix.
+ *
+ * Writes are coalesced (only the latest value of a key is written) and never
+ * awaited by the caller, so Redis being slow or down cannot hold up probes.
+ * If Redis is unreachable at start, history starts in memory and nothing is
+ * written until Redis is back and the stored history has been read and
+ * merged — a restart during a Redis outage never overwrites older history.
+ */
+import Redis from 'ioredis';
+import type { Incident } from '../health/incidents';
+import type { DeadLetter } from '../notify/dead-letters';
+import type { Redactor } from '../redact';
+
+export interface StoredHistory {
+  incidents: Incident[];
+  deadLetters: DeadLetter[];
+  dropped: number;
+}
+
+type Key = 'incidents' | 'dead-letters';
+
+export interface RedisHistoryOptions {
+  url: string;
+  keyPrefix: string;
+  redactor: () => Redactor;
+  /** called once with what Redis held (at start, or when Redis first becomes reachable) */
+  onLoad: (history: StoredHistory) => void;
+  log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
+  connectTimeoutMs?: number;
+}
+
+export class RedisHistory {
+  private readonly redis: Redis;
+  private loaded = false;
+  private loading: Promise<boolean> | undefined;
+  private readonly pending = new Map<Key, string>();
+  private writing: Promise<void> | undefined;
+  private lastError = '';
+  private closed = false;
+
+  constructor(private readonly options: RedisHistoryOptions) {
+    this.redis = new Redis(options.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: options.connectTimeoutMs ?? 2000,
+      retryStrategy: (times) => Math.min(times * 200, 5000),
+    });
+    this.redis.on('error', (err: Error) => this.report(err));
+    this.redis.on('ready', () => {
+      void this.load().then(() => this.flushSoon());
+    });
+  }
+
+  key(name: Key): string {
+    return `${this.options.keyPrefix}:${name}`;
+  }
+
+  /** Connect and read the stored history; false (history in memory only, for now) when Redis cannot be reached. */
+  async start(): Promise<boolean> {
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      this.report(err as Error);
+      return false;
+    }
+    return this.load();
+  }
+
+  saveIncidents(incidents: readonly Incident[]): void {
+    this.save('incidents', JSON.stringify(incidents));
+  }
+
+  saveDeadLetters(letters: readonly DeadLetter[], dropped: number): void {
+    this.save('dead-letters', JSON.stringify({ letters, dropped }));
+  }
+
+  /** wait for pending writes (shutdown, tests) */
+  async flush(): Promise<void> {
+    this.flushSoon();
+    while (this.writing) await this.writing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    this.closed = true;
+    this.redis.disconnect();
+  }
+
+  private save(key: Key, value: string): void {
+    this.pending.set(key, value);
+    this.flushSoon();
+  }
+
+  private flushSoon(): void {
+    if (this.writing || !this.loaded || this.closed || this.pending.size === 0 || this.redis.status !== 'ready') return;
+    this.writing = this.writeAll().finally(() => {
+      this.writing = undefined;
+      if (this.pending.size) setImmediate(() => this.flushSoon());
+    });
+  }
+
+  private async writeAll(): Promise<void> {
+    const batch = [...this.pending];
+    this.pending.clear();
+    try {
+      const multi = this.redis.multi();
+      for (const [key, value] of batch) multi.set(this.key(key), value);
+      await multi.exec();
+    } catch (err) {
+      // keep the values unless newer ones arrived meanwhile; written when Redis is ready again
+      for (const [key, value] of batch) if (!this.pending.has(key)) this.pending.set(key, value);
+      this.report(err as Error);
+    }
+  }
+
+  private load(): Promise<boolean> {
+    if (this.loaded) return Promise.resolve(true);
+    this.loading ??= (async () => {
+      try {
+        const [incidents, dead] = await this.redis.mget(this.key('incidents'), this.key('dead-letters'));
+        const letters = parse<{ letters?: DeadLetter[]; dropped?: number }>(dead) ?? {};
+        const history: StoredHistory = {
+          incidents: Array.isArray(parse(incidents)) ? (parse(incidents) as Incident[]) : [],
+          deadLetters: Array.isArray(letters.letters) ? letters.letters : [],
+          dropped: typeof letters.dropped === 'number' ? letters.dropped : 0,
+        };
+        this.loaded = true;
+        this.options.onLoad(history);
+        this.options.log?.('info', { incidents: history.incidents.length, deadLetters: history.deadLetters.length }, `history loaded from Redis: ${history.incidents.length} incident(s), ${history.deadLetters.length} dead letter(s)`);
+        return true;
+      } catch (err) {
+        this.report(err as Error);
+        return false;
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
+
+  private report(err: Error): void {
+    const message = this.options.redactor().text(err?.message ?? String(err));
+    if (message === this.lastError) return; // once per distinct error, not once per reconnect
+    this.lastError = message;
+    this.options.log?.('warn', { error: message }, `state.redis: ${message}; incidents and dead letters are kept in memory until Redis is back`);
+  }
+}
+
+function parse<T = unknown>(text: string | null): T | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * What the on-call engineer reads:
+ *   GET  /health/stats                 p50/p95/p99 latency and success ratio per check over 1m, 5m, 1h
+ *                                      (?recent=N adds the last N samples per check)
+ *   GET  /health/incidents             recent DOWN periods, newest first (?limit=N, ?check=NAME)
+ *   GET  /                             the status page (server-rendered; ?refresh=SECONDS)
+ *   GET  /status/fragment              the refreshing part of the page (what its script swaps in)
+ *   GET  /status/app.css, /status/app.js
+ *   GET  /admin/notifications/dead     dead letters (admin key)
+ *   POST /admin/notifications/dead     retry them now (?id=, ?target= select some)
+ *
+ * Stats and incidents are details (latencies, error messages): they follow
+ * server.showDetails — 401 without a valid key when details need one, 403
+ * when details are never shown. The status page shows every check's state to
+ * anyone, and latencies, messages, sparklines and incidents only when the
+ * viewer may see details. The page and its fragment always answer 200 (a DOWN
+ * dependency is content, not an error of the page).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GroupEvaluator, rollup } from '../health/aggregate';
+import { WINDOWS, type WindowName } from '../health/stats';
+import type { Sidecar } from '../sidecar';
+import type { RequestContext, Router } from './app';
+import { requireKey, unauthorized } from './auth';
+import { HttpError, send, sendJson } from './respond';
+import { STATUS_CSS, STATUS_JS } from './status-page/assets';
+import { renderFragment, renderPage, type CheckRow, type PageModel, type RowStatus } from './status-page/render';
+
+const SPARK_SAMPLES = 30;
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+function onlyParams(ctx: RequestContext, allowed: readonly string[]): void {
+  for (const key of ctx.url.searchParams.keys()) {
+    if (!allowed.includes(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
+  }
+}
+
+function intParam(ctx: RequestContext, name: string, min: number, max: number, fallback: number): number {
+  const raw = ctx.url.searchParams.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d{1,6}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new HttpError(400, 'bad_parameter', `${name} must be a whole number from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
+  const oncall = () => sidecar.oncall;
+
+  /** details endpoints: 401/403 instead of a silently emptied body */
+  const requireDetails = (ctx: RequestContext) => {
+    if (sidecar.canSeeDetails(ctx)) return;
+    if (sidecar.config.server.showDetails === 'never') throw new HttpError(403, 'details_disabled', 'details are disabled (server.showDetails: never)');
+    throw unauthorized(ctx.identity);
+  };
+
+  router.add('/health/stats', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, ['recent']);
+    requireDetails(ctx);
+    const recent = intParam(ctx, 'recent', 0, 500, 0);
+    const checks: Record<string, unknown> = {};
+    for (const state of sidecar.store.all()) {
+      const stats = oncall().stats.of(state.name);
+      checks[state.name] = {
+        status: state.status,
+        samples: stats.samples,
+        capacity: stats.capacity,
+        windows: stats.windows,
+        ...(recent > 0 ? { recent: oncall().stats.recent(state.name, recent).map((s) => ({ at: new Date(s.at).toISOString(), latencyMs: round(s.latencyMs), outcome: s.outcome })) } : {}),
+      };
+    }
+    sendJson(req, res, 200, { windows: Object.keys(WINDOWS), percentileMethod: 'nearest-rank', checks });
+  });
+
+  router.add('/health/incidents', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, ['limit', 'check']);
+    requireDetails(ctx);
+    const limit = intParam(ctx, 'limit', 1, 10_000, 50);
+    const check = ctx.url.searchParams.get('check');
+    if (check !== null && !sidecar.store.get(check) && !oncall().incidents.list().some((i) => i.check === check)) {
+      throw new HttpError(404, 'unknown_check', `no check named "${check.slice(0, 64)}"`);
+    }
+    const log = oncall().incidents;
+    const all = log.list().filter((i) => check === null || i.check === check);
+    sendJson(req, res, 200, { open: all.filter((i) => i.endedAt === null).length, total: all.length, incidents: all.slice(0, limit).map((i) => log.toJson(i)) });
+  });
+
+  const model = (ctx: RequestContext, refreshSeconds: number): PageModel => {
+    const details = sidecar.canSeeDetails(ctx);
+    const states = sidecar.store.all();
+    const groups = new GroupEvaluator(); // a fresh evaluator: rendering must not latch startup
+    const groupStatus: Record<string, RowStatus> = {};
+    for (const [name, view] of Object.entries(groups.evaluateAll(states))) groupStatus[name] = view.status;
+    if (sidecar.groups.isDraining) groupStatus.ready = 'DOWN';
+    const checks: CheckRow[] = states
+      .map((s) => {
+        if (!details) return { name: s.name, status: s.status, slow: s.slow };
+        const stats = oncall().stats.of(s.name);
+        return {
+          name: s.name,
+          status: s.status,
+          slow: s.slow,
+          kind: s.kind,
+          critical: s.critical,
+          latencyMs: s.latencyMs,
+          message: sidecar.redactor.text(s.message),
+          lastChangeAt: s.lastChangeAt,
+          lastCheckedAt: s.lastCheckedAt,
+          p95Ms5m: stats.windows['5m' as WindowName].p95,
+          successRatio1h: stats.windows['1h' as WindowName].successRatio,
+          recent: oncall().stats.recent(s.name, SPARK_SAMPLES),
+        };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+    return {
+      title: `${sidecar.config.telemetry.serviceName} health`,
+      details,
+      overall: sidecar.groups.isDraining ? 'DOWN' : rollup(states),
+      groups: groupStatus,
+      checks,
+      incidents: details ? oncall().incidents.list().slice(0, 20).map((i) => oncall().incidents.toJson(i)) : [],
+      now: Date.now(),
+      refreshSeconds,
+    };
+  };
+
+  const html = (req: IncomingMessage, res: ServerResponse, body: string) =>
+    send(req, res, 200, body, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' });
+
+  router.add('/', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, ['refresh']);
+    html(req, res, renderPage(model(ctx, intParam(ctx, 'refresh', 1, 300, 5))));
+  });
+  router.add('/status/fragment', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, []);
+    html(req, res, renderFragment(model(ctx, 5)));
+  });
+  router.add('/status/app.css', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, []);
+    send(req, res, 200, STATUS_CSS, 'text/css; charset=utf-8');
+  });
+  router.add('/status/app.js', ['GET'], (req, res, ctx) => {
+    onlyParams(ctx, []);
+    send(req, res, 200, STATUS_JS, 'text/javascript; charset=utf-8');
+  });
+
+  router.add('/admin/notifications/dead', ['GET', 'POST'], async (req, res, ctx) => {
+    const keyName = requireKey(sidecar.authenticator, ctx.identity);
+    onlyParams(ctx, req.method === 'POST' ? ['id', 'target'] : []);
+    const service = oncall().notifications;
+    if (req.method !== 'POST') {
+      const dead = service.listDead();
+      sendJson(req, res, 200, { count: dead.deadLetters.length, dropped: dead.dropped, max: dead.max, deadLetters: dead.deadLetters.map((l) => sidecar.redactor.value(letterJson(l))) });
+      return;
+    }
+    const filter = { id: ctx.url.searchParams.get('id') ?? undefined, target: ctx.url.searchParams.get('target') ?? undefined };
+    if (filter.target !== undefined && !service.targetNames.includes(filter.target) && !service.listDead().deadLetters.some((l) => l.target === filter.target)) {
+      throw new HttpError(404, 'unknown_target', `no notification target named "${filter.target.slice(0, 64)}"`);
+    }
+    sidecar.logger.info({ keyName, action: 'retry-dead-letters', ...filter }, `admin: dead letters retried by key "${keyName}"`);
+    const results = await service.retryDead(filter);
+    const delivered = results.filter((r) => r.delivered).length;
+    sendJson(req, res, 200, {
+      retried: results.length,
+      delivered,
+      failed: results.length - delivered,
+      remaining: service.listDead().deadLetters.length,
+      results: results.map((r) => sidecar.redactor.value(r)),
+    });
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function letterJson(letter: import('../notify/dead-letters').DeadLetter): Record<string, unknown> {
+  const e = letter.event;
+  return {
+    id: letter.id,
+    target: letter.target,
+    check: e.check,
+    from: e.from,
+    to: e.to,
+    message: e.message,
+    time: new Date(e.at).toISOString(),
+    incidentId: e.incidentId,
+    error: letter.error,
+    attempts: letter.attempts,
+    failedAt: new Date(letter.failedAt).toISOString(),
+  };
+}
