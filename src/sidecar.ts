@@ -20,6 +20,7 @@ import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
 import { registerStatusRoutes } from './server/status';
 import { OnCall } from './notify/oncall';
+import { GrpcHealthServer } from './server/grpc-health';
 import { registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
 import { setLogRedactor } from './telemetry/log';
@@ -41,6 +42,8 @@ export class Sidecar {
   /** stats, incidents, notifications (and their persistence) */
   readonly oncall: OnCall;
   private server: Server | undefined;
+  /** grpc.health.v1 on server.grpcPort, when configured */
+  private grpcHealth: GrpcHealthServer | undefined;
   private current: SidecarConfig;
   private redactorValue: Redactor;
   private auth: Authenticator;
@@ -112,9 +115,25 @@ export class Sidecar {
         resolve();
       });
     });
+    const { grpcPort } = this.current.server;
+    if (grpcPort !== undefined) {
+      try {
+        this.grpcHealth = await GrpcHealthServer.start({ host, port: grpcPort, store: this.store, groups: this.groups });
+      } catch (err) {
+        const server = this.server;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw new Error(`cannot serve gRPC health on ${host}:${grpcPort}: ${(err as Error).message}`);
+      }
+      this.logger.info({ grpcPort: this.grpcHealth.port }, `gRPC health (grpc.health.v1) on ${host}:${this.grpcHealth.port}`);
+    }
     const bound = (this.server.address() as AddressInfo).port;
     this.logger.info({ port: bound, host, checks: this.current.checks.map((c) => c.name) }, `listening on ${host}:${bound} with ${this.current.checks.length} check(s)`);
     return bound;
+  }
+
+  /** bound port of the gRPC health server (undefined when server.grpcPort is not set) */
+  get grpcPort(): number | undefined {
+    return this.grpcHealth?.port;
   }
 
   get port(): number | undefined {
@@ -184,6 +203,7 @@ export class Sidecar {
 
   private async doShutdown(drain: boolean): Promise<void> {
     this.groups.startDraining();
+    this.grpcHealth?.refresh(); // Watch streams hear NOT_SERVING for ready now
     const delay = drain ? this.current.server.drainDelay : 0;
     this.logger.info({ drainDelayMs: delay }, 'shutting down: readiness now fails; draining');
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -196,6 +216,7 @@ export class Sidecar {
         server.closeAllConnections();
       });
     }
+    await this.grpcHealth?.close();
     this.logger.info('stopped');
   }
 
