@@ -11,6 +11,16 @@ import type { CheckConfig, SidecarConfig } from './types';
 
 type Path = (string | number)[];
 const REFERENCE = /\$\$\{|\$\{([^}]*)\}/g;
+/**
+ * `{` and `}` are flow indicators in YAML, so `retry: { attempts: ${N} }` would not
+ * parse. Before parsing, the braces of each reference are swapped for two private-use
+ * characters (same length, so every line:col stays right) and swapped back in each
+ * scalar before substitution.
+ */
+const MASK_OPEN = '\uE000';
+const MASK_CLOSE = '\uE001';
+const maskReferences = (text: string) => text.replace(/\$\{([^{}\n]*)\}/g, `$${MASK_OPEN}$1${MASK_CLOSE}`);
+const unmask = (text: string) => (text.includes(MASK_OPEN) ? text.replaceAll(MASK_OPEN, '{').replaceAll(MASK_CLOSE, '}') : text);
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** header names whose values are always treated as secrets */
 export const ALWAYS_SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
@@ -46,7 +56,7 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   const env = options.env ?? process.env;
   const readFile = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(maskReferences(text), { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: ConfigProblem[] = [];
   const at = (offset: number | undefined) => {
     const pos = lineCounter.linePos(offset ?? 0);
@@ -62,7 +72,7 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
         continue;
       }
     }
-    problems.push({ ...at(error.pos[0]), path: '', message: `YAML: ${error.message.split('\n')[0]}` });
+    problems.push({ ...at(error.pos[0]), path: '', message: `YAML: ${unmask(error.message.split('\n')[0]!)}` });
   }
   // A document that does not parse has no reliable structure: stop here.
   if (problems.length) throw new ConfigError(source, sortProblems(problems));
@@ -75,9 +85,11 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   const substituted = new Set<string>();
   visit(doc, {
     Scalar(_key, node, ancestry) {
-      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      if (typeof node.value !== 'string') return;
+      const original = unmask(node.value);
+      node.value = original;
+      if (!original.includes('${')) return;
       const path = pathOf(ancestry, node);
-      const original = node.value;
       let wholeReference = false;
       let problem: string | undefined;
       let unset = false;
