@@ -26,6 +26,7 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string {
   assert.fail('config loaded without error');
 }
 
+const urlOf = (check: SidecarConfig['checks'][number]) => ('url' in check ? check.url : '');
 const tcp = (name: string, url: string, extra = '') => `  - name: ${name}\n    kind: tcp\n    url: ${url}\n${extra}`;
 
 describe('environment substitution', () => {
@@ -41,7 +42,7 @@ describe('environment substitution', () => {
 
   it('substitutes inside a longer value and several references in one value', () => {
     const config = load(`checks:\n${tcp('svc', 'tcp://${HOST:-127.0.0.1}:${PORT}')}`, { PORT: '6000' });
-    assert.equal(config.checks[0]!.url, 'tcp://127.0.0.1:6000');
+    assert.equal(urlOf(config.checks[0]!), 'tcp://127.0.0.1:6000');
   });
 
   it('works inside flow mappings and sequences, where { and } are YAML indicators', () => {
@@ -189,14 +190,14 @@ describe('checks whose URL variable is unset', () => {
     const shipped = readFileSync(join(__dirname, '..', '..', 'config', 'sidecar.yaml'), 'utf8');
     const config = load(shipped);
     assert.equal(config.server.port, 9464);
-    assert.deepEqual(config.checks.map((c) => [c.name, c.kind, 'url' in c ? c.url : '']), [['self', 'tcp', 'tcp://127.0.0.1:9464']]);
+    assert.deepEqual(config.checks.map((c) => [c.name, c.kind, urlOf(c)]), [['self', 'tcp', 'tcp://127.0.0.1:9464']]);
     assert.deepEqual(config.skipped, [
       { name: 'app', reason: 'environment variable APP_URL is not set (url)' },
       { name: 'cache', reason: 'environment variable REDIS_URL is not set (url)' },
       { name: 'db', reason: 'environment variable DATABASE_URL is not set (url)' },
     ]);
     const full = load(shipped, { PORT: '9999', APP_URL: 'http://127.0.0.1:8080/', REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' });
-    assert.deepEqual(full.checks.map((c) => [c.name, 'url' in c ? c.url : '']), [
+    assert.deepEqual(full.checks.map((c) => [c.name, urlOf(c)]), [
       ['self', 'tcp://127.0.0.1:9999'],
       ['app', 'http://127.0.0.1:8080/'],
       ['cache', 'redis://127.0.0.1:6379'],
