@@ -11,6 +11,7 @@ import { ConfigError } from './errors';
 import { Sidecar } from './sidecar';
 import { createLogger } from './telemetry/log';
 import { runChecksOnce, formatCheckTable } from './check-once';
+import { ConfigReloader } from './config/reload';
 
 const USAGE = `usage:
   health-sidecar run --config FILE
@@ -86,8 +87,11 @@ async function run(config: SidecarConfig): Promise<void> {
     logger.flush();
     process.exit(1);
   }
+  // hot reload: SIGHUP and changes of the file (config/reload.ts)
+  const reloader = new ConfigReloader({ file: config.source, target: sidecar, logger }).start();
   let signals = 0;
   const stop = (signal: string) => {
+    reloader.stop();
     if (++signals > 1) {
       logger.warn({ signal }, 'second signal: exiting now');
       logger.flush();
@@ -101,14 +105,6 @@ async function run(config: SidecarConfig): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    try {
-      const next = loadConfigFile(config.source);
-      void sidecar.applyConfig(next).then((diff) => logger.info({ ...diff }, 'config reloaded'));
-    } catch (err) {
-      logger.error({ errors: err instanceof ConfigError ? err.problems.length : 1, detail: (err as Error).message }, 'config reload rejected; keeping the running config');
-    }
-  });
 }
 
 main(process.argv.slice(2)).catch((err) => {

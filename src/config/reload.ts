@@ -89,6 +89,8 @@ function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig): string
   return out;
 }
 
+function ignoreSignal(): void {}
+
 export class ConfigReloader {
   private readonly file: string;
   private readonly debounceMs: number;
@@ -126,6 +128,8 @@ export class ConfigReloader {
   stop(): void {
     this.stopped = true;
     process.off('SIGHUP', this.onSighup);
+    // a SIGHUP during shutdown must not kill the process (the default action)
+    if (process.listenerCount('SIGHUP') === 0) process.on('SIGHUP', ignoreSignal);
     this.watcher?.close();
     this.watcher = undefined;
     if (this.timer) clearTimeout(this.timer);
