@@ -82,10 +82,10 @@ describe('hot reload of the compiled CLI', () => {
     writeFileSync(file, config(web.url, redisUrl));
     const { child, base } = await startCli(file);
     children.push(child);
-    const before = await waitFor(async () => {
+    const initial = (await waitFor(async () => {
       const h = await health(base);
       return h.checks.web?.status === 'UP' && h.checks.cache?.status === 'UP' ? h : undefined;
-    }, { timeoutMs: 15_000, what: 'both checks UP' });
+    }, { timeoutMs: 15_000, what: 'both checks UP' }))!;
     const connections = proxy.acceptedConnections;
     assert.ok(connections >= 1);
 
@@ -101,13 +101,13 @@ describe('hot reload of the compiled CLI', () => {
     assert.deepEqual([applied[0]!.trigger, applied[0]!.added, applied[0]!.changed, applied[0]!.removed], ['file', ['extra'], [], []]);
 
     // unchanged checks: same version (no flap through UNKNOWN), still probing, same Redis connection
-    const afterAdd = await waitFor(async () => {
+    const afterAdd = (await waitFor(async () => {
       const h = await health(base);
-      return h.checks.cache!.lastCheckedAt !== before.checks.cache!.lastCheckedAt && h.checks.web!.lastCheckedAt !== before.checks.web!.lastCheckedAt ? h : undefined;
-    }, { what: 'unchanged checks probed again' });
+      return h.checks.cache!.lastCheckedAt !== initial.checks.cache!.lastCheckedAt && h.checks.web!.lastCheckedAt !== initial.checks.web!.lastCheckedAt ? h : undefined;
+    }, { what: 'unchanged checks probed again' }))!;
     for (const name of ['web', 'cache']) {
       assert.equal(afterAdd.checks[name]!.status, 'UP');
-      assert.equal(afterAdd.checks[name]!.version, before.checks[name]!.version, `${name} keeps its state version`);
+      assert.equal(afterAdd.checks[name]!.version, initial.checks[name]!.version, `${name} keeps its state version`);
     }
     assert.equal(proxy.acceptedConnections, connections, 'the Redis connection of the unchanged check was kept');
 
@@ -121,7 +121,7 @@ describe('hot reload of the compiled CLI', () => {
     for (const problem of rejected.problems as string[]) assert.ok(lines.includes(problem), `each problem on its own log line: ${problem}`);
     const stillRunning = await health(base);
     assert.deepEqual(Object.keys(stillRunning.checks).sort(), ['cache', 'extra', 'web']);
-    assert.equal(stillRunning.checks.web!.version, before.checks.web!.version);
+    assert.equal(stillRunning.checks.web!.version, initial.checks.web!.version);
 
     // 3. fix the file (removing extra) → applied; then SIGHUP with unchanged bytes still reloads
     replaceFile(file, config(web.url, redisUrl));
@@ -132,7 +132,7 @@ describe('hot reload of the compiled CLI', () => {
     const hup = await waitFor(() => reloads(child).slice(count).find((l) => l.trigger === 'sighup'), { timeoutMs: 10_000, what: 'SIGHUP reload' });
     assert.equal(hup.msg, 'config reloaded: 0 added, 0 changed, 0 removed');
     assert.equal(proxy.acceptedConnections, connections, 'still the same Redis connection after three reloads');
-    assert.equal((await health(base)).checks.cache!.version, before.checks.cache!.version);
+    assert.equal((await health(base)).checks.cache!.version, initial.checks.cache!.version);
 
     child.proc.kill('SIGTERM');
     assert.deepEqual(await child.exited, { code: 0, signal: null });
