@@ -113,7 +113,7 @@ describe('hot reload of the compiled CLI', () => {
 
     // 2. invalid config (two problems) → refused, every problem logged with FILE:LINE:COL, old config keeps running
     replaceFile(file, config(web.url, redisUrl, extraCheck(`tcp://127.0.0.1:${web.port}`).replace('kind: tcp', 'kind: tcp\n    colour: blue'), 'defaultz: {}\n'));
-    const rejected = await waitFor(() => reloads(child).find((l) => l.msg !== undefined && String(l.msg).startsWith('config reload rejected')), { timeoutMs: 10_000, what: 'reload rejected' });
+    const rejected = (await waitFor(() => reloads(child).find((l) => l.msg !== undefined && String(l.msg).startsWith('config reload rejected')), { timeoutMs: 10_000, what: 'reload rejected' }))!;
     assert.equal(rejected.msg, 'config reload rejected (2 problem(s)); keeping the running config');
     assert.equal(rejected.level, 'error');
     assert.deepEqual(rejected.problems, [`${file}:13:5 checks[2].colour: unknown key`, `${file}:15:1 defaultz: unknown key (did you mean "defaults"?)`]);
@@ -129,7 +129,7 @@ describe('hot reload of the compiled CLI', () => {
     assert.deepEqual(Object.keys((await health(base)).checks).sort(), ['cache', 'web']);
     const count = reloads(child).length;
     child.proc.kill('SIGHUP');
-    const hup = await waitFor(() => reloads(child).slice(count).find((l) => l.trigger === 'sighup'), { timeoutMs: 10_000, what: 'SIGHUP reload' });
+    const hup = (await waitFor(() => reloads(child).slice(count).find((l) => l.trigger === 'sighup'), { timeoutMs: 10_000, what: 'SIGHUP reload' }))!;
     assert.equal(hup.msg, 'config reloaded: 0 added, 0 changed, 0 removed');
     assert.equal(proxy.acceptedConnections, connections, 'still the same Redis connection after three reloads');
     assert.equal((await health(base)).checks.cache!.version, initial.checks.cache!.version);
