@@ -72,7 +72,7 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
         continue;
       }
     }
-    problems.push({ ...at(error.pos[0]), path: '', message: `YAML: ${unmask(error.message.split('\n')[0]!)}` });
+    problems.push({ ...at(error.pos[0]), path: '', message: `YAML: ${yamlMessage(error.message)}` });
   }
   // A document that does not parse has no reliable structure: stop here.
   if (problems.length) throw new ConfigError(source, sortProblems(problems));
@@ -138,7 +138,26 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   // A check whose target (url, or host for dns) needs an unset variable is skipped
   // (said once in the log by the caller) but still validated with a placeholder
   // target, so a typo in it is found on any machine; an unset variable anywhere else is an error.
-  const raw = doc.toJS() as Record<string, unknown> | null;
+  let raw: Record<string, unknown> | null;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
+  } catch (err) {
+    // an alias to an anchor that does not exist, or an alias bomb
+    let offset: number | undefined;
+    visit(doc, {
+      Alias(_key, alias) {
+        if (alias.resolve(doc) !== undefined) return undefined;
+        offset = alias.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    // the alias name is not repeated: an unquoted password starting with * is read as an alias
+    const message = /^Unresolved alias/.test((err as Error).message)
+      ? 'alias (*name) refers to no anchor defined before it; quote a value that starts with *'
+      : yamlMessage((err as Error).message);
+    problems.push({ ...at(offset), path: '', message: `YAML: ${message}` });
+    throw new ConfigError(source, sortProblems(problems));
+  }
   const input = raw ?? {};
   const skippedIndexes = new Map<number, string>();
   for (const ref of unresolved) {
@@ -293,6 +312,16 @@ function typedScalar(text: string): unknown {
   if (text === 'false') return false;
   if (/^[-+]?(?:\d+|\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return Number(text);
   return text;
+}
+
+/**
+ * The parser's message, first line only, without the quoted source text some
+ * messages end with ("Unexpected scalar token in YAML stream: "…""): that text
+ * may be a password on a malformed line. A short punctuation token is kept.
+ */
+function yamlMessage(message: string): string {
+  const first = unmask(message.split('\n')[0]!);
+  return first.replace(/: "(.*)"$/, (whole, token: string) => (/^[\]\[{}:,\-?|>]{1,2}$/.test(token) ? whole : ''));
 }
 
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {

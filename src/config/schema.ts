@@ -179,7 +179,8 @@ const tcpCheck = z.strictObject({
   kind: z.literal('tcp'),
   url: urlWithSchemes(['tcp']).refine((u) => {
     try {
-      return new URL(u).port !== '';
+      const url = new URL(u);
+      return url.protocol !== 'tcp:' || url.port !== ''; // a wrong scheme is reported by the URL rule
     } catch {
       return true; // reported by the URL rule
     }
