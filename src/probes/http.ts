@@ -1,8 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 /** Bodies are read only as far as the body assertions need; beyond this the response is cut. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -42,6 +44,9 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     servername: tls?.serverName,
   });
   const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
+  // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
+  const certs = certExpiryRecorder(check.name, check.kind);
+  let lastCertificate: CertExpiry | undefined;
 
   interface Reply {
     status: number;
@@ -89,6 +94,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
       });
       req.once('response', (res) => {
         responded = true;
+        if (isHttps) lastCertificate = certificateExpiry((res.socket as TLSSocket).getPeerCertificate?.(true));
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
         res.once('error', (err) => settle(() => reject(err)));
@@ -124,6 +130,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
   return {
     async run(signal) {
       let reply: Reply;
+      lastCertificate = undefined;
       try {
         reply = await request(new URL(check.url), signal, 0);
       } catch (err) {
@@ -131,6 +138,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
         throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(new URL(check.url))}: ${errorMessage(err)}`));
       }
       const { status, body, url } = reply;
+      if (lastCertificate) certs.record(lastCertificate);
       const where = context.redactor.text(describe(url));
       if (!ranges.some((r) => status >= r.from && status <= r.to)) {
         return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };
@@ -141,11 +149,17 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
       if (bodyRegex && !bodyRegex.test(body)) {
         return { ok: false, message: `${where}: status ${status}, body does not match /${bodyRegex.source}/` };
       }
+      if (url.protocol === 'https:') {
+        const verdict = minValidityVerdict(lastCertificate, tls ?? {});
+        if (verdict.state === 'fail') return { ok: false, message: `${where}: status ${status}, but ${verdict.message}` };
+        if (verdict.state === 'warn') return { ok: true, message: `${where}: status ${status}; ${verdict.message}` };
+      }
       return { ok: true, message: `${where}: status ${status}` };
     },
     async close() {
       httpAgent.destroy();
       httpsAgent.destroy();
+      certs.clear();
     },
   };
 }
