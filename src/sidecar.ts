@@ -60,6 +60,8 @@ export class Sidecar {
     this.redactorValue = new Redactor(config.secrets);
     setLogRedactor(this.redactorValue);
     this.auth = new Authenticator(config.server.auth.keys);
+    // startup latches when its members come UP, not only when someone asks /startupz
+    this.store.onChange(() => this.groups.observe(this.store.all()));
     this.store.onTransition((t) => {
       const level = t.to === 'DOWN' ? 'warn' : 'info';
       this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`);
@@ -105,7 +107,9 @@ export class Sidecar {
   async start(): Promise<number> {
     await this.oncall.start(); // persisted incidents and dead letters, before any probe runs
     for (const skipped of this.current.skipped) this.logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
-    for (const check of this.current.checks) this.addCheck(check);
+    // Known to the store (UNKNOWN, so probes answer 503) before the port opens; the loops
+    // start once it listens, so a check of the sidecar's own port cannot race the listen.
+    for (const check of this.current.checks) this.store.upsert(check);
     this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), guard: this.rateLimit, logger: this.logger });
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {
@@ -115,6 +119,7 @@ export class Sidecar {
         resolve();
       });
     });
+    for (const check of this.current.checks) this.addCheck(check);
     const { grpcPort } = this.current.server;
     if (grpcPort !== undefined) {
       try {

@@ -16,6 +16,8 @@ export class CheckLoop {
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<RunResult> | undefined;
   private stopped = true;
+  /** bumped by start() and stop(): a tick or run from an earlier life of the loop can tell */
+  private epoch = 0;
   private due = 0;
   private lastStart = 0;
   /** how late each scheduled start was, ms (bench reads it for drift) */
@@ -34,6 +36,7 @@ export class CheckLoop {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.epoch++;
     const jitter = Math.floor(Math.random() * Math.min(this.interval, this.maxInitialJitterMs));
     this.due = Date.now() + jitter;
     this.arm();
@@ -43,9 +46,12 @@ export class CheckLoop {
   runNow(trigger: RunTrigger = 'manual'): Promise<RunResult> {
     if (this.inflight) return this.inflight;
     this.lastStart = Date.now();
+    const epoch = this.epoch;
     const run = this.runner.run(trigger).then((raw) => {
       const result = applyLatencyBudget(this.runner.check, raw);
-      this.store.record(this.runner.check.name, result);
+      // A run that failed because the loop was stopped under it (shutdown, reload aborts it)
+      // says nothing about the dependency: recording it would log and notify a false DOWN.
+      if (epoch === this.epoch || result.ok) this.store.record(this.runner.check.name, result);
       return result;
     });
     this.inflight = run.finally(() => {
@@ -66,6 +72,7 @@ export class CheckLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.epoch++;
     clearTimeout(this.timer);
     this.timer = undefined;
     const inflight = this.inflight;
@@ -78,6 +85,7 @@ export class CheckLoop {
   }
 
   private async tick(): Promise<void> {
+    const epoch = this.epoch;
     const now = Date.now();
     this.lastLatenessMs = Math.max(0, now - this.due);
     try {
@@ -85,6 +93,8 @@ export class CheckLoop {
     } catch {
       // runner.run never rejects; this guards the loop anyway
     }
+    // stopped (and maybe started again) while this run was in flight: that life's timer is not ours
+    if (epoch !== this.epoch) return;
     this.due += this.interval;
     // A run longer than the interval: start the next one now, without a burst of catch-up runs.
     if (this.due < Date.now()) this.due = Date.now();

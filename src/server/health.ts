@@ -34,12 +34,15 @@ export function checkJson(state: CheckState, details: boolean): Record<string, u
 }
 
 function etagFor(view: HealthView, details: boolean, scope: string): string {
-  return `W/"${scope}-${view.store.generation}-${details ? 'd' : 's'}"`;
+  // draining turns /health DOWN without any check changing: it must change the tag too
+  return `W/"${scope}-${view.store.generation}-${details ? 'd' : 's'}${view.groups.isDraining ? '-drain' : ''}"`;
 }
 
 function sendWithEtag(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, etag: string): void {
   const match = req.headers['if-none-match'];
-  if (match && match.split(',').some((tag) => tag.trim() === etag)) {
+  // weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored; * matches any current representation
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  if (match && match.split(',').some((tag) => opaque(tag) === opaque(etag) || tag.trim() === '*')) {
     res.writeHead(304, { etag, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.end();
     return;

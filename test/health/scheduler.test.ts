@@ -199,4 +199,47 @@ describe('CheckLoop', () => {
     await sleep(300);
     assert.equal(subject.starts.length, runs, 'no run after stop()');
   });
+
+  it('a run cut short by stop() (shutdown) is not recorded: no false DOWN, no transition', async () => {
+    let hang = false;
+    const server = track(
+      await startHttpServer((_req, res) => {
+        if (hang) return; // never answers; the socket is reset by the probe's abort
+        res.writeHead(200);
+        res.end('ok');
+      }),
+    );
+    const check = httpCheck('cut', `${server.url}/cut`, { interval: '1h', timeout: '30s' });
+    const subject = track(loopFor({ ...check, thresholds: { failure: 1, success: 1 } }));
+    const transitions: string[] = [];
+    subject.store.onTransition((t) => transitions.push(`${t.from}>${t.to}`));
+    assert.equal((await subject.loop.runNow()).ok, true);
+    hang = true;
+    const cut = subject.loop.runNow();
+    await waitFor(() => server.requests() === 2, { what: 'the hanging request' });
+    const stopped = subject.loop.stop();
+    await subject.runner.close(); // what Sidecar.stopLoop does: abort the run in flight
+    await stopped;
+    const result = await cut;
+    assert.equal(result.ok, false, 'the cut run failed');
+    assert.equal(subject.store.get('cut')!.status, 'UP');
+    assert.equal(subject.store.get('cut')!.consecutiveFailures, 0);
+    assert.deepEqual(transitions, ['UNKNOWN>UP']);
+  });
+
+  it('stop() then start() while a run is in flight leaves one schedule: nothing runs after the next stop()', async () => {
+    const server = await slowServer(60);
+    track(server.server);
+    const subject = track(loopFor(httpCheck('restart', `${server.server.url}/r`, { interval: '100ms', timeout: '100ms' }), new HealthStore(), 0));
+    subject.loop.start();
+    await waitFor(() => subject.loop.running, { what: 'a run in flight' });
+    void subject.loop.stop(); // not awaited: the old tick is still awaiting its run
+    subject.loop.start();
+    await sleep(500);
+    await subject.loop.stop();
+    const runs = subject.starts.length;
+    await sleep(400);
+    assert.equal(subject.starts.length, runs, 'a second (orphaned) timer chain kept running after stop()');
+    assert.equal(subject.maxRunning(), 1);
+  });
 });
