@@ -121,7 +121,7 @@ notifications:
     assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer realm=/);
     const listed = await fetch(`${base}/admin/notifications/dead`, { headers: auth });
     assert.equal(listed.status, 200);
-    const list = await listed.json();
+    const list = (await listed.json()) as { deadLetters: { id: string; time: string; failedAt: string }[] };
     const letter = list.deadLetters[0];
     assert.deepEqual(list, {
       count: 1,
