@@ -1,0 +1,63 @@
+/**
+ * The sidecar's resource requests/limits in deploy/kustomize/base come from a
+ * measurement, not a guess: the compiled CLI runs the default config (all four
+ * checks live against real Redis, PostgreSQL and an HTTP app, telemetry as
+ * configured) for ~10 s while being probed and scraped like in a pod; its RSS
+ * is sampled from /proc. The memory request must cover the steady RSS and the
+ * limit must leave at least 50% headroom over the peak (VmHWM).
+ */
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
+import { DEPLOY, loadYamlDocs, ROOT, startChild, type Child } from './support';
+
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m, `${field} in /proc/${pid}/status`);
+  return Number(m[1]);
+}
+const mi = (q: string) => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? NaN);
+
+let app: TestHttpServer | undefined;
+let child: Child | undefined;
+after(async () => {
+  await child?.kill('SIGKILL');
+  await app?.close();
+});
+
+test('sidecar memory request/limit match the measured RSS of the compiled sidecar under probing and scraping', { timeout: 60_000 }, async (t) => {
+  app = await startHttpServer((_req, res) => res.end('ok'));
+  const port = await freePort();
+  child = startChild(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, { timeoutMs: 20_000, what: 'sidecar ready with all checks' });
+  const health = (await (await fetch(`${base}/health`)).json()) as { checks: Record<string, unknown> };
+  assert.deepEqual(Object.keys(health.checks).sort(), ['app', 'cache', 'db', 'self'], 'all four default checks run (none skipped)');
+
+  const pid = child.proc.pid!;
+  const samples: number[] = [];
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    // what a pod sees: kubelet probes every few seconds, Prometheus scrapes, a human looks at /health
+    await Promise.all(['/readyz', '/livez', '/startupz', '/metrics', '/health'].map((p) => fetch(`${base}${p}`).then((r) => r.arrayBuffer()).catch(() => undefined)));
+    samples.push(statusKb(pid, 'VmRSS'));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const steadyMi = Math.max(...samples.slice(Math.floor(samples.length / 2))) / 1024;
+  const peakMi = statusKb(pid, 'VmHWM') / 1024;
+  t.diagnostic(`sidecar RSS: steady ${steadyMi.toFixed(1)} MiB (max of the last 5 s), peak ${peakMi.toFixed(1)} MiB over ${samples.length} samples`);
+
+  const deployment = loadYamlDocs(join(DEPLOY, 'kustomize/base/deployment.yaml'))[0] as { spec: { template: { spec: { initContainers: { name: string; resources: { requests: { memory: string }; limits: { memory: string } } }[] } } } };
+  const resources = deployment.spec.template.spec.initContainers.find((c) => c.name === 'health-sidecar')!.resources;
+  assert.ok(mi(resources.requests.memory) >= steadyMi, `request ${resources.requests.memory} covers the steady RSS ${steadyMi.toFixed(1)} MiB`);
+  assert.ok(mi(resources.limits.memory) >= 1.5 * peakMi, `limit ${resources.limits.memory} leaves 50% headroom over the peak ${peakMi.toFixed(1)} MiB`);
+  // and is not absurdly oversized (requests reserve node memory for every replica)
+  assert.ok(mi(resources.requests.memory) <= 2 * steadyMi + 32, `request ${resources.requests.memory} is not more than 2x the steady RSS + 32 MiB`);
+
+  child.proc.kill('SIGTERM');
+  assert.deepEqual(await child.exited, { code: 0, signal: null });
+});
