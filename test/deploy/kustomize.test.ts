@@ -134,13 +134,13 @@ describe('kustomize manifests', () => {
     // the deploy copy is the shipped example (kustomize cannot read files outside its directory)
     assert.equal(text, readText('config/examples/web-app.yaml'));
     assert.deepEqual(config.skipped, [], 'every variable the config needs is set by the Deployment');
-    assert.deepEqual(config.checks.map((c) => [c.name, c.kind, c.url]), [
+    assert.deepEqual(config.checks.map((c) => [c.name, c.kind, 'url' in c ? c.url : undefined]), [
       ['app', 'http', 'http://127.0.0.1:9898/healthz'],
       ['cache', 'redis', 'redis://redis:6379'],
       ['db', 'postgres', 'postgres://app:pw-from-secret@db:5432/app'],
     ]);
     const app = pod.containers.find((c) => c.name === 'app')!;
-    assert.equal(config.checks[0]!.url.replace(/^http:\/\/127\.0\.0\.1:(\d+)\/.*/, '$1'), String(app.ports!.find((p) => p.name === 'http')!.containerPort), 'the app check targets the app container port');
+    assert.equal((config.checks[0] as { url: string }).url.replace(/^http:\/\/127\.0\.0\.1:(\d+)\/.*/, '$1'), String(app.ports!.find((p) => p.name === 'http')!.containerPort), 'the app check targets the app container port');
 
     // secrets and downward API
     const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e]));
