@@ -16,6 +16,10 @@ import { Sidecar } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';
 import { REDIS_URL, freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 
+// browser globals used inside page.evaluate callbacks (the test tsconfig has no DOM lib)
+declare const document: { documentElement: { scrollWidth: number; clientWidth: number }; getElementById(id: string): { textContent: string | null } | null };
+declare function getComputedStyle(element: unknown): { backgroundColor: string };
+
 const OUTPUT = resolve(__dirname, '../../test-output');
 const KEY = 'admin-key-0123456789abcdef';
 
