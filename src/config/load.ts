@@ -450,7 +450,8 @@ function describeIssue(issue: Issue, present: boolean, shown: unknown): string {
   if (!/^(Invalid|Too (small|big)|Unrecognized)/.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
-      return typeof issue.expected === 'string' ? `must be ${article(issue.expected)}` : 'has the wrong type';
+      if (typeof issue.expected !== 'string') return 'has the wrong type';
+      return shown === null ? `is empty; must be ${article(issue.expected)}` : `must be ${article(issue.expected)}`;
     case 'invalid_value': {
       const values = (issue.values ?? []).map(String);
       return values.length === 1 ? `must be ${values[0]}${got}` : `must be one of ${values.join(', ')}${got}`;

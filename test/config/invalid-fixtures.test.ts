@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile } from '../../src/config/load';
+import { loadConfigFile, parseConfig } from '../../src/config/load';
 import { CHECK_KINDS } from '../../src/config/schema';
 import { ConfigError } from '../../src/errors';
 
@@ -101,5 +101,53 @@ describe('invalid config fixtures: exact error text per rule', () => {
     const file = join(DIR, 'does-not-exist.yaml');
     const err = loadError(file);
     assert.equal(err.message, `${file}: cannot read config file: no such file (ENOENT)`);
+  });
+});
+
+/** More rules, inline: text → the whole error message (source name "t.yaml"). */
+const INLINE: [string, string, string][] = [
+  ['check without kind', 'checks:\n  - name: app\n    url: http://127.0.0.1/\n', `2:5 checks[0].kind: is required: one of ${CHECK_KINDS.join(', ')}`],
+  ['reversed status range', "checks:\n  - name: app\n    kind: http\n    url: http://127.0.0.1/\n    expect: { status: ['300-200'] }\n", '5:24 checks[0].expect.status[0]: range start must not exceed its end, e.g. "200-299"'],
+  ['status of the wrong type', 'checks:\n  - name: app\n    kind: http\n    url: http://127.0.0.1/\n    expect: { status: [true] }\n', '5:24 checks[0].expect.status[0]: must be a number or a string'],
+  ['status code out of range', 'checks:\n  - name: app\n    kind: http\n    url: http://127.0.0.1/\n    expect: { status: [700] }\n', '5:24 checks[0].expect.status[0]: must be at most 599'],
+  ['defaults: timeout above interval', 'defaults:\n  interval: 1s\n  timeout: 2s\n', '3:12 defaults.timeout: timeout (2s) must not exceed interval (1s)'],
+  ['check timeout above the inherited interval', 'defaults:\n  interval: 1s\n  timeout: 500ms\nchecks:\n  - name: a\n    kind: tcp\n    url: tcp://127.0.0.1:1\n    timeout: 2s\n', '8:14 checks[0].timeout: timeout (2s) must not exceed interval (1s, from defaults.interval)'],
+  ['check interval below the inherited timeout', 'checks:\n  - name: a\n    kind: tcp\n    url: tcp://127.0.0.1:1\n    interval: 1s\n', '5:15 checks[0].interval: timeout (2s, from defaults.timeout) must not exceed interval (1s)'],
+  ['negative duration where 0 is allowed', 'server:\n  drainDelay: -1s\n', '2:15 server.drainDelay: must not be negative'],
+  ['metrics path without /', 'telemetry:\n  prometheus: { path: metrics }\n', '2:23 telemetry.prometheus.path: must start with "/"'],
+  ['empty service name', "telemetry:\n  serviceName: ''\n", '2:16 telemetry.serviceName: must not be empty'],
+  ['method in lower case', 'checks:\n  - name: a\n    kind: http\n    url: http://127.0.0.1/\n    method: get\n', '5:13 checks[0].method: must be one of GET, HEAD, POST, PUT, OPTIONS (got "get")'],
+  ['key in the wrong case', 'checks:\n  - name: a\n    kind: tcp\n    url: tcp://127.0.0.1:1\n    Interval: 5s\n', '5:5 checks[0].Interval: unknown key (did you mean "interval"?)'],
+  ['checks with no value', 'checks:\n', '1:8 checks: is empty; must be a list'],
+  ['a check that is not a mapping', 'checks:\n  - app\n', '2:5 checks[0]: must be a mapping'],
+  ['a list at the top level', '- a\n', '1:1 (root): must be a mapping'],
+  ['duplicate API key name', 'server:\n  auth:\n    keys:\n      - { name: a, key: 0123456789abcdef }\n      - { name: a, key: 0123456789abcdeg }\n', '5:17 server.auth.keys[1].name: duplicate key name "a"'],
+  ['zero rate limit', 'server:\n  auth:\n    anonymousRateLimit: 0/1m\n', '3:25 server.auth.anonymousRateLimit: must be COUNT/DURATION such as "100/1m"'],
+  ['URL that does not parse', 'checks:\n  - name: a\n    kind: http\n    url: not a url\n', '4:10 checks[0].url: must be a URL (http:// or https://…)'],
+  ['duplicate key in flow style', 'server: { port: 1, port: 2 }\n', '1:20 server.port: duplicate key (first defined on line 1)'],
+];
+
+describe('more rules, inline', () => {
+  for (const [name, text, expected] of INLINE) {
+    it(name, () => {
+      assert.throws(
+        () => parseConfig(text, 't.yaml', { env: {} }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.message, `t.yaml:${expected}`);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('an empty file or one with only comments is a valid config with every default', () => {
+    for (const text of ['', '# nothing here\n']) {
+      const config = parseConfig(text, 't.yaml', { env: {} });
+      assert.deepEqual(
+        { checks: config.checks, skipped: config.skipped, port: config.server.port, host: config.server.host, showDetails: config.server.showDetails, drainDelay: config.server.drainDelay },
+        { checks: [], skipped: [], port: 9464, host: '0.0.0.0', showDetails: 'when-authorized', drainDelay: 5000 },
+      );
+    }
   });
 });
