@@ -177,13 +177,13 @@ async function assertDrains(cli: Cli, port: number, signal: NodeJS.Signals): Pro
   const sentAt = performance.now();
   cli.proc.kill(signal);
   // the first answer after the signal is already 503 (poll until the signal has been handled)
-  const first = await waitFor(
+  const first = (await waitFor(
     async () => {
       const answer = await get(port, '/readyz');
       return answer.status === 503 ? { answer, at: performance.now() } : undefined;
     },
     { timeoutMs: DRAIN_MS, intervalMs: 5, what: `/readyz 503 after ${signal}` },
-  );
+  ))!;
   assert.equal(first.answer.body, 'readyz check failed');
   // still answering (readiness 503, liveness 200) well into the drain
   const answers: Answer[] = [];
