@@ -11,6 +11,8 @@ export const CHECK_KINDS = ['http', 'tcp', 'redis', 'postgres', 'grpc', 'dns'] a
 export const GROUPS = ['live', 'ready', 'startup'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
+/** for editors (JSON Schema; a `${…}` reference is let through); the loader's own check is parseDuration */
+const DURATION_PATTERN = '^(\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*|.*\\$\\{[^}]*\\}.*)$';
 const durationMessage = (what: string) => `must be ${what} such as "250ms", "5s" or "1m"`;
 const duration = (what = 'a duration', positive = false) =>
   z
@@ -28,7 +30,7 @@ const duration = (what = 'a duration', positive = false) =>
       } else if (positive && ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be greater than 0' });
     })
     .transform((s) => parseDuration(s)!)
-    .meta({ description: 'duration: a number followed by ms, s, m, h or d (e.g. 250ms, 5s, 1m30s)' });
+    .meta({ description: 'duration: a number followed by ms, s, m, h or d (e.g. 250ms, 5s, 1m30s)', pattern: DURATION_PATTERN });
 
 const positiveDuration = duration('a duration', true);
 
@@ -41,7 +43,8 @@ const rateLimit = z
   .transform((s) => {
     const m = RATE.exec(s)!;
     return { limit: Number(m[1]), windowMs: parseDuration(m[2]!)! };
-  });
+  })
+  .meta({ description: 'COUNT/DURATION, e.g. 100/1m', pattern: '^(\\d+/(\\d+(\\.\\d+)?(ms|s|m|h|d))+|.*\\$\\{[^}]*\\}.*)$' });
 
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 

@@ -175,6 +175,15 @@ describe('health-sidecar CLI: validate and schema', () => {
     for (const kind of ['http', 'tcp', 'redis', 'postgres']) assert.ok(kinds.includes(kind), `kind ${kind} missing: ${kinds.join(', ')}`);
     for (const variant of variants) assert.equal(variant.additionalProperties, false, `check kind ${String(variant.properties?.kind?.const)} is not strict`);
 
+    // durations carry a pattern editors can check: a unit is required, a ${…} reference is let through
+    const interval = (schema.properties!.defaults as JsonSchema & { properties: Record<string, { pattern?: string; type?: string }> }).properties.interval!;
+    assert.equal(interval.type, 'string');
+    const pattern = new RegExp(interval.pattern!);
+    assert.deepEqual(
+      ['250ms', '1m30s', '${INTERVAL:-10s}', '10', '5 seconds', '-1s'].map((d) => [d, pattern.test(d)]),
+      [['250ms', true], ['1m30s', true], ['${INTERVAL:-10s}', true], ['10', false], ['5 seconds', false], ['-1s', false]],
+    );
+
     // every key the shipped config uses, at any depth, is a property the schema declares there
     assert.deepEqual(unknownKeys(schema, shipped, ''), []);
     // and a typo is caught by the same walk, so the walk can fail
