@@ -203,8 +203,9 @@ describe('kustomize manifests', () => {
     for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v);
     const svc = objects.find((o) => o.kind === 'Service') as ServiceObj;
     assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
-    const portNames = [...(pod.initContainers ?? []), ...pod.containers].flatMap((c) => (c.ports ?? []).map((p) => p.name));
-    for (const p of svc.spec.ports) assert.ok(portNames.includes(String(p.targetPort)), `Service port ${p.name} → container port ${p.targetPort}`);
+    const ports = [...(pod.initContainers ?? []), ...pod.containers].flatMap((c) => c.ports ?? []);
+    for (const p of svc.spec.ports) assert.ok(ports.some((cp) => cp.name === p.targetPort || cp.containerPort === p.targetPort), `Service port ${p.name} → container port ${p.targetPort}`);
+    assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['http', 80, 'http'], ['health', 9464, 9464]]);
     assert.ok(objects.every((o) => o.metadata.labels?.['app.kubernetes.io/part-of'] === 'sample-app'), 'kustomize labels applied');
   });
 
