@@ -176,7 +176,11 @@ export class HealthStore {
 
   setBreaker(name: string, breaker: BreakerState): void {
     const state = this.states.get(name);
-    if (state && state.breaker !== breaker) this.states.set(name, { ...state, breaker });
+    if (state && state.breaker !== breaker) {
+      this.states.set(name, { ...state, breaker });
+      // not a status change (version stays), but /health shows the breaker: its ETag must move
+      this.bump();
+    }
   }
 
   /** Counters cleared, status back to UNKNOWN until the next run, version bumped. */

@@ -98,6 +98,6 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
     const state = view.store.get(name);
     if (!state) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
     const details = view.canSeeDetails(ctx);
-    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, { name, ...checkJson(state, details) }, `W/"${name}-${state.version}-${details ? 'd' : 's'}"`);
+    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, { name, ...checkJson(state, details) }, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}"`);
   });
 }

@@ -193,6 +193,24 @@ describe('HealthStore', () => {
     assert.equal(store.reset('nope'), undefined);
   });
 
+  it('a breaker change moves the generation (the /health ETag) but not the version, and tells no transition listener', () => {
+    const store = new HealthStore();
+    store.upsert(checkConfig('db'));
+    store.record('db', run('F', 0));
+    const transitions: string[] = [];
+    store.onTransition((t) => transitions.push(t.to));
+    const generation = store.generation;
+    store.setBreaker('db', 'open');
+    assert.equal(store.get('db')!.breaker, 'open');
+    assert.equal(store.get('db')!.version, 1);
+    assert.equal(store.generation, generation + 1);
+    store.setBreaker('db', 'open'); // unchanged: nothing moves
+    assert.equal(store.generation, generation + 1);
+    store.setBreaker('nope', 'open');
+    assert.equal(store.generation, generation + 1);
+    assert.deepEqual(transitions, []);
+  });
+
   it('a throwing listener does not break state keeping or other listeners', () => {
     const store = new HealthStore();
     store.upsert(checkConfig('db'));
