@@ -3,6 +3,8 @@
  * health-sidecar run | validate | check | schema
  * Exit codes: 0 ok, 1 a critical check failed (check), 2 bad config or usage.
  */
+// FIRST: enables the OpenTelemetry instrumentations (require hooks) before anything loads http, ioredis or pg
+import { startTelemetry } from './telemetry/sdk';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load';
 import { configJsonSchema } from './config/schema';
@@ -79,7 +81,8 @@ async function main(argv: string[]): Promise<void> {
 async function run(config: SidecarConfig): Promise<void> {
   const logger = createLogger({ level: config.log.level });
   logger.info({ config: config.source }, 'config loaded');
-  const sidecar = new Sidecar(config, logger);
+  const telemetry = startTelemetry(config, logger);
+  const sidecar = new Sidecar(config, logger, telemetry.hooks);
   try {
     await sidecar.start();
   } catch (err) {
@@ -98,10 +101,13 @@ async function run(config: SidecarConfig): Promise<void> {
       process.exit(1);
     }
     logger.info({ signal }, `${signal} received`);
-    void sidecar.shutdown().then(() => {
-      logger.flush();
-      process.exit(0);
-    });
+    void sidecar
+      .shutdown()
+      .then(() => telemetry.shutdown()) // flush pending spans, bounded (telemetry/sdk.ts)
+      .then(() => {
+        logger.flush();
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -26,3 +26,18 @@ export const METRIC = {
 
 /** Probe latency buckets in seconds: 1 ms … 10 s. */
 export const PROBE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Telemetry about telemetry: span export trouble (counted, logged at most once a minute). */
+export const SELF_METRIC = {
+  exportFailures: 'healthcheck.telemetry.export_failures',
+} as const;
+
+/** Instrumentation scope of everything this process records itself. */
+export const SCOPE = 'otel-health-sidecar';
+
+/** Resource attributes taken from the Kubernetes downward API (env var → attribute). */
+export const K8S_RESOURCE_ENV: Readonly<Record<string, string>> = {
+  K8S_POD_NAME: 'k8s.pod.name',
+  K8S_NAMESPACE_NAME: 'k8s.namespace.name',
+  K8S_NODE_NAME: 'k8s.node.name',
+};

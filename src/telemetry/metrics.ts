@@ -1,0 +1,227 @@
+/**
+ * The SPEC §5 instruments and the Prometheus endpoint.
+ *
+ * Per attempt (AttemptObserver): one histogram record and, when the attempt
+ * reached the dependency, one counter increment. Everything else is an
+ * observable gauge read from the HealthStore at collection time (a scrape),
+ * so a probe pays for nothing but the two records.
+ *
+ * Prometheus names follow the OpenTelemetry→Prometheus compatibility rules
+ * (the same names the Collector's prometheus exporter produces): `.` → `_`,
+ * the unit as a suffix (`s` → `_seconds`, `By` → `_bytes`, `1` → `_ratio` for
+ * gauges, `{annotations}` dropped), `_total` for counters. The JS exporter
+ * does not add unit suffixes itself, so `translateForPrometheus` does it
+ * before serialising.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { metrics, type Counter, type Histogram, type Meter, type ObservableGauge } from '@opentelemetry/api';
+import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { AggregationType, DataPointType, type MetricData, type ResourceMetrics, type ViewOptions } from '@opentelemetry/sdk-metrics';
+import type { Logger } from 'pino';
+import type { CheckConfig } from '../config/types';
+import { GROUP_STATUS_VALUE, type GroupEvaluator } from '../health/aggregate';
+import type { AttemptObserver } from '../health/runner';
+import type { HealthStore, Outcome } from '../health/state';
+import type { BreakerState } from '../policy/build';
+import { send, sendText } from '../server/respond';
+import { ATTR, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
+
+/** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
+export function metricViews(): ViewOptions[] {
+  return [
+    {
+      instrumentName: METRIC.probeDuration,
+      aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: PROBE_DURATION_BUCKETS } },
+    },
+  ];
+}
+
+export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** What the observable gauges read at collection time. */
+export interface MetricsSource {
+  readonly store: HealthStore;
+  readonly groups: GroupEvaluator;
+}
+
+/**
+ * The healthcheck.* instruments. Created from the global MeterProvider (or a
+ * given meter): build it after the SDK has started, otherwise the API hands
+ * out no-op instruments that stay no-op.
+ */
+export class HealthMetrics implements AttemptObserver {
+  private readonly probeDuration: Histogram;
+  private readonly probeAttempts: Counter;
+  private readonly transitions: Counter;
+  private readonly exportFailures: Counter;
+  private readonly status: ObservableGauge;
+  private readonly groupStatus: ObservableGauge;
+  private readonly breakerState: ObservableGauge;
+  private readonly consecutiveFailures: ObservableGauge;
+  private readonly lastSuccess: ObservableGauge;
+
+  constructor(private readonly meter: Meter = metrics.getMeter(SCOPE)) {
+    this.probeDuration = meter.createHistogram(METRIC.probeDuration, {
+      unit: 's',
+      description: 'duration of one probe attempt; outcome success, failure, timeout or rejected (breaker open, no attempt made)',
+    });
+    this.probeAttempts = meter.createCounter(METRIC.probeAttempts, {
+      unit: '{attempt}',
+      description: 'probe attempts made against the dependency (retries included, breaker rejections not)',
+    });
+    this.transitions = meter.createCounter(METRIC.transitions, {
+      unit: '{transition}',
+      description: 'check status changes after hysteresis (UNKNOWN, UP, DOWN)',
+    });
+    this.exportFailures = meter.createCounter(SELF_METRIC.exportFailures, {
+      unit: '{batch}',
+      description: 'span batches the OTLP exporter failed to deliver (collector down, slow or refusing); the spans are dropped',
+    });
+    this.status = meter.createObservableGauge(METRIC.status, {
+      description: 'check status: 1 up, 0 down; no sample until the first result (UNKNOWN)',
+    });
+    this.groupStatus = meter.createObservableGauge(METRIC.groupStatus, {
+      description: 'group status: 2 up, 1 degraded, 0 down or unknown (the probe endpoint answers 503)',
+    });
+    this.breakerState = meter.createObservableGauge(METRIC.breakerState, {
+      description: 'circuit breaker state: 0 closed, 1 half-open, 2 open',
+    });
+    this.consecutiveFailures = meter.createObservableGauge(METRIC.consecutiveFailures, {
+      unit: '{failure}',
+      description: 'failed runs in a row (0 after a success)',
+    });
+    this.lastSuccess = meter.createObservableGauge(METRIC.lastSuccess, {
+      unit: 's',
+      description: 'unix time of the last successful run; no sample before the first success',
+    });
+    // Export the counters from the start (value 0) so increase() and alerts work from the first scrape.
+    this.exportFailures.add(0, { 'healthcheck.telemetry.signal': 'traces' });
+  }
+
+  attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
+    this.probeDuration.record(durationMs / 1000, { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome });
+    if (outcome !== 'rejected') this.probeAttempts.add(1, { [ATTR.name]: check.name, [ATTR.kind]: check.kind });
+  }
+
+  /** one failed span export (called by the exporter wrapper in tracing.ts) */
+  exportFailed(): void {
+    this.exportFailures.add(1, { 'healthcheck.telemetry.signal': 'traces' });
+  }
+
+  /**
+   * Start reading a sidecar's state: observable gauges (at collection time) and
+   * the transitions counter. Returns a function that stops both.
+   */
+  observe(source: MetricsSource): () => void {
+    const callback = (result: { observe(gauge: ObservableGauge, value: number, attributes?: Record<string, string | number | boolean>): void }) => {
+      const states = source.store.all();
+      for (const state of states) {
+        const name = { [ATTR.name]: state.name };
+        if (state.status !== 'UNKNOWN') result.observe(this.status, state.status === 'UP' ? 1 : 0, { ...name, [ATTR.kind]: state.kind, [ATTR.critical]: state.critical });
+        result.observe(this.breakerState, BREAKER_STATE_VALUE[state.breaker], name);
+        result.observe(this.consecutiveFailures, state.consecutiveFailures, name);
+        if (state.lastSuccessAt !== null) result.observe(this.lastSuccess, state.lastSuccessAt / 1000, name);
+      }
+      for (const [group, view] of Object.entries(source.groups.evaluateAll(states))) {
+        result.observe(this.groupStatus, GROUP_STATUS_VALUE[view.status], { [ATTR.group]: group });
+      }
+    };
+    const observables = [this.status, this.groupStatus, this.breakerState, this.consecutiveFailures, this.lastSuccess];
+    this.meter.addBatchObservableCallback(callback, observables);
+    const stopTransitions = source.store.onTransition((t) => this.transitions.add(1, { [ATTR.name]: t.check, [ATTR.from]: t.from, [ATTR.to]: t.to }));
+    return () => {
+      this.meter.removeBatchObservableCallback(callback, observables);
+      stopTransitions();
+    };
+  }
+}
+
+
+// ---- Prometheus text -------------------------------------------------------
+
+/** OTel unit → Prometheus name suffix (OTel spec "Prometheus and OpenMetrics compatibility"). */
+const UNIT_SUFFIX: Record<string, string> = {
+  d: 'days',
+  h: 'hours',
+  min: 'minutes',
+  s: 'seconds',
+  ms: 'milliseconds',
+  us: 'microseconds',
+  ns: 'nanoseconds',
+  By: 'bytes',
+  KiBy: 'kibibytes',
+  MiBy: 'mebibytes',
+  GiBy: 'gibibytes',
+  KBy: 'kilobytes',
+  MBy: 'megabytes',
+  GBy: 'gigabytes',
+  '%': 'percent',
+  Hz: 'hertz',
+  Cel: 'celsius',
+  V: 'volts',
+  A: 'amperes',
+  J: 'joules',
+  W: 'watts',
+};
+
+/** The Prometheus unit suffix for a metric, or '' (annotations like `{attempt}` carry none). */
+export function prometheusUnitSuffix(unit: string, metric: Pick<MetricData, 'dataPointType'>): string {
+  const bare = unit.replace(/\{[^}]*\}/g, '').trim();
+  if (bare === '') return '';
+  if (bare === '1') return metric.dataPointType === DataPointType.GAUGE ? 'ratio' : '';
+  const [numerator, denominator] = bare.split('/');
+  const top = numerator ? (UNIT_SUFFIX[numerator] ?? numerator) : '';
+  if (denominator === undefined) return top;
+  const bottom = { s: 'second', m: 'minute', h: 'hour', d: 'day' }[denominator] ?? denominator;
+  return top ? `${top}_per_${bottom}` : `per_${bottom}`;
+}
+
+/** The metric name as Prometheus will see it, minus `_total` (the serializer adds that). */
+export function prometheusBaseName(name: string, unit: string, metric: Pick<MetricData, 'dataPointType'>): string {
+  const sanitized = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
+  const suffix = prometheusUnitSuffix(unit, metric).replace(/[^a-zA-Z0-9_]/g, '_');
+  if (!suffix) return sanitized;
+  const stem = sanitized.endsWith('_total') ? sanitized.slice(0, -'_total'.length) : sanitized;
+  return stem.endsWith(`_${suffix}`) ? stem : `${stem}_${suffix}`;
+}
+
+/**
+ * Names with unit suffixes, units dropped from the descriptor (the 0.0.4 text
+ * format has no UNIT line). Pure: the collected data is copied, not changed.
+ */
+export function translateForPrometheus(resourceMetrics: ResourceMetrics): ResourceMetrics {
+  return {
+    ...resourceMetrics,
+    scopeMetrics: resourceMetrics.scopeMetrics.map((scope) => ({
+      ...scope,
+      metrics: scope.metrics.map(
+        (metric) =>
+          ({
+            ...metric,
+            descriptor: { ...metric.descriptor, name: prometheusBaseName(metric.descriptor.name, metric.descriptor.unit, metric), unit: '' },
+          }) as MetricData,
+      ),
+    })),
+  };
+}
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Serialise one collection of the exporter (a MetricReader) as Prometheus text. */
+export async function renderPrometheus(exporter: PrometheusExporter, logger?: Logger): Promise<string> {
+  const { resourceMetrics, errors } = await exporter.collect();
+  if (errors.length) logger?.warn({ errors: errors.map((e) => String((e as Error)?.message ?? e)) }, 'metrics collection reported errors');
+  return new PrometheusSerializer('', false).serialize(translateForPrometheus(resourceMetrics));
+}
+
+/** The `/metrics` route: served on the sidecar's own port, no spans, no per-request log line. */
+export function prometheusHandler(exporter: PrometheusExporter, logger: Logger) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      send(req, res, 200, await renderPrometheus(exporter, logger), PROMETHEUS_CONTENT_TYPE);
+    } catch (err) {
+      logger.error({ err }, 'metrics collection failed');
+      sendText(req, res, 500, `# metrics collection failed\n`);
+    }
+  };
+}

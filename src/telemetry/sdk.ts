@@ -1,0 +1,207 @@
+/**
+ * OpenTelemetry SDK setup, in two steps.
+ *
+ * 1. On import (cli.ts imports this module FIRST, before anything that loads
+ *    http, ioredis or pg): the instrumentations are constructed, which enables
+ *    them and installs their require hooks. Nothing else happens yet, and no
+ *    config is needed: the instrumentations' settings are fixed. Their tracer
+ *    is the API's proxy tracer, so spans start flowing once a TracerProvider
+ *    is registered in step 2.
+ * 2. `startTelemetry(config, logger)` (after the config is loaded): NodeSDK
+ *    with the resource, the Prometheus reader and the probe-duration View, the
+ *    OTLP span pipeline when traces are on, and the same instrumentation
+ *    objects (NodeSDK hands them the MeterProvider; they are not enabled twice).
+ *
+ * OTEL_SDK_DISABLED=true turns all of it off (no hooks, no providers, no /metrics route).
+ */
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { getBooleanFromEnv, isTracingSuppressed } from '@opentelemetry/core';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
+import { defaultResource, envDetector, hostDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from 'pino';
+import type { SidecarConfig } from '../config/types';
+import { Redactor } from '../redact';
+import type { Router } from '../server/app';
+import type { Sidecar, SidecarHooks } from '../sidecar';
+import { VERSION } from '../version';
+import { HealthMetrics, metricViews, prometheusHandler } from './metrics';
+import { K8S_RESOURCE_ENV } from './semconv';
+import { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter, type BatchSettings, type TracesDecision } from './tracing';
+
+const disabled = getBooleanFromEnv('OTEL_SDK_DISABLED');
+
+/**
+ * The instrumentations we want, and only those (no fs/dns/net noise):
+ * - http: outgoing requests of HTTP probes only. Incoming requests are not
+ *   instrumented at all (our own endpoints make no spans and no http.server
+ *   metrics); an outgoing request needs a parent span (a probe attempt) and
+ *   requests made with tracing suppressed (the OTLP export itself) are ignored.
+ * - ioredis, pg: only inside a probe (requireParentSpan); pg without query
+ *   parameters (enhancedDatabaseReporting off).
+ * - runtime-node: event loop, GC and heap metrics.
+ */
+function createInstrumentations(): Instrumentation[] {
+  return [
+    new HttpInstrumentation({
+      disableIncomingRequestInstrumentation: true,
+      ignoreIncomingRequestHook: () => true,
+      requireParentforOutgoingSpans: true,
+      ignoreOutgoingRequestHook: () => isTracingSuppressed(context.active()),
+    }),
+    new IORedisInstrumentation({ requireParentSpan: true }),
+    new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
+    new RuntimeNodeInstrumentation(),
+  ];
+}
+
+/** Enabled on import: their require hooks must be in place before http/ioredis/pg are loaded. */
+export const instrumentations: Instrumentation[] = disabled ? [] : createInstrumentations();
+
+/**
+ * service.name (config; OTEL_SERVICE_NAME wins), service.version, k8s.* from the
+ * downward API env; the env/process/host detectors (OTEL_RESOURCE_ATTRIBUTES)
+ * are merged over this by NodeSDK, so the environment has the last word.
+ */
+export function baseResource(serviceName: string, env: NodeJS.ProcessEnv = process.env): Resource {
+  const attributes: Record<string, string> = { [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: VERSION };
+  for (const [variable, attribute] of Object.entries(K8S_RESOURCE_ENV)) {
+    const value = env[variable]?.trim();
+    if (value) attributes[attribute] = value;
+  }
+  return defaultResource().merge(resourceFromAttributes(attributes));
+}
+
+export interface Telemetry {
+  /** pass to `new Sidecar(config, logger, telemetry.hooks)` */
+  readonly hooks: SidecarHooks;
+  readonly metrics: HealthMetrics | undefined;
+  readonly traces: TracesDecision;
+  readonly exporter: GuardedSpanExporter | undefined;
+  /** flush pending spans and stop; never takes longer than timeoutMs */
+  shutdown(timeoutMs?: number): Promise<{ flushed: boolean }>;
+}
+
+export interface TelemetryOptions {
+  /** the current Redactor (changes on reload); spans and export logs pass through it */
+  redactor?: () => Redactor;
+  env?: NodeJS.ProcessEnv;
+  batch?: Partial<BatchSettings>;
+  /** log line interval for export trouble; default 60 s */
+  exportLogIntervalMs?: number;
+}
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+
+let active: Telemetry | undefined;
+
+/** Configure and register the providers. Once per process (until shutdown). */
+export function startTelemetry(config: SidecarConfig, logger: Logger, options: TelemetryOptions = {}): Telemetry {
+  if (active) throw new Error('telemetry already started');
+  const env = options.env ?? process.env;
+  if (disabled) {
+    logger.info('OTEL_SDK_DISABLED is true: no metrics endpoint, no traces');
+    const off: Telemetry = { hooks: {}, metrics: undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, shutdown: async () => ({ flushed: true }) };
+    return off;
+  }
+  // the sidecar's Redactor once it exists (it is replaced on every reload)
+  let sidecar: Sidecar | undefined;
+  const fallback = new Redactor();
+  const redactor = options.redactor ?? (() => sidecar?.redactor ?? fallback);
+
+  const prometheusEnabled = config.telemetry.prometheus.enabled;
+  const prometheus = prometheusEnabled ? new PrometheusExporter({ preventServerStart: true }) : undefined;
+
+  const traces = decideTraces(config.telemetry.traces.enabled, env);
+  let exporter: GuardedSpanExporter | undefined;
+  const spanProcessors: SpanProcessor[] = [];
+  let healthMetrics: HealthMetrics | undefined;
+  if (traces.enabled) {
+    if (traces.warning) logger.warn(traces.warning);
+    exporter = new GuardedSpanExporter(createOtlpExporter(traces.protocol), {
+      logger,
+      redactor,
+      endpoint: traces.endpoint,
+      onFailure: () => healthMetrics?.exportFailed(),
+      logIntervalMs: options.exportLogIntervalMs,
+    });
+    const settings = { ...batchSettings(env), ...options.batch };
+    spanProcessors.push(createSpanProcessor(exporter, settings));
+    logger.info({ endpoint: redactor().url(traces.endpoint), protocol: traces.protocol, ...settings }, `traces: OTLP ${traces.protocol} to ${redactor().url(traces.endpoint)}`);
+  } else {
+    logger.info({ reason: traces.reason }, `traces disabled: ${traces.reason}`);
+  }
+
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() || config.telemetry.serviceName;
+  const sdk = new NodeSDK({
+    resource: baseResource(serviceName, env),
+    resourceDetectors: [envDetector, processDetector, hostDetector],
+    metricReaders: prometheus ? [prometheus] : [],
+    views: metricViews(),
+    spanProcessors,
+    // pino writes our logs; no OTel log pipeline (NodeSDK would otherwise default to OTLP logs)
+    logRecordProcessors: [],
+    instrumentations,
+  });
+  sdk.start();
+  // after start: the global MeterProvider exists, so the instruments are real
+  healthMetrics = prometheus ? new HealthMetrics() : undefined;
+  const metricsRef = healthMetrics;
+
+  let stopObserving: (() => void) | undefined;
+  const hooks: SidecarHooks = {
+    observer: metricsRef,
+    registerRoutes: (router: Router, owner: Sidecar) => {
+      sidecar = owner;
+      if (metricsRef && prometheus) {
+        stopObserving = metricsRef.observe(owner);
+        router.add(config.telemetry.prometheus.path, ['GET'], prometheusHandler(prometheus, logger));
+      }
+    },
+  };
+
+  let stopping: Promise<{ flushed: boolean }> | undefined;
+  const telemetry: Telemetry = {
+    hooks,
+    metrics: healthMetrics,
+    traces,
+    exporter,
+    shutdown(timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) {
+      stopping ??= (async () => {
+        stopObserving?.();
+        let timer: NodeJS.Timeout | undefined;
+        const flushed = await Promise.race([
+          sdk.shutdown().then(
+            () => true,
+            (err: unknown) => {
+              logger.warn({ err }, 'telemetry shutdown reported an error');
+              return false;
+            },
+          ),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), timeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!flushed) logger.warn({ timeoutMs }, 'telemetry shutdown did not finish in time; pending spans dropped');
+        // allow a later startTelemetry in the same process (tests)
+        metrics.disable();
+        trace.disable();
+        propagation.disable();
+        context.disable();
+        active = undefined;
+        return { flushed };
+      })();
+      return stopping;
+    },
+  };
+  active = telemetry;
+  return telemetry;
+}
