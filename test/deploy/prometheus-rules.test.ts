@@ -96,7 +96,7 @@ describe('Prometheus rules (promtool)', () => {
     assert.match(result.stdout, /SUCCESS: prometheus\.yml is valid prometheus config file syntax/);
     const config = parse(readFileSync(join(PROM, 'prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[] };
     assert.deepEqual(config.rule_files, ['rules.yaml']);
-    assert.deepEqual(config.scrape_configs.map((s) => [s.job_name, s.metrics_path, s.static_configs.flatMap((c) => c.targets)]), [['health-sidecar', '/metrics', ['health-sidecar:9464']]]);
+    assert.deepEqual(config.scrape_configs.map((s) => [s.job_name, s.metrics_path, s.static_configs.flatMap((c) => c.targets)]), [['health-sidecar', '/metrics', ['health-sidecar:9464']], ['otel-collector', undefined, ['otel-collector:8889']]]);
     // the job the rules select is the job this config defines
     for (const alert of alerts.filter((a) => a.expr.includes('job='))) assert.match(alert.expr, /job="health-sidecar"/);
     // a broken config is refused (so the check is real)
