@@ -18,7 +18,9 @@ export interface OnceResult {
 export async function runChecksOnce(config: SidecarConfig, only?: string[]): Promise<OnceResult[]> {
   const redactor = new Redactor(config.secrets);
   const unknown = (only ?? []).filter((name) => !config.checks.some((c) => c.name === name));
-  if (unknown.length) throw Object.assign(new Error(`no check named ${unknown.join(', ')}`), { exitCode: 2 });
+  const skipped = unknown.map((name) => config.skipped.find((s) => s.name === name)).filter((s) => s !== undefined);
+  if (skipped.length) throw Object.assign(new Error(skipped.map((s) => `check ${s.name} is skipped: ${s.reason}`).join('\n')), { exitCode: 2 });
+  if (unknown.length) throw Object.assign(new Error(`no check named ${unknown.join(', ')} (checks: ${config.checks.map((c) => c.name).join(', ') || 'none'})`), { exitCode: 2 });
   const checks = config.checks.filter((c) => !only?.length || only.includes(c.name));
   return Promise.all(
     checks.map(async (check) => {

@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
     case 'check': {
       const config = load(values.config);
       const results = await runChecksOnce(config, values.check).catch((err: Error) => fail(err.message));
+      if (!values.check?.length) for (const s of config.skipped) process.stderr.write(`check ${s.name} skipped: ${s.reason}\n`);
       process.stdout.write(values.json ? `${JSON.stringify(results, null, 2)}\n` : formatCheckTable(results));
       process.exit(results.every((r) => r.ok || !r.critical) ? 0 : 1);
     }
