@@ -16,25 +16,35 @@
  */
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { getBooleanFromEnv, isTracingSuppressed } from '@opentelemetry/core';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
-import { defaultResource, envDetector, hostDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { Resource } from '@opentelemetry/resources';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/types';
 import { Redactor } from '../redact';
 import type { Router } from '../server/app';
 import type { Sidecar, SidecarHooks } from '../sidecar';
 import { VERSION } from '../version';
-import { HealthMetrics, metricViews, prometheusHandler } from './metrics';
+import type { HealthMetrics } from './metrics';
 import { K8S_RESOURCE_ENV } from './semconv';
-import { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter, type BatchSettings, type TracesDecision } from './tracing';
+import type { BatchSettings, GuardedSpanExporter, TracesDecision } from './tracing';
+
+// The SDK itself (NodeSDK, exporters, resources) is loaded only by startTelemetry:
+// `validate`, `schema` and `check` pay for the instrumentations' hooks, not for it.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  sdkNode: () => require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node'),
+  prometheus: () => require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus'),
+  resources: () => require('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
+  semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
+  metrics: () => require('./metrics') as typeof import('./metrics'),
+  tracing: () => require('./tracing') as typeof import('./tracing'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const disabled = getBooleanFromEnv('OTEL_SDK_DISABLED');
 
@@ -71,6 +81,8 @@ export const instrumentations: Instrumentation[] = disabled ? [] : createInstrum
  * are merged over this by NodeSDK, so the environment has the last word.
  */
 export function baseResource(serviceName: string, env: NodeJS.ProcessEnv = process.env): Resource {
+  const { defaultResource, resourceFromAttributes } = lazy.resources();
+  const { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } = lazy.semconv();
   const attributes: Record<string, string> = { [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: VERSION };
   for (const [variable, attribute] of Object.entries(K8S_RESOURCE_ENV)) {
     const value = env[variable]?.trim();
@@ -111,6 +123,11 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     const off: Telemetry = { hooks: {}, metrics: undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, shutdown: async () => ({ flushed: true }) };
     return off;
   }
+  const { PrometheusExporter } = lazy.prometheus();
+  const { HealthMetrics, metricViews, prometheusHandler } = lazy.metrics();
+  const { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter } = lazy.tracing();
+  const { NodeSDK } = lazy.sdkNode();
+  const { envDetector, hostDetector, processDetector } = lazy.resources();
   // the sidecar's Redactor once it exists (it is replaced on every reload)
   let sidecar: Sidecar | undefined;
   const fallback = new Redactor();
