@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { checkPostgresReplication } from './replication';
 
 /** SQLSTATE class 28 = invalid authorization specification (bad password, unknown role, pg_hba refusal). */
 const AUTH_SQLSTATE = /^28/;
@@ -82,7 +83,14 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
         const message = errorMessage(err);
         throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
       }
-      return { ok: true, message: `${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)` };
+      const message = `${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`;
+      if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
+        // primary/standby and replay lag on the same connection (see replication.ts)
+        const active = client;
+        if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed before the replication query`);
+        return checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));
+      }
+      return { ok: true, message };
     },
     async close() {
       const current = client;

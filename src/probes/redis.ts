@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { checkRedisReplication } from './replication';
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*failed/i;
 
@@ -86,6 +87,12 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
         throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}`));
       }
       if (reply !== 'PONG') return { ok: false, message: context.redactor.text(`${where}: PING answered ${JSON.stringify(reply.slice(0, 64))}`) };
+      if (check.role !== undefined || check.maxReplicationLagSeconds !== undefined) {
+        // role / lag from INFO replication on the same connection (see replication.ts)
+        const active = client;
+        if (!active) throw new ProbeFailure('REDIS_FAILED', `${where}: connection closed before INFO replication`);
+        return checkRedisReplication(active, signal, check, where, context.redactor, () => drop(active));
+      }
       return { ok: true, message: 'PONG' };
     },
     async close() {
