@@ -119,6 +119,10 @@ describe('hot reload of the compiled CLI', () => {
     assert.deepEqual(rejected.problems, [`${file}:13:5 checks[2].colour: unknown key`, `${file}:15:1 defaultz: unknown key (did you mean "defaults"?)`]);
     const lines = logLines(child.stdout()).map((l) => l.msg);
     for (const problem of rejected.problems as string[]) assert.ok(lines.includes(problem), `each problem on its own log line: ${problem}`);
+    // counted in the metric, as Prometheus sees it
+    const exposition = await (await fetch(`${base}/metrics`)).text();
+    assert.match(exposition, /^healthcheck_config_reload_failures_total\{healthcheck_reload_trigger="file",otel_scope_name="otel-health-sidecar"\} 1$/m);
+    assert.match(exposition, /^healthcheck_config_reloads_total\{healthcheck_reload_trigger="file",otel_scope_name="otel-health-sidecar"\} 1$/m);
     const stillRunning = await health(base);
     assert.deepEqual(Object.keys(stillRunning.checks).sort(), ['cache', 'extra', 'web']);
     assert.equal(stillRunning.checks.web!.version, initial.checks.web!.version);
