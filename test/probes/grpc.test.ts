@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { parseConfig } from '../../src/config/load';
+import { ConfigError } from '../../src/errors';
 import type { CheckRunner } from '../../src/health/runner';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { waitFor } from '../helpers/servers';
@@ -175,5 +177,36 @@ describe('grpc probe against a real grpc.health.v1 server', () => {
     assert.ok(Math.max(...openSeen) <= 2, `open connections at the proxy grew: ${openSeen.join(',')}`);
     await waitFor(() => proxy.openConnections === 0, { what: 'every black-holed connection closed', timeoutMs: 3000 });
     assert.equal((await r.run('manual')).outcome, 'success');
+  });
+
+  test('config: grpc:// needs a port and takes no tls options; other schemes are refused', () => {
+    const text = [
+      'checks:',
+      '  - name: a',
+      '    kind: grpc',
+      '    url: grpc://api.internal',
+      '  - name: b',
+      '    kind: grpc',
+      '    url: grpc://api.internal:50051',
+      '    tls: { insecureSkipVerify: true }',
+      '  - name: c',
+      '    kind: grpc',
+      '    url: http://api.internal:50051',
+      '',
+    ].join('\n');
+    assert.throws(
+      () => parseConfig(text, 'g.yaml', { env: {} }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.message.split('\n').map((line) => line.replace(/ \(got .*\)$/, '')), [
+          'g.yaml:4:10 checks[0].url: must name a port: grpc://host:port',
+          'g.yaml:8:10 checks[1].tls: TLS options need a grpcs:// URL (grpc:// is plaintext)',
+          'g.yaml:11:10 checks[2].url: scheme must be grpc or grpcs, not http',
+        ]);
+        return true;
+      },
+    );
+    const ok = parseConfig('checks:\n  - name: d\n    kind: grpc\n    url: grpcs://api.internal\n', 'ok.yaml', { env: {} }).checks[0];
+    assert.deepEqual(ok && { kind: ok.kind, service: 'service' in ok ? ok.service : undefined }, { kind: 'grpc', service: '' });
   });
 });
