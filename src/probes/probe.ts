@@ -100,13 +100,16 @@ export function isStaleConnectionError(err: unknown): boolean {
  * Close a socket at once, with an RST rather than a FIN. A peer that hangs
  * (stopped reading, black-holed) never answers a FIN, which leaves its end in
  * CLOSE_WAIT and ours in FIN_WAIT for minutes; an RST frees both now. A socket
- * still connecting (or a TLS socket, whose handle is not a plain TCP one) is
- * simply destroyed.
+ * still connecting, already ended, or a TLS socket (whose handle is not a plain
+ * TCP one) is simply destroyed.
  */
 export function hardClose(socket: Socket | null | undefined): void {
   if (!socket || socket.destroyed) return;
   socket.on('error', () => undefined);
-  if (socket.connecting) {
+  // Once end() has been called libuv is shutting the handle down and refuses the
+  // reset (EINVAL), and Node then never closes the handle: a leaked fd that the
+  // event loop polls forever. Such a socket has sent its FIN already; destroy it.
+  if (socket.connecting || socket.writableEnded) {
     socket.destroy();
     return;
   }

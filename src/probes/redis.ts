@@ -19,6 +19,8 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
   const target = new URL(check.url);
   const where = `redis ${target.hostname}:${target.port || '6379'}`;
   let client: Redis | undefined;
+  /** first error each connection reported (e.g. WRONGPASS from the AUTH sent on connect) */
+  const connectionErrors = new WeakMap<Redis, Error>();
 
   function drop(redis: Redis | undefined) {
     if (!redis) return;
@@ -31,7 +33,6 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
 
   /** A new connection; resolves once it is usable, rejects with the first error it met. */
   async function connect(signal: AbortSignal): Promise<Redis> {
-    let firstError: Error | undefined;
     const redis = new Redis(check.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -45,14 +46,14 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
       connectionName: 'otel-health-sidecar',
     });
     redis.on('error', (err: Error) => {
-      firstError ??= err;
+      if (!connectionErrors.has(redis)) connectionErrors.set(redis, err);
     });
     client = redis;
     try {
       await abortable(redis.connect(), signal, () => drop(redis));
     } catch (err) {
       drop(redis);
-      throw signal.aborted ? err : (firstError ?? err);
+      throw signal.aborted ? err : (connectionErrors.get(redis) ?? err);
     }
     redis.once('close', () => {
       if (client === redis) {
@@ -64,7 +65,14 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
   }
 
   async function ping(redis: Redis, signal: AbortSignal): Promise<string> {
-    return String(await abortable(redis.ping(), signal, () => drop(redis)));
+    try {
+      return String(await abortable(redis.ping(), signal, () => drop(redis)));
+    } catch (err) {
+      // ioredis may report "ready" before the AUTH reply failed the connection; the
+      // PING then fails with "Stream isn't writeable", while the cause is the auth error.
+      const cause = connectionErrors.get(redis);
+      throw !signal.aborted && cause && AUTH_ERROR.test(cause.message) ? cause : err;
+    }
   }
 
   return {
