@@ -1,0 +1,229 @@
+/**
+ * Secret canaries (SPEC §5, §8): unique strings configured as a Redis password
+ * (a private redis-server with requirepass, right and wrong), PostgreSQL
+ * passwords (the shared trust-auth server ignores them; a closed port fails),
+ * HTTP URL passwords and secret header values, a TLS private key, a webhook
+ * Authorization header and HMAC secret, and API keys (a valid one and a wrong one
+ * presented by the client). Every endpoint, error path and log line is driven;
+ * no canary may appear in any response (headers or body), log line, exported
+ * span (ours and the ioredis/pg/http instrumentations'), or webhook body.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { after, before, test } from 'node:test';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+// Telemetry first: the instrumentations patch ioredis/pg/http when those are first
+// loaded, so the product (which loads them) is imported only after this.
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+trace.setGlobalTracerProvider(provider);
+registerInstrumentations({ tracerProvider: provider, instrumentations: [new HttpInstrumentation(), new IORedisInstrumentation(), new PgInstrumentation()] });
+
+const canary = (label: string) => `CANARY${label}${randomBytes(8).toString('hex')}`;
+const C = {
+  REDIS_PW: canary('redispw'),
+  REDIS_WRONG_PW: canary('rediswrong'),
+  REDIS_USER_PW: canary('redisuserpw'),
+  PG_PW: canary('pgpw'),
+  PG_DOWN_PW: canary('pgdownpw'),
+  HTTP_URL_PW: canary('httpurlpw'),
+  HTTP_REFUSED_PW: canary('httprefusedpw'),
+  HTTP_BEARER: canary('httpbearer'),
+  HTTP_TOKEN: canary('httptoken'),
+  TLS_KEY: canary('tlskey'),
+  HOOK_PW: canary('hookpw'),
+  HOOK_SECRET: canary('hooksecret'),
+  API_KEY: canary('apikey'),
+};
+/** presented by a client, never configured: the Redactor does not know it, so only "never echo input credentials" protects it */
+const WRONG_KEY = canary('wrongkey');
+const ALL_CANARIES = [...Object.values(C), WRONG_KEY];
+
+type Support = typeof import('./support');
+type Servers = typeof import('../helpers/servers');
+type Private = typeof import('../helpers/private-services');
+
+let support: Support;
+let servers: Servers;
+let running: Awaited<ReturnType<Support['startSidecar']>>;
+let dependency: Awaited<ReturnType<Servers['startHttpServer']>>;
+let hook: Awaited<ReturnType<Servers['startHttpServer']>>;
+let redis: Awaited<ReturnType<Private['startPrivateRedis']>>;
+const dependencyAuth: string[] = [];
+const hookBodies: string[] = [];
+
+before(async () => {
+  support = await import('./support');
+  servers = await import('../helpers/servers');
+  const { startPrivateRedis } = await import('../helpers/private-services');
+  redis = await startPrivateRedis(C.REDIS_PW);
+  dependency = await servers.startHttpServer((req, res) => {
+    dependencyAuth.push(`${req.headers.authorization} ${req.headers['x-token']}`);
+    res.statusCode = req.url === '/fail' ? 500 : 200;
+    res.end(req.url === '/fail' ? 'failing' : 'ok');
+  });
+  hook = await servers.startHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      hookBodies.push(body);
+      res.end('ok');
+    });
+  });
+  const closed = await servers.freePort();
+  const { hostPort, DATABASE_URL } = servers;
+  const pg = hostPort(DATABASE_URL);
+  const db = new URL(DATABASE_URL).pathname;
+  const yaml = `
+server:
+  port: 0
+  host: 127.0.0.1
+  showDetails: when-authorized
+  auth:
+    keys:
+      - { name: ops, key: "\${API_KEY}", rateLimit: 10000/1m }
+    anonymousRateLimit: 200/1m
+defaults:
+  retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms }, jitter: false }
+  timeout: 2s
+  thresholds: { failure: 1 }
+checks:
+  - { name: redis-ok, kind: redis, url: "redis://:\${REDIS_PW}@127.0.0.1:${redis.port}", interval: 1h }
+  - { name: redis-wrongpass, kind: redis, url: "redis://:\${REDIS_WRONG_PW}@127.0.0.1:${redis.port}", interval: 1h, critical: false, retry: { attempts: 1 } }
+  - { name: redis-user, kind: redis, url: "redis://nobody:\${REDIS_USER_PW}@127.0.0.1:${redis.port}", interval: 1h, critical: false, retry: { attempts: 1 } }
+  - { name: pg-ok, kind: postgres, url: "postgres://postgres:\${PG_PW}@${pg.host}:${pg.port}${db}", interval: 1h }
+  - { name: pg-badquery, kind: postgres, url: "postgres://postgres:\${PG_PW}@${pg.host}:${pg.port}${db}", query: "SELECT * FROM no_such_table_for_canaries", interval: 1h, critical: false }
+  - { name: pg-down, kind: postgres, url: "postgres://postgres:\${PG_DOWN_PW}@127.0.0.1:${closed}/x", interval: 1h, critical: false }
+  - name: http-ok
+    kind: http
+    url: "http://user:\${HTTP_URL_PW}@127.0.0.1:${dependency.port}/ok"
+    interval: 1h
+    headers: { Authorization: "Bearer \${HTTP_BEARER}", X-Token: "\${HTTP_TOKEN}" }
+    secretHeaders: [X-Token]
+  - name: http-500
+    kind: http
+    url: "http://user:\${HTTP_URL_PW}@127.0.0.1:${dependency.port}/fail"
+    interval: 1h
+    critical: false
+    headers: { Authorization: "Bearer \${HTTP_BEARER}", X-Token: "\${HTTP_TOKEN}" }
+    secretHeaders: [X-Token]
+  - { name: http-refused, kind: http, url: "http://user:\${HTTP_REFUSED_PW}@127.0.0.1:${closed}/", interval: 1h, critical: false }
+  - { name: https-badkey, kind: http, url: "https://127.0.0.1:${dependency.port}/", interval: 1h, critical: false, tls: { key: "\${TLS_KEY}" } }
+notifications:
+  - { name: hook, kind: webhook, url: "http://127.0.0.1:${hook.port}/hook", headers: { Authorization: "Bearer \${HOOK_PW}" }, secret: "\${HOOK_SECRET}", cooldown: 0s, retry: { attempts: 1 } }
+`;
+  running = await support.startSidecar(yaml, { env: C });
+  await servers.waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'every check has a result', timeoutMs: 20_000 });
+});
+
+after(async () => {
+  await running?.stop();
+  await dependency?.close();
+  await hook?.close();
+  await redis?.stop();
+  await provider.shutdown();
+});
+
+function headerText(headers: IncomingHttpHeaders): string {
+  return Object.entries(headers)
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`)
+    .join('\n');
+}
+
+function spanText(span: ReadableSpan): string {
+  return JSON.stringify({ name: span.name, attributes: span.attributes, status: span.status, events: span.events.map((e) => ({ name: e.name, attributes: e.attributes })), resource: span.resource.attributes });
+}
+
+test('no canary appears in any response, log line, exported span or notification', async () => {
+  const { call, bearer, apiKey } = support;
+  const port = running.port;
+  // Positive controls, before anything is re-run: the secrets really were used (a test that could not see a leak proves nothing).
+  const state = (name: string) => running.sidecar.store.get(name)!;
+  assert.equal(state('redis-ok').status, 'UP', state('redis-ok').message);
+  assert.equal(state('pg-ok').status, 'UP', state('pg-ok').message);
+  assert.equal(state('http-ok').status, 'UP', state('http-ok').message);
+  // (the transition log keeps the first failure; later re-probes of a refused AUTH may word it differently)
+  const firstFailure = (name: string) => running.logs.map((l) => JSON.parse(l)).find((l) => l.check === name && l.to === 'DOWN')?.reason ?? '';
+  assert.match(firstFailure('redis-wrongpass'), /authentication failed \(WRONGPASS/);
+  assert.match(firstFailure('redis-user'), /authentication failed \(WRONGPASS/);
+  assert.match(state('pg-badquery').message, /no_such_table_for_canaries/);
+  assert.match(state('pg-down').message, /connection refused/);
+  assert.match(state('http-500').message, /status 500/);
+  assert.match(state('http-refused').message, /connection refused/);
+  assert.equal(state('https-badkey').status, 'DOWN');
+  const outputs: { where: string; text: string }[] = [];
+  const checks = running.sidecar.store.names();
+  const credentials: Record<string, Record<string, string>> = { anonymous: {}, key: bearer(C.API_KEY), xkey: apiKey(C.API_KEY), wrong: bearer(WRONG_KEY), wrongX: apiKey(WRONG_KEY) };
+  const gets = [
+    '/', '/?refresh=5', '/status/fragment', '/livez', '/readyz', '/startupz', '/livez?verbose', '/readyz?verbose', '/startupz?verbose', '/health/ready?verbose&exclude=pg-ok',
+    '/health', '/health/system', '/health/stats', '/health/stats?recent=5', '/health/incidents', '/metrics', '/-/healthy',
+    '/admin/diagnostics', '/admin/notifications/dead', '/health/nope', '/health?bad=1', '/readyz?bad', '/nope',
+    ...checks.map((name) => `/health/${name}`),
+  ];
+  const statuses = new Map<string, number>();
+  for (const [who, headers] of Object.entries(credentials)) {
+    for (const path of gets) {
+      const reply = await call(port, 'GET', path, headers);
+      statuses.set(`${who} GET ${path}`, reply.status);
+      outputs.push({ where: `${who} GET ${path} → ${reply.status}`, text: `${headerText(reply.headers)}\n${reply.text}` });
+    }
+    for (const name of [...checks, 'nope']) {
+      for (const action of ['run', 'reset', 'run']) {
+        const reply = await call(port, 'POST', `/admin/checks/${name}/${action}`, headers);
+        statuses.set(`${who} POST ${name}/${action}`, reply.status);
+        outputs.push({ where: `${who} POST /admin/checks/${name}/${action} → ${reply.status}`, text: `${headerText(reply.headers)}\n${reply.text}` });
+      }
+    }
+    for (const [method, path, body] of [
+      ['DELETE', '/health', undefined],
+      ['POST', '/admin/notifications/dead', undefined],
+      ['PUT', '/admin/diagnostics', `{"key":"${WRONG_KEY}"}`],
+      ['POST', '/admin/checks/http-ok/run', Buffer.alloc(20_000, 'x')],
+      ['POST', '/admin/checks/http-ok/run', `password=${WRONG_KEY}`],
+    ] as const) {
+      const reply = await call(port, method, path, headers, body);
+      outputs.push({ where: `${who} ${method} ${path} → ${reply.status}`, text: `${headerText(reply.headers)}\n${reply.text}` });
+    }
+  }
+  // a flood: 429s are outputs too
+  for (let i = 0; i < 250; i++) {
+    const reply = await call(port, 'GET', '/health', i % 2 ? bearer(WRONG_KEY) : {});
+    if (reply.status === 429) outputs.push({ where: `flood → 429`, text: `${headerText(reply.headers)}\n${reply.text}` });
+  }
+  assert.ok(outputs.some((o) => o.where === 'flood → 429'), 'the flood reached the anonymous limit');
+
+  assert.ok(dependencyAuth.includes(`Bearer ${C.HTTP_BEARER} ${C.HTTP_TOKEN}`), 'the dependency received the secret headers');
+  assert.equal(statuses.get('key GET /admin/diagnostics'), 200);
+  assert.equal(statuses.get('wrong GET /admin/diagnostics'), 401);
+
+  await servers.waitFor(() => hookBodies.length > 0, { what: 'a webhook delivery', timeoutMs: 10_000 });
+  await new Promise((resolve) => setTimeout(resolve, 200)); // let in-flight deliveries and their logs land
+  await provider.forceFlush();
+  const spans = exporter.getFinishedSpans();
+  const names = new Set(spans.map((s) => s.name));
+  assert.ok(names.has('healthcheck redis-wrongpass') && names.has('healthcheck pg-down attempt'), `our spans exported (${[...names].slice(0, 12).join(', ')})`);
+  assert.ok(spans.some((s) => s.instrumentationScope.name.includes('ioredis')), 'ioredis client spans exported');
+  assert.ok(spans.some((s) => s.instrumentationScope.name.includes('pg')), 'pg client spans exported');
+
+  for (const span of spans) outputs.push({ where: `span ${span.name}`, text: spanText(span) });
+  for (const line of running.logs) outputs.push({ where: 'log', text: line });
+  for (const body of hookBodies) outputs.push({ where: 'webhook body', text: body });
+  assert.ok(running.logs.length > 20, `log lines captured (${running.logs.length})`);
+
+  const leaks: string[] = [];
+  for (const output of outputs) {
+    for (const secret of ALL_CANARIES) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
+  }
+  assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
+  test.diagnostic?.(`scanned ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies) for ${ALL_CANARIES.length} canaries; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
+  console.log(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${ALL_CANARIES.length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
+});
