@@ -143,7 +143,7 @@ function spanText(span: ReadableSpan): string {
   return JSON.stringify({ name: span.name, attributes: span.attributes, status: span.status, events: span.events.map((e) => ({ name: e.name, attributes: e.attributes })), resource: span.resource.attributes });
 }
 
-test('no canary appears in any response, log line, exported span or notification', async () => {
+test('no canary appears in any response, log line, exported span or notification', async (t) => {
   const { call, bearer, apiKey } = support;
   const port = running.port;
   // Positive controls, before anything is re-run: the secrets really were used (a test that could not see a leak proves nothing).
@@ -224,6 +224,5 @@ test('no canary appears in any response, log line, exported span or notification
     for (const secret of ALL_CANARIES) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
   }
   assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
-  test.diagnostic?.(`scanned ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies) for ${ALL_CANARIES.length} canaries; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
-  console.log(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${ALL_CANARIES.length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
+  t.diagnostic(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${ALL_CANARIES.length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
 });
