@@ -3,7 +3,8 @@
  *   retry (attempts, exponential backoff, optional jitter)
  *   → circuit breaker (consecutive failures, halfOpenAfter)
  *   → timeout (per attempt, aggressive: the attempt's signal aborts and the call returns at once)
- * A rejection by the open breaker is never retried: there is nothing to gain by asking again.
+ * A rejection by the open breaker is never retried, and neither is a failure
+ * that has just opened the breaker: there is nothing to gain by asking again.
  */
 import {
   CircuitState,
@@ -39,16 +40,22 @@ export interface CheckPolicy {
 const failed = (result: unknown) => !(result as ProbeResult | undefined)?.ok;
 
 export function buildPolicy(config: PolicyConfig): CheckPolicy {
-  const retryPolicy = retry(handleWhen((err) => !isBreakerRejection(err)).orWhenResult(failed), {
-    maxAttempts: config.retry.attempts - 1,
-    backoff: config.retry.jitter
-      ? new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: decorrelatedJitterGenerator })
-      : new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: noJitterGenerator }),
-  });
   const breaker = circuitBreaker(handleAll.orWhenResult(failed), {
     halfOpenAfter: config.breaker.halfOpenAfter,
     breaker: new ConsecutiveBreaker(config.breaker.failures),
   });
+  // Once a failed attempt has opened the breaker, another attempt could only be
+  // rejected: stop retrying at once instead of waiting a backoff for nothing.
+  const breakerLetsCallsThrough = () => breaker.state === CircuitState.Closed || breaker.state === CircuitState.HalfOpen;
+  const retryPolicy = retry(
+    handleWhen((err) => !isBreakerRejection(err) && breakerLetsCallsThrough()).orWhenResult((result) => failed(result) && breakerLetsCallsThrough()),
+    {
+      maxAttempts: config.retry.attempts - 1,
+      backoff: config.retry.jitter
+        ? new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: decorrelatedJitterGenerator })
+        : new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: noJitterGenerator }),
+    },
+  );
   const perAttemptTimeout = timeout(config.timeout, TimeoutStrategy.Aggressive);
   return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), retry: retryPolicy, breaker };
 }
