@@ -67,6 +67,7 @@ export async function startPrivateRedis(password: string): Promise<PrivateRedis>
   const port = await freePort();
   const child = spawn(REDIS_SERVER_BIN, ['--requirepass', password, '--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: tmpdir(), // never leave a dump.rdb in the repository
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
