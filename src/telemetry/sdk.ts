@@ -194,20 +194,21 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
       stopping ??= (async () => {
         stopObserving?.();
         let timer: NodeJS.Timeout | undefined;
-        const flushed = await Promise.race([
+        const outcome = await Promise.race([
           sdk.shutdown().then(
-            () => true,
+            () => 'done' as const,
             (err: unknown) => {
-              logger.warn({ err }, 'telemetry shutdown reported an error');
-              return false;
+              logger.warn({ err }, 'telemetry shutdown reported an error; pending spans may be lost');
+              return 'error' as const;
             },
           ),
-          new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(false), timeoutMs);
+          new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), timeoutMs);
           }),
         ]);
         clearTimeout(timer);
-        if (!flushed) logger.warn({ timeoutMs }, 'telemetry shutdown did not finish in time; pending spans dropped');
+        if (outcome === 'timeout') logger.warn({ timeoutMs }, 'telemetry shutdown did not finish in time; pending spans dropped');
+        const flushed = outcome === 'done';
         // allow a later startTelemetry in the same process (tests)
         metrics.disable();
         trace.disable();
