@@ -58,6 +58,8 @@ let running: Awaited<ReturnType<Support['startSidecar']>>;
 let dependency: Awaited<ReturnType<Servers['startHttpServer']>>;
 let hook: Awaited<ReturnType<Servers['startHttpServer']>>;
 let redis: Awaited<ReturnType<Private['startPrivateRedis']>>;
+let yaml = '';
+const CHECK_NAMES = ['redis-ok', 'redis-wrongpass', 'redis-user', 'pg-ok', 'pg-badquery', 'pg-down', 'http-ok', 'http-500', 'http-refused', 'https-badkey'];
 const dependencyAuth: string[] = [];
 const hookBodies: string[] = [];
 
@@ -83,7 +85,7 @@ before(async () => {
   const { hostPort, DATABASE_URL } = servers;
   const pg = hostPort(DATABASE_URL);
   const db = new URL(DATABASE_URL).pathname;
-  const yaml = `
+  yaml = `
 server:
   port: 0
   host: 127.0.0.1
@@ -143,25 +145,16 @@ function spanText(span: ReadableSpan): string {
   return JSON.stringify({ name: span.name, attributes: span.attributes, status: span.status, events: span.events.map((e) => ({ name: e.name, attributes: e.attributes })), resource: span.resource.attributes });
 }
 
-test('no canary appears in any response, log line, exported span or notification', async (t) => {
+interface Output {
+  where: string;
+  text: string;
+}
+
+/** Every endpoint, method and error path, as anonymous, with the key (both styles) and with a wrong key. */
+async function drive(port: number): Promise<{ outputs: Output[]; statuses: Map<string, number> }> {
   const { call, bearer, apiKey } = support;
-  const port = running.port;
-  // Positive controls, before anything is re-run: the secrets really were used (a test that could not see a leak proves nothing).
-  const state = (name: string) => running.sidecar.store.get(name)!;
-  assert.equal(state('redis-ok').status, 'UP', state('redis-ok').message);
-  assert.equal(state('pg-ok').status, 'UP', state('pg-ok').message);
-  assert.equal(state('http-ok').status, 'UP', state('http-ok').message);
-  // (the transition log keeps the first failure; later re-probes of a refused AUTH may word it differently)
-  const firstFailure = (name: string) => running.logs.map((l) => JSON.parse(l)).find((l) => l.check === name && l.to === 'DOWN')?.reason ?? '';
-  assert.match(firstFailure('redis-wrongpass'), /authentication failed \(WRONGPASS/);
-  assert.match(firstFailure('redis-user'), /authentication failed \(WRONGPASS/);
-  assert.match(state('pg-badquery').message, /no_such_table_for_canaries/);
-  assert.match(state('pg-down').message, /connection refused/);
-  assert.match(state('http-500').message, /status 500/);
-  assert.match(state('http-refused').message, /connection refused/);
-  assert.equal(state('https-badkey').status, 'DOWN');
-  const outputs: { where: string; text: string }[] = [];
-  const checks = running.sidecar.store.names();
+  const outputs: Output[] = [];
+  const checks = CHECK_NAMES;
   const credentials: Record<string, Record<string, string>> = { anonymous: {}, key: bearer(C.API_KEY), xkey: apiKey(C.API_KEY), wrong: bearer(WRONG_KEY), wrongX: apiKey(WRONG_KEY) };
   const gets = [
     '/', '/?refresh=5', '/status/fragment', '/livez', '/readyz', '/startupz', '/livez?verbose', '/readyz?verbose', '/startupz?verbose', '/health/ready?verbose&exclude=pg-ok',
@@ -199,6 +192,34 @@ test('no canary appears in any response, log line, exported span or notification
     const reply = await call(port, 'GET', '/health', i % 2 ? bearer(WRONG_KEY) : {});
     if (reply.status === 429) outputs.push({ where: `flood → 429`, text: `${headerText(reply.headers)}\n${reply.text}` });
   }
+  return { outputs, statuses };
+}
+
+function scan(outputs: Output[]): string[] {
+  const leaks: string[] = [];
+  for (const output of outputs) {
+    for (const secret of ALL_CANARIES) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
+  }
+  return leaks;
+}
+
+test('no canary appears in any response, log line, exported span or notification', async (t) => {
+  const port = running.port;
+  // Positive controls, before anything is re-run: the secrets really were used (a test that could not see a leak proves nothing).
+  const state = (name: string) => running.sidecar.store.get(name)!;
+  assert.equal(state('redis-ok').status, 'UP', state('redis-ok').message);
+  assert.equal(state('pg-ok').status, 'UP', state('pg-ok').message);
+  assert.equal(state('http-ok').status, 'UP', state('http-ok').message);
+  // (the transition log keeps the first failure; later re-probes of a refused AUTH may word it differently)
+  const firstFailure = (name: string) => running.logs.map((l) => JSON.parse(l)).find((l) => l.check === name && l.to === 'DOWN')?.reason ?? '';
+  assert.match(firstFailure('redis-wrongpass'), /authentication failed \(WRONGPASS/);
+  assert.match(firstFailure('redis-user'), /authentication failed \(WRONGPASS/);
+  assert.match(state('pg-badquery').message, /no_such_table_for_canaries/);
+  assert.match(state('pg-down').message, /connection refused/);
+  assert.match(state('http-500').message, /status 500/);
+  assert.match(state('http-refused').message, /connection refused/);
+  assert.equal(state('https-badkey').status, 'DOWN');
+  const { outputs, statuses } = await drive(port);
   assert.ok(outputs.some((o) => o.where === 'flood → 429'), 'the flood reached the anonymous limit');
 
   assert.ok(dependencyAuth.includes(`Bearer ${C.HTTP_BEARER} ${C.HTTP_TOKEN}`), 'the dependency received the secret headers');
@@ -219,10 +240,44 @@ test('no canary appears in any response, log line, exported span or notification
   for (const body of hookBodies) outputs.push({ where: 'webhook body', text: body });
   assert.ok(running.logs.length > 20, `log lines captured (${running.logs.length})`);
 
-  const leaks: string[] = [];
-  for (const output of outputs) {
-    for (const secret of ALL_CANARIES) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
-  }
+  const leaks = scan(outputs);
   assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
   t.diagnostic(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${ALL_CANARIES.length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
+});
+
+test('production path (compiled CLI, OTLP export, /metrics): no canary in any response, log line, /metrics text or OTLP request body', async (t) => {
+  const { ensureBuilt, startCli } = await import('../telemetry/support');
+  const { startOtlpReceiver } = await import('../helpers/otlp-receiver');
+  ensureBuilt();
+  const receiver = await startOtlpReceiver();
+  const cli = await startCli(yaml, { ...C, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', LOG_LEVEL: 'debug' });
+  try {
+    const { call, bearer } = support;
+    await servers.waitFor(
+      async () => {
+        const health = (await call(cli.port, 'GET', '/health', bearer(C.API_KEY))).json();
+        return Object.values(health.checks as Record<string, { status: string }>).every((c) => c.status !== 'UNKNOWN');
+      },
+      { what: 'every check has a result', timeoutMs: 20_000 },
+    );
+    const { outputs, statuses } = await drive(cli.port);
+    // positive controls: metrics served, spans of failing runs exported, logs written
+    assert.equal(statuses.get('anonymous GET /metrics'), 200);
+    const metrics = outputs.find((o) => o.where.startsWith('anonymous GET /metrics'))!.text;
+    assert.match(metrics, /healthcheck_probe_duration_seconds_bucket\{[^}]*healthcheck_name="redis-wrongpass"/);
+    await receiver.waitFor((spans) => ['pg-down', 'redis-wrongpass', 'http-refused'].every((name) => spans.some((s) => s.name === `healthcheck ${name}` && s.status.code === 2)), 20_000);
+    const exit = await cli.stop(); // SIGTERM: flushes pending spans
+    assert.equal(exit.code, 0);
+    for (const line of cli.lines) outputs.push({ where: 'cli log', text: line });
+    for (const body of hookBodies) outputs.push({ where: 'webhook body', text: body });
+    for (const request of receiver.requests) outputs.push({ where: `OTLP request ${request.path}`, text: request.body.toString('latin1') });
+    for (const span of receiver.spans) outputs.push({ where: `OTLP span ${span.name}`, text: JSON.stringify(span, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) });
+    assert.ok(receiver.spans.some((s) => s.scope.name.includes('ioredis')) && receiver.spans.some((s) => s.scope.name.includes('pg')), 'client spans of the ioredis and pg instrumentations exported');
+    const leaks = scan(outputs);
+    assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
+    t.diagnostic(`canary scan (CLI): ${outputs.length} outputs (${receiver.requests.length} OTLP requests with ${receiver.spans.length} spans, ${cli.lines.length} log lines, /metrics ${metrics.length} bytes), ${ALL_CANARIES.length} canaries, 0 leaks`);
+  } finally {
+    cli.kill();
+    await receiver.close();
+  }
 });
