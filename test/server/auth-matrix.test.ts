@@ -71,6 +71,8 @@ const ADMIN = [
   { method: 'POST', path: '/admin/checks/app/run' },
   { method: 'POST', path: '/admin/checks/app/reset' },
   { method: 'GET', path: '/admin/diagnostics' },
+  { method: 'GET', path: '/admin/notifications/dead' },
+  { method: 'POST', path: '/admin/notifications/dead' },
 ] as const;
 
 describe('admin endpoints × credentials', () => {
@@ -127,6 +129,9 @@ describe('admin endpoints × credentials', () => {
           assert.equal(body.state.status, 'UNKNOWN');
           assert.equal(body.state.consecutiveFailures, 0);
           assert.equal(body.state.breaker, 'closed');
+        } else if (endpoint.path === '/admin/notifications/dead') {
+          if (endpoint.method === 'GET') assert.deepEqual(body, { count: 0, dropped: 0, max: 100, deadLetters: [] });
+          else assert.deepEqual(body, { retried: 0, delivered: 0, failed: 0, remaining: 0, results: [] });
         } else {
           assert.deepEqual(Object.keys(body).sort(), ['checks', 'config', 'rateLimits', 'skipped', 'startedAt', 'status', 'uptimeSeconds', 'versions']);
           assert.deepEqual(Object.keys(body.checks).sort(), ['app', 'dep']);
