@@ -47,6 +47,8 @@ const rateLimit = z
   .meta({ description: 'COUNT/DURATION, e.g. 100/1m', pattern: '^(\\d+/(\\d+(\\.\\d+)?(ms|s|m|h|d))+|.*\\$\\{[^}]*\\}.*)$' });
 
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+/** `/health/<name>` paths that are endpoints, not checks */
+const RESERVED_CHECK_NAMES: readonly string[] = ['live', 'ready', 'startup', 'system', 'stats', 'incidents'];
 
 const retrySchema = z.strictObject({
   attempts: z.number().int().min(1).max(10).describe('total attempts per run, including the first (1 = no retry)'),
@@ -90,7 +92,12 @@ const defaultsSchema = z.strictObject({
 
 /** Fields every check kind shares; policy fields override `defaults` key by key. */
 const commonCheck = {
-  name: z.string().regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)' }),
+  name: z
+    .string()
+    .regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)' })
+    .refine((name) => !RESERVED_CHECK_NAMES.includes(name), {
+      error: `is reserved: /health/{${RESERVED_CHECK_NAMES.join(',')}} are endpoints of their own`,
+    }),
   groups: z.array(z.enum(GROUPS)).default(['ready']),
   critical: z.boolean().default(true),
   interval: positiveDuration.optional(),

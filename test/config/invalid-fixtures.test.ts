@@ -29,6 +29,7 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-timeout-exceeds-interval.yaml': ['6:14 checks[0].timeout: timeout (10s) must not exceed interval (5s)'],
   'invalid-port.yaml': ['2:9 server.port: must be at most 65535'],
   'invalid-check-name.yaml': ['2:11 checks[0].name: must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)'],
+  'invalid-reserved-check-name.yaml': ['2:11 checks[0].name: is reserved: /health/{live,ready,startup,system,stats,incidents} are endpoints of their own'],
   'invalid-duplicate-check-name.yaml': ['5:11 checks[1].name: duplicate check name "app" (first used by checks[0])'],
   'invalid-unknown-kind.yaml': [`3:11 checks[0].kind: must be one of ${CHECK_KINDS.join(', ')} (got "mysql")`],
   'invalid-missing-url.yaml': ['2:5 checks[0].url: is required'],
