@@ -261,15 +261,26 @@ function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
     /* validated already */
   }
   if (check.kind === 'http') {
-    const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...check.secretHeaders.map((h) => h.toLowerCase())]);
-    for (const [name, value] of Object.entries(check.headers)) {
-      if (secretNames.has(name.toLowerCase())) {
-        secrets.add(value);
-        const token = /^\s*\S+\s+(\S+)\s*$/.exec(value)?.[1]; // "Bearer abc" → abc as well
-        if (token) secrets.add(token);
-      }
-    }
+    collectHeaderSecrets(check.headers, check.secretHeaders, secrets);
     if (check.tls?.key) secrets.add(check.tls.key);
+  }
+}
+
+/** header names that look like credentials even when not declared secret */
+const SECRET_HEADER_NAME = /auth|token|secret|key|password|passwd|session|cookie|signature/i;
+
+/**
+ * Values of credential headers (the always-secret ones, the declared ones and
+ * any whose name looks like a credential), plus the token of "Scheme token".
+ */
+function collectHeaderSecrets(headers: Record<string, string>, declared: readonly string[], secrets: Set<string>): void {
+  const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...declared.map((h) => h.toLowerCase())]);
+  for (const [name, value] of Object.entries(headers)) {
+    if (secretNames.has(name.toLowerCase()) || SECRET_HEADER_NAME.test(name)) {
+      secrets.add(value);
+      const token = /^\s*\S+\s+(\S+)\s*$/.exec(value)?.[1]; // "Bearer abc" → abc as well
+      if (token) secrets.add(token);
+    }
   }
 }
 
@@ -289,7 +300,14 @@ function collectNotificationSecrets(config: { notifications: NotificationConfig[
   for (const target of config.notifications) {
     if (target.kind === 'webhook') {
       urlPassword(target.url);
+      const url = new URL(target.url);
+      if (url.password) {
+        // what postBody sends for URL credentials: the Basic token is as secret as the password
+        const basic = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+        secrets.add(Buffer.from(basic).toString('base64'));
+      }
       if (target.secret) secrets.add(target.secret);
+      collectHeaderSecrets(target.headers, [], secrets);
     } else if (target.kind === 'slack') {
       // the incoming-webhook URL is the credential: its path holds the token
       secrets.add(target.url);

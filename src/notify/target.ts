@@ -52,7 +52,16 @@ export function headline(event: NotificationEvent): string {
 
 /** POST a body and read the answer (bounded); non-2xx is a DeliveryError naming the status. */
 export async function postBody(url: string, body: string, headers: Record<string, string>, signal: AbortSignal, what: string): Promise<void> {
-  const response = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' });
+  // fetch refuses URLs with credentials: send them as Basic auth instead (unless a header already authorizes)
+  const target = new URL(url);
+  if ((target.username || target.password) && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+    const user = decodeURIComponent(target.username);
+    const pass = decodeURIComponent(target.password);
+    headers = { ...headers, authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
+  }
+  target.username = '';
+  target.password = '';
+  const response = await fetch(target, { method: 'POST', body, headers, signal, redirect: 'error' });
   const text = (await response.text().catch(() => '')).slice(0, 200);
   if (response.status < 200 || response.status > 299) {
     throw new DeliveryError(`${what} answered HTTP ${response.status}${text ? `: ${text.replace(/\s+/g, ' ').trim()}` : ''}`);

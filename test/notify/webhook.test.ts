@@ -90,6 +90,34 @@ notifications:
     await service.close();
   });
 
+  test('credentials in the URL go as Basic auth (fetch refuses them in a URL); they and credential headers are secrets', async () => {
+    const hook = await receiver((n) => (n === 1 ? 401 : 200));
+    cleanups.push(() => hook.close());
+    const url = new URL(hook.url);
+    const cfg = config(`
+checks: [ { name: db, kind: tcp, url: "tcp://127.0.0.1:5432" } ]
+notifications:
+  - name: oncall
+    kind: webhook
+    url: "http://hook-user:p%40ss-in-url-77@${url.host}/hook"
+    headers: { X-Auth-Token: tok-in-header-88, X-Team: payments }
+    retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } }
+`);
+    const basic = Buffer.from('hook-user:p@ss-in-url-77').toString('base64');
+    for (const secret of ['p%40ss-in-url-77', 'p@ss-in-url-77', basic, 'tok-in-header-88']) assert.ok(cfg.secrets.includes(secret), `${secret} is a secret`);
+    assert.ok(!cfg.secrets.includes('payments'), 'an ordinary header value is not');
+    const { store, service } = wire(cfg);
+    store.record('db', run(false));
+    await service.idle();
+    assert.deepEqual(hook.received.map((r) => r.status), [401, 200]);
+    for (const r of hook.received) {
+      assert.equal(r.headers.authorization, `Basic ${basic}`);
+      assert.equal(r.headers['x-auth-token'], 'tok-in-header-88');
+    }
+    assert.equal(service.deadLetters.size, 0);
+    await service.close();
+  });
+
   test('a receiver that always fails: dead letter after every attempt; after it recovers, POST /admin/notifications/dead delivers it', async () => {
     let receiverStatus = 503;
     const hook = await receiver(() => receiverStatus);
