@@ -40,7 +40,8 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
       connectionTimeoutMillis: check.timeout,
       statement_timeout: check.timeout,
       query_timeout: check.timeout,
-      application_name: 'otel-health-sidecar',
+      // identifiable in pg_stat_activity (one backend per check)
+      application_name: `otel-health-sidecar:${check.name}`,
       keepAlive: true,
     });
     fresh.on('error', () => destroy(fresh)); // server went away between runs
@@ -83,7 +84,7 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
         const message = errorMessage(err);
         throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
       }
-      const message = `${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`;
+      const message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
       if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
         // primary/standby and replay lag on the same connection (see replication.ts)
         const active = client;
