@@ -43,7 +43,8 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
       retryStrategy: () => null,
       reconnectOnError: () => false,
       autoResubscribe: false,
-      connectionName: 'otel-health-sidecar',
+      // CLIENT SETNAME: the check's connection is identifiable in CLIENT LIST (one per check)
+      connectionName: `otel-health-sidecar:${check.name}`,
     });
     redis.on('error', (err: Error) => {
       if (!connectionErrors.has(redis)) connectionErrors.set(redis, err);

@@ -71,7 +71,7 @@ describe('postgres probe: password authentication (private scram-sha-256 cluster
     const admin = new pg.Client({ connectionString: server.url('postgres', PASSWORD) });
     await admin.connect();
     try {
-      const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'otel-health-sidecar'");
+      const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'otel-health-sidecar:%'");
       assert.equal(rows[0].n, 1);
     } finally {
       await admin.end();
@@ -97,7 +97,7 @@ describe('postgres probe: a slow query times out and leaves nothing running on t
 
   const lingering = async () => {
     const { rows } = await admin.query(
-      "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = 'otel-health-sidecar' AND query LIKE '%pg_sleep%' AND query LIKE $1 AND pid <> pg_backend_pid()",
+      "SELECT pid, state, query FROM pg_stat_activity WHERE application_name LIKE 'otel-health-sidecar:%' AND query LIKE '%pg_sleep%' AND query LIKE $1 AND pid <> pg_backend_pid()",
       [`%${tag}%`],
     );
     return rows as { pid: number; state: string; query: string }[];
