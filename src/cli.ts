@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<void> {
     case 'validate': {
       const config = load(values.config);
       const skipped = config.skipped.length ? `, ${config.skipped.length} skipped (${config.skipped.map((s) => s.name).join(', ')})` : '';
-      process.stdout.write(`${values.config}: ok: ${config.checks.length} check(s)${skipped}, port ${config.server.port}\n`);
+      const shard = config.shard ? `, shard ${config.shard.index} of ${config.shard.count} (owns ${config.shard.owned} of ${config.shard.total})` : '';
+      process.stdout.write(`${values.config}: ok: ${config.checks.length} check(s)${skipped}${shard}, port ${config.server.port}\n`);
       return;
     }
     case 'check': {

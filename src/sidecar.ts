@@ -132,6 +132,8 @@ export class Sidecar {
       this.logger.info({ grpcPort: this.grpcHealth.port }, `gRPC health (grpc.health.v1) on ${host}:${this.grpcHealth.port}`);
     }
     const bound = (this.server.address() as AddressInfo).port;
+    const { shard } = this.current;
+    if (shard) this.logger.info({ shard }, `shard ${shard.index} of ${shard.count} (index from ${shard.indexFrom}): probing ${shard.owned} of ${shard.total} check(s)`);
     this.logger.info({ port: bound, host, checks: this.current.checks.map((c) => c.name) }, `listening on ${host}:${bound} with ${this.current.checks.length} check(s)`);
     return bound;
   }

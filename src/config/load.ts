@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, Scalar } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors';
+import { ownsCheck, ordinalFromEnv } from '../health/shard';
 import { configSchema, type NotificationConfig, type RawCheck } from './schema';
-import type { CheckConfig, SidecarConfig } from './types';
+import type { CheckConfig, ShardInfo, SidecarConfig } from './types';
 
 type Path = (string | number)[];
 const REFERENCE = /\$\$\{|\$\{([^}]*)\}/g;
@@ -207,13 +208,33 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   if (problems.length) throw new ConfigError(source, sortProblems(problems));
   if (!result.success) throw new Error('unreachable: schema failed without problems');
 
-  const config = result.data;
-  const checks: CheckConfig[] = config.checks.filter((_, index) => !skippedIndexes.has(index)).map((check) => mergeDefaults(check, config.defaults));
+  const { shard: shardSpec, ...config } = result.data;
+  // Sharding: resolve `index: auto` from the pod name, then keep only the checks this shard owns.
+  let shard: ShardInfo | undefined;
+  if (shardSpec) {
+    let index = shardSpec.index;
+    let indexFrom = 'config';
+    if (index === 'auto') {
+      const ordinal = ordinalFromEnv(env);
+      if ('error' in ordinal) problems.push({ ...at(nodeAt(doc, ['shard', 'index'])?.range?.[0]), path: 'shard.index', message: ordinal.error });
+      else if (ordinal.index >= shardSpec.count) {
+        problems.push({ ...at(nodeAt(doc, ['shard', 'index'])?.range?.[0]), path: 'shard.index', message: `auto: ordinal ${ordinal.index} (from ${ordinal.from}) is not less than shard.count (${shardSpec.count}); more replicas than shards?` });
+      } else ({ index, from: indexFrom } = ordinal);
+    }
+    if (problems.length) throw new ConfigError(source, problems);
+    shard = { index: index as number, count: shardSpec.count, indexFrom, owned: 0, total: config.checks.length };
+  }
+  const owned = (check: { name: unknown; shard?: number }) => !shard || typeof check.name !== 'string' || ownsCheck(shard, check.name, check.shard);
+  const checks: CheckConfig[] = config.checks
+    .filter((check, index) => !skippedIndexes.has(index) && owned(check))
+    .map((check) => mergeDefaults(check, config.defaults));
+  if (shard) shard.owned = config.checks.filter(owned).length;
   for (const key of config.server.auth.keys) secrets.add(key.key);
-  for (const check of checks) collectCheckSecrets(check, secrets);
+  // every check's secrets, also those of checks other shards own: redaction errs on the safe side
+  for (const check of shard ? config.checks.map((c) => mergeDefaults(c, config.defaults)) : checks) collectCheckSecrets(check, secrets);
   collectNotificationSecrets(config, secrets);
   // A notification target may name only checks that exist (or were skipped for an unset variable).
-  const knownChecks = new Set([...checks.map((c) => c.name), ...skipped.map((s) => s.name)]);
+  const knownChecks = new Set([...config.checks.map((c) => c.name), ...skipped.map((s) => s.name)]);
   config.notifications.forEach((target, index) =>
     target.checks?.forEach((name, j) => {
       if (knownChecks.has(name)) return;
@@ -222,7 +243,9 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
     }),
   );
   if (problems.length) throw new ConfigError(source, problems);
-  return { ...config, checks, skipped, source, secrets: [...secrets].filter((s) => s.length >= 4) };
+  // a skipped check another shard owns is that shard's business
+  const ownSkipped = shard ? skipped.filter((s) => { const c = config.checks.find((x) => x.name === s.name); return !c || owned(c); }) : skipped;
+  return { ...config, checks, skipped: ownSkipped, source, secrets: [...secrets].filter((s) => s.length >= 4), ...(shard ? { shard } : {}) };
 }
 
 function mergeDefaults(check: RawCheck, defaults: SidecarConfig['defaults']): CheckConfig {

@@ -105,6 +105,12 @@ const commonCheck = {
   retry: retrySchema.partial().extend({ backoff: retrySchema.shape.backoff.partial().optional() }).optional(),
   breaker: breakerSchema.partial().optional(),
   thresholds: thresholdsSchema.partial().optional(),
+  shard: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('pin this check to one shard index (needs the top-level shard); default: placed by rendezvous hashing of its name'),
   latency: z
     .strictObject({
       warnAbove: positiveDuration.optional().describe('a successful run slower than this keeps the check UP but flags it slow; its groups report DEGRADED'),
@@ -400,8 +406,25 @@ export const configSchema = z
     checks: z.array(checkSchema).default([]),
     notifications: z.array(notificationSchema).default([]),
     state: stateSchema.prefault({}),
+    shard: z
+      .strictObject({
+        index: z
+          .union([z.number().int().min(0), z.literal('auto')], { error: 'must be a whole number ≥ 0 or "auto"' })
+          .describe('this replica\'s shard, 0 … count-1; "auto": the StatefulSet ordinal, the trailing -N of K8S_POD_NAME or HOSTNAME'),
+        count: z.number().int().min(1).max(1024).describe('number of replicas the checks are split across'),
+      })
+      .optional()
+      .describe('split the checks across replicas: this one probes only the checks it owns (rendezvous hashing of the name)'),
   })
   .superRefine((config, ctx) => {
+    if (config.shard && typeof config.shard.index === 'number' && config.shard.index >= config.shard.count) {
+      ctx.addIssue({ code: 'custom', path: ['shard', 'index'], message: `must be less than shard.count (${config.shard.count}): shards are numbered 0 … ${config.shard.count - 1}` });
+    }
+    config.checks.forEach((check, index) => {
+      if (check.shard === undefined) return;
+      if (!config.shard) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: 'pins the check to a shard, but there is no top-level shard: { index, count }' });
+      else if (check.shard >= config.shard.count) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: `must be less than shard.count (${config.shard.count})` });
+    });
     const seen = new Map<string, number>();
     config.checks.forEach((check, index) => {
       const first = seen.get(check.name);

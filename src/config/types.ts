@@ -18,8 +18,22 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export type CheckConfig = DistributiveOmit<RawCheck, 'interval' | 'timeout' | 'retry' | 'breaker' | 'thresholds'> & PolicyConfig;
 export type CheckConfigOf<K extends CheckKind> = Extract<CheckConfig, { kind: K }>;
 
-export interface SidecarConfig extends Omit<RawConfig, 'checks'> {
+/** The resolved `shard` block: which slice of the check list this replica probes. */
+export interface ShardInfo {
+  index: number;
+  count: number;
+  /** where index came from: "config", or the variable `index: auto` read (K8S_POD_NAME, HOSTNAME) */
+  indexFrom: string;
+  /** checks this replica owns (and probes) / checks in the file */
+  owned: number;
+  total: number;
+}
+
+export interface SidecarConfig extends Omit<RawConfig, 'checks' | 'shard'> {
+  /** the checks this replica probes (with sharding: only the ones its shard owns) */
   checks: CheckConfig[];
+  /** absent when the config has no `shard` block */
+  shard?: ShardInfo;
   /** checks left out because an environment variable they need is unset */
   skipped: { name: string; reason: string }[];
   /** where the config came from (for messages and reloads) */
