@@ -4,7 +4,7 @@
  * exception. The OpenTelemetry API is a no-op until telemetry/sdk registers
  * a provider, so this costs nothing when telemetry is off.
  */
-import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { CheckConfig } from '../config/types';
 import type { Probe, ProbeResult } from '../probes/probe';
 import { errorMessage } from '../probes/probe';
@@ -81,7 +81,8 @@ export class CheckRunner {
             : { ok: false, outcome: 'failure', message: answer.message };
         } catch (err) {
           if (isBreakerRejection(err)) {
-            this.observer?.attemptFinished(check, 'rejected', 0);
+            // with the run's span active: the metrics take their exemplar from it
+            context.with(trace.setSpan(context.active(), span), () => this.observer?.attemptFinished(check, 'rejected', 0));
             // A failed attempt of this very run opened the breaker and the retry was
             // rejected: the run did reach the dependency, so report what happened there.
             result = last
@@ -127,7 +128,9 @@ export class CheckRunner {
           span.setAttribute(ATTR.outcome, outcome);
           span.setStatus(outcome === 'success' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message });
           span.end();
-          this.observer?.attemptFinished(check, outcome, ms);
+          // with this attempt's span active even when an abort event (another context) finished it:
+          // the metrics take their exemplar (trace id, span id) from the active span
+          context.with(trace.setSpan(context.active(), span), () => this.observer?.attemptFinished(check, outcome, ms));
         };
         const onAbort = () =>
           finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`);

@@ -12,9 +12,15 @@
  * gauges, `{annotations}` dropped), `_total` for counters. The JS exporter
  * does not add unit suffixes itself, so `translateForPrometheus` does it
  * before serialising.
+ *
+ * Exemplars: each histogram record also offers the active span (a sampled
+ * one only) to an ExemplarStore; a scrape that asks for OpenMetrics
+ * (`Accept: application/openmetrics-text`) gets them on the bucket lines of
+ * healthcheck_probe_duration_seconds (openmetrics.ts). The 0.0.4 text is
+ * unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { metrics, type Counter, type Histogram, type Meter, type ObservableGauge } from '@opentelemetry/api';
+import { context, metrics, trace, type Counter, type Histogram, type Meter, type ObservableGauge } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationType, DataPointType, type MetricData, type ResourceMetrics, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
@@ -24,6 +30,8 @@ import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
 import type { BreakerState } from '../policy/build';
 import { send, sendText } from '../server/respond';
+import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
+import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics } from './openmetrics';
 import { ATTR, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
 
 /** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
@@ -59,8 +67,11 @@ export class HealthMetrics implements AttemptObserver {
   private readonly breakerState: ObservableGauge;
   private readonly consecutiveFailures: ObservableGauge;
   private readonly lastSuccess: ObservableGauge;
+  /** the latest sampled trace per probe-duration series and bucket (bounded) */
+  readonly exemplars = new ExemplarStore({ boundaries: PROBE_DURATION_BUCKETS });
 
   constructor(private readonly meter: Meter = metrics.getMeter(SCOPE)) {
+    setActiveExemplarStore(this.exemplars);
     this.probeDuration = meter.createHistogram(METRIC.probeDuration, {
       unit: 's',
       description: 'duration of one probe attempt; outcome success, failure, timeout or rejected (breaker open, no attempt made)',
@@ -99,7 +110,10 @@ export class HealthMetrics implements AttemptObserver {
   }
 
   attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
-    this.probeDuration.record(durationMs / 1000, { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome });
+    const attributes = { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome };
+    this.probeDuration.record(durationMs / 1000, attributes);
+    // the runner calls this with the attempt's span active (the run's span for a breaker rejection)
+    this.exemplars.offer(durationMs / 1000, attributes, trace.getSpanContext(context.active()));
     if (outcome !== 'rejected') this.probeAttempts.add(1, { [ATTR.name]: check.name, [ATTR.kind]: check.kind });
   }
 
@@ -214,11 +228,31 @@ export async function renderPrometheus(exporter: PrometheusExporter, logger?: Lo
   return new PrometheusSerializer('', false).serialize(translateForPrometheus(resourceMetrics));
 }
 
-/** The `/metrics` route: served on the sidecar's own port, no spans, no per-request log line. */
-export function prometheusHandler(exporter: PrometheusExporter, logger: Logger) {
+/**
+ * Serialise one collection as OpenMetrics 1.0, with the probe histogram's
+ * exemplars. The exemplars are read before collecting, so every one of them
+ * is already counted in the buckets written.
+ */
+export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars: ExemplarStore | undefined, logger?: Logger): Promise<string> {
+  const snapshot = exemplars?.snapshot();
+  const { resourceMetrics, errors } = await exporter.collect();
+  if (errors.length) logger?.warn({ errors: errors.map((e) => String((e as Error)?.message ?? e)) }, 'metrics collection reported errors');
+  return serializeOpenMetrics(resourceMetrics, snapshot ? { exemplars: new Map([[METRIC.probeDuration, snapshot]]) } : {});
+}
+
+/**
+ * The `/metrics` route: served on the sidecar's own port, no spans, no
+ * per-request log line. OpenMetrics (with exemplars) when the Accept header
+ * prefers it, the 0.0.4 text otherwise.
+ */
+export function prometheusHandler(exporter: PrometheusExporter, logger: Logger, exemplars: () => ExemplarStore | undefined = activeExemplarStore) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      send(req, res, 200, await renderPrometheus(exporter, logger), PROMETHEUS_CONTENT_TYPE);
+      if (negotiateMetricsFormat(req.headers.accept) === 'openmetrics') {
+        send(req, res, 200, await renderOpenMetrics(exporter, exemplars(), logger), OPENMETRICS_CONTENT_TYPE, { vary: 'Accept' });
+      } else {
+        send(req, res, 200, await renderPrometheus(exporter, logger), PROMETHEUS_CONTENT_TYPE, { vary: 'Accept' });
+      }
     } catch (err) {
       logger.error({ err }, 'metrics collection failed');
       sendText(req, res, 500, `# metrics collection failed\n`);
