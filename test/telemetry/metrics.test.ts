@@ -107,7 +107,7 @@ describe('/metrics: the whole exposition after real probes', () => {
     const yaml = `
 server: { port: 0, host: 127.0.0.1, drainDelay: 0ms }
 telemetry: { serviceName: metrics-test }
-defaults: { interval: 150ms, timeout: 100ms, retry: { attempts: 1 }, breaker: { failures: 2, halfOpenAfter: 1m } }
+defaults: { interval: 400ms, timeout: 350ms, retry: { attempts: 1 }, breaker: { failures: 2, halfOpenAfter: 1m } }
 checks:
   - { name: cache, kind: redis, url: "${REDIS_URL}", groups: [ready, startup] }
   - { name: db, kind: postgres, url: "${DATABASE_URL}" }
