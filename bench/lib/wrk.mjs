@@ -1,6 +1,20 @@
 /** Runs wrk and parses its output (`--latency` percentiles). */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { taskset } from './proc.mjs';
+
+const delayScripts = new Map();
+/** A wrk Lua script whose delay() pauses each connection `ms` before its next request (a crude rate limit). */
+export function delayScript(ms) {
+  if (!delayScripts.has(ms)) {
+    const file = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), `delay-${ms}.lua`);
+    writeFileSync(file, `function delay()\n  return ${Number(ms)}\nend\n`);
+    delayScripts.set(ms, file);
+  }
+  return delayScripts.get(ms);
+}
 
 function toMs(s) {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(s.trim());
@@ -42,10 +56,12 @@ export function parseWrk(out) {
 }
 
 /**
+ * `delayMs` (integer ms) throttles each connection: rate ≲ connections × 1000 / delayMs.
  * wrk -t threads -c connections -d duration [--latency] [--timeout] url, optionally pinned
  * with taskset. Resolves with the parsed result; rejects if wrk fails.
  */
-export function runWrk(url, { threads = 1, connections = 50, duration = '5s', cpu, latency = true, timeout = '2s', script } = {}) {
+export function runWrk(url, { threads = 1, connections = 50, duration = '5s', cpu, latency = true, timeout = '2s', script, delayMs } = {}) {
+  if (delayMs && !script) script = delayScript(delayMs);
   const args = ['-t', String(threads), '-c', String(connections), '-d', String(duration), '--timeout', String(timeout)];
   if (latency) args.push('--latency');
   if (script) args.push('-s', script);

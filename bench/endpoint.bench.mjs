@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+/**
+ * Bench 1 — /readyz throughput and CPU per request.
+ *
+ * Subject: the compiled sidecar (`node dist/cli.js run`) with 3 checks (HTTP app,
+ * real Redis 127.0.0.1:6379, real PostgreSQL), telemetry as shipped, interval 2s.
+ * Baselines, measured in the same run with rounds interleaved (order rotates per round):
+ *  - bare:     node:http answering 200 "ok"
+ *  - terminus: node:http whose /readyz awaits an ioredis PING to the same Redis
+ * Every server is pinned to CPU 0, wrk to CPU 1 (`wrk -t1 -c50 -d5s --latency`).
+ * CPU per request = (utime+stime of the server process during the wrk run) / requests.
+ * Also a context figure: the sidecar with OTEL_SDK_DISABLED=true (no goal), to show
+ * what telemetry costs on the request path.
+ */
+import os from 'node:os';
+import { threeChecksConfig } from './lib/configs.mjs';
+import { cpuTimeOf, sleep } from './lib/proc.mjs';
+import { writeResult } from './lib/result.mjs';
+import { startBareServer, startTerminusServer } from './lib/servers.mjs';
+import { startHttpApp } from './lib/services.mjs';
+import { spawnSidecar } from './lib/sidecar.mjs';
+import { figure, round } from './lib/stats.mjs';
+import { REDIS_URL } from './lib/configs.mjs';
+import { runWrk } from './lib/wrk.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const DURATION = process.env.BENCH_DURATION || '5s';
+const CONNECTIONS = 50;
+const multi = os.cpus().length > 1;
+const SERVER_CPU = multi ? 0 : undefined;
+const WRK_CPU = multi ? 1 : undefined;
+
+const app = await startHttpApp();
+const subjects = {
+  bare: await startBareServer({ cpu: SERVER_CPU }),
+  sidecar: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU }),
+  terminus: await startTerminusServer(REDIS_URL, { cpu: SERVER_CPU }),
+  sidecarNoOtel: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU, env: { OTEL_SDK_DISABLED: 'true' } }),
+};
+const samples = Object.fromEntries(Object.keys(subjects).map((k) => [k, { rps: [], cpuUs: [], p99: [], errors: 0 }]));
+
+async function measure(name, duration) {
+  const s = subjects[name];
+  const c0 = cpuTimeOf(s.pid);
+  const w = await runWrk(`${s.url}/readyz`, { threads: 1, connections: CONNECTIONS, duration, cpu: WRK_CPU });
+  const cpu = cpuTimeOf(s.pid) - c0;
+  return { rps: w.rps, cpuUs: (cpu / w.requests) * 1e6, p99: w.latency.p99, errors: w.errors.non2xx + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout };
+}
+
+try {
+  // warm-up (JIT, connection setup), not recorded
+  for (const name of Object.keys(subjects)) await measure(name, '2s');
+  const names = Object.keys(subjects);
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = names.map((_, i) => names[(i + r) % names.length]);
+    for (const name of order) {
+      const m = await measure(name, DURATION);
+      const s = samples[name];
+      s.rps.push(m.rps);
+      s.cpuUs.push(m.cpuUs);
+      s.p99.push(m.p99);
+      s.errors += m.errors;
+      console.log(`[endpoint] round ${r + 1} ${name}: ${round(m.rps, 0)} req/s, ${round(m.cpuUs, 2)} µs CPU/req, p99 ${m.p99} ms, errors ${m.errors}`);
+      await sleep(300);
+    }
+  }
+} finally {
+  for (const s of Object.values(subjects)) await s.stop();
+  await app.stop();
+}
+
+const params = `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency, server pinned to CPU ${SERVER_CPU ?? '-'}, wrk to CPU ${WRK_CPU ?? '-'}, ${ROUNDS} rounds interleaved`;
+const err = (n) => (samples[n].errors ? ` ${samples[n].errors} non-2xx/socket errors!` : ' 0 errors.');
+const figures = [
+  figure({
+    id: 'readyz-rps-vs-bare',
+    label: '/readyz throughput, sidecar with 3 checks',
+    unit: 'req/s',
+    samples: samples.sidecar.rps,
+    baselineSamples: samples.bare.rps,
+    baselineLabel: "bare node:http answering 'ok'",
+    goal: '≥ 0.9× bare',
+    check: (_v, ratio) => ratio >= 0.9,
+    digits: 0,
+    note: `${params}. Sidecar:${err('sidecar')} Bare:${err('bare')}`,
+  }),
+  figure({
+    id: 'readyz-cpu-per-request',
+    label: '/readyz CPU per request, sidecar with 3 checks',
+    unit: 'µs',
+    samples: samples.sidecar.cpuUs,
+    baselineSamples: samples.bare.cpuUs,
+    baselineLabel: "bare node:http answering 'ok'",
+    goal: '≤ 1.1× bare',
+    check: (_v, ratio) => ratio <= 1.1,
+    digits: 2,
+    note: 'utime+stime of the server process (all threads, incl. its probes every 2s) during the wrk run, divided by the requests wrk completed.',
+  }),
+  figure({
+    id: 'readyz-rps-vs-terminus',
+    label: '/readyz throughput vs terminus-style (Redis PING per request)',
+    unit: 'req/s',
+    samples: samples.sidecar.rps,
+    baselineSamples: samples.terminus.rps,
+    baselineLabel: 'node:http + ioredis PING per /readyz request',
+    goal: '≥ 2× terminus-style',
+    check: (_v, ratio) => ratio >= 2,
+    digits: 0,
+    note: `Same wrk parameters; the terminus-style server uses one ioredis connection (auto-pipelining of concurrent PINGs by ioredis's command queue), Redis unpinned. Terminus-style:${err('terminus')}`,
+  }),
+  figure({
+    id: 'readyz-p99',
+    label: '/readyz p99 latency at saturation (50 connections), sidecar',
+    unit: 'ms',
+    samples: samples.sidecar.p99,
+    baselineSamples: samples.bare.p99,
+    baselineLabel: "bare node:http answering 'ok'",
+    goal: '',
+    digits: 2,
+    note: 'Context only: closed-loop saturation latency (wrk --latency); see the blackhole bench for p99 at a moderate rate.',
+  }),
+  figure({
+    id: 'readyz-rps-no-otel',
+    label: '/readyz throughput, sidecar with OTEL_SDK_DISABLED=true',
+    unit: 'req/s',
+    samples: samples.sidecarNoOtel.rps,
+    baselineSamples: samples.bare.rps,
+    baselineLabel: "bare node:http answering 'ok'",
+    goal: '',
+    digits: 0,
+    note: `Context (no goal): how much of the gap the OpenTelemetry SDK accounts for.${err('sidecarNoOtel')}`,
+  }),
+  figure({
+    id: 'readyz-cpu-no-otel',
+    label: '/readyz CPU per request, sidecar with OTEL_SDK_DISABLED=true',
+    unit: 'µs',
+    samples: samples.sidecarNoOtel.cpuUs,
+    baselineSamples: samples.bare.cpuUs,
+    baselineLabel: "bare node:http answering 'ok'",
+    goal: '',
+    digits: 2,
+    note: 'Context (no goal).',
+  }),
+];
+writeResult('endpoint', '/readyz throughput and CPU per request vs bare node:http and a terminus-style server', figures, { rounds: ROUNDS, extra: { params } });
