@@ -4,13 +4,36 @@
  * start so checks with equal intervals do not align, and at most one run in
  * flight: a scheduled tick or an on-demand call that finds a run in progress
  * shares it (single flight).
+ *
+ * Event-driven detection: a probe that sees its kept connection drop between
+ * runs calls nudge(). A nudge starts an *event episode* (README, "Semantics we
+ * chose"):
+ *  1. an immediate run;
+ *  2. if it fails, confirmation runs back to back (CONFIRM_GAP_MS apart) until
+ *     the state is DOWN or a run passes — at most thresholds.failure runs in
+ *     all, so hysteresis still needs N consecutive failed runs, it just does
+ *     not wait N intervals for them;
+ *  3. once DOWN, a recovery watch: runs after 1 s, 2 s, 4 s … while that is
+ *     shorter than the interval (then the schedule takes over), with the same
+ *     quick confirmation of successes, so a recovery is seen in seconds.
+ * Episodes are bounded by a token bucket per check (EVENT_BURST, one token back
+ * every EVENT_REFILL_MS): a connection that keeps flapping costs at most about
+ * one extra episode per second, never a re-probe storm. The bucket starts
+ * full, so the first cut is probed at once whenever it happens (the old
+ * "1 s since the last run of any kind" gap could swallow it).
  */
 import { applyLatencyBudget } from './latency';
 import type { CheckRunner, RunTrigger } from './runner';
-import type { HealthStore, RunResult } from './state';
+import type { CheckStatus, HealthStore, RunResult } from './state';
 
-/** Event-triggered re-probes (connection lost) at most this often per check. */
-const MIN_EVENT_GAP_MS = 1000;
+/** Event episodes a check may start back to back (bucket size). */
+export const EVENT_BURST = 3;
+/** One episode token comes back this often. */
+export const EVENT_REFILL_MS = 1000;
+/** Pause between the runs of an episode that confirm a failure (or a success). */
+export const CONFIRM_GAP_MS = 10;
+/** First delay of the recovery watch after an event-detected DOWN; doubles while below the interval. */
+export const RECOVERY_FIRST_MS = 1000;
 
 export class CheckLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -19,9 +42,18 @@ export class CheckLoop {
   /** bumped by start() and stop(): a tick or run from an earlier life of the loop can tell */
   private epoch = 0;
   private due = 0;
-  private lastStart = 0;
   /** how late each scheduled start was, ms (bench reads it for drift) */
   lastLatenessMs = 0;
+  /** event episodes started, and nudges dropped by the token bucket (diagnostics, tests) */
+  eventEpisodes = 0;
+  eventsSuppressed = 0;
+  private tokens = EVENT_BURST;
+  private tokensAt = 0;
+  private episodeActive = false;
+  /** a nudge came while a run was in flight: look again once it is over */
+  private pendingNudge = false;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private wakeWaiter: (() => void) | undefined;
 
   constructor(
     readonly runner: CheckRunner,
@@ -37,6 +69,8 @@ export class CheckLoop {
     if (!this.stopped) return;
     this.stopped = false;
     this.epoch++;
+    this.episodeActive = false;
+    this.pendingNudge = false;
     const jitter = Math.floor(Math.random() * Math.min(this.interval, this.maxInitialJitterMs));
     this.due = Date.now() + jitter;
     this.arm();
@@ -45,7 +79,6 @@ export class CheckLoop {
   /** Run now, or join the run already in flight. */
   runNow(trigger: RunTrigger = 'manual'): Promise<RunResult> {
     if (this.inflight) return this.inflight;
-    this.lastStart = Date.now();
     const epoch = this.epoch;
     const run = this.runner.run(trigger).then((raw) => {
       const result = applyLatencyBudget(this.runner.check, raw);
@@ -56,14 +89,88 @@ export class CheckLoop {
     });
     this.inflight = run.finally(() => {
       this.inflight = undefined;
+      if (this.pendingNudge) {
+        this.pendingNudge = false;
+        if (epoch === this.epoch) queueMicrotask(() => this.nudge());
+      }
     });
     return this.inflight;
   }
 
-  /** A connection dropped between runs: look again now instead of at the next tick. */
+  /** A connection dropped between runs: look again now instead of at the next tick (see the header). */
   nudge(): void {
-    if (this.stopped || this.inflight || Date.now() - this.lastStart < MIN_EVENT_GAP_MS) return;
-    void this.runNow('event');
+    if (this.stopped || this.episodeActive) return;
+    if (this.inflight) {
+      this.pendingNudge = true;
+      return;
+    }
+    if (!this.takeToken()) {
+      this.eventsSuppressed++;
+      return;
+    }
+    void this.episode();
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    const refill = Math.floor((now - this.tokensAt) / EVENT_REFILL_MS);
+    if (refill > 0) {
+      this.tokens = Math.min(EVENT_BURST, this.tokens + refill);
+      this.tokensAt = this.tokens === EVENT_BURST ? now : this.tokensAt + refill * EVENT_REFILL_MS;
+    }
+    if (this.tokens < 1) return false;
+    if (this.tokens === EVENT_BURST) this.tokensAt = now; // refill counts from the first token spent
+    this.tokens--;
+    return true;
+  }
+
+  private status(): CheckStatus | undefined {
+    return this.store.get(this.runner.check.name)?.status;
+  }
+
+  private async episode(): Promise<void> {
+    const epoch = this.epoch;
+    const alive = () => epoch === this.epoch && !this.stopped;
+    this.episodeActive = true;
+    this.eventEpisodes++;
+    const { failure, success } = this.runner.check.thresholds;
+    try {
+      // 1–2: the event run, then quick confirmation of a failure (bounded by the threshold)
+      let result = await this.runNow('event');
+      for (let runs = 1; !result.ok && runs < failure && this.status() !== 'DOWN'; runs++) {
+        if (!(await this.wait(CONFIRM_GAP_MS, alive))) return;
+        result = await this.runNow('event');
+      }
+      if (result.ok || this.status() !== 'DOWN') return;
+      // 3: recovery watch, backing off until the schedule is the quicker way to look
+      for (let delay = RECOVERY_FIRST_MS; delay < this.interval; delay *= 2) {
+        if (!(await this.wait(delay, alive))) return;
+        result = await this.runNow('event');
+        for (let runs = 1; result.ok && runs < success && this.status() !== 'UP'; runs++) {
+          if (!(await this.wait(CONFIRM_GAP_MS, alive))) return;
+          result = await this.runNow('event');
+        }
+        if (this.status() === 'UP') return;
+      }
+    } catch {
+      // runner.run never rejects; an episode must not either
+    } finally {
+      if (epoch === this.epoch) this.episodeActive = false;
+    }
+  }
+
+  /** Sleep that stop() cuts short; resolves true when the loop is still alive afterwards. */
+  private wait(ms: number, alive: () => boolean): Promise<boolean> {
+    if (!alive()) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = () => {
+        this.waitTimer = undefined;
+        this.wakeWaiter = undefined;
+        resolve(alive());
+      };
+      this.wakeWaiter = done;
+      this.waitTimer = setTimeout(done, ms);
+    });
   }
 
   get running(): boolean {
@@ -75,6 +182,8 @@ export class CheckLoop {
     this.epoch++;
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearTimeout(this.waitTimer);
+    this.wakeWaiter?.();
     const inflight = this.inflight;
     if (inflight) await inflight.catch(() => undefined);
   }

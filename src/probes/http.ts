@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
@@ -44,6 +45,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     servername: tls?.serverName,
   });
   const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
+  const lost = watchIdleSockets([httpAgent, httpsAgent], check.timeout, context);
   // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
   const certs = certExpiryRecorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
@@ -70,6 +72,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
         headers: { 'user-agent': 'otel-health-sidecar', ...check.headers },
         agent: isHttps ? httpsAgent : httpAgent,
       });
+      req.once('socket', lost.inUse);
       let settled = false;
       let responded = false;
       const settle = (outcome: () => void) => {
@@ -157,9 +160,80 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
       return { ok: true, message: `${where}: status ${status}` };
     },
     async close() {
+      lost.close();
       httpAgent.destroy();
       httpsAgent.destroy();
       certs.clear();
+    },
+  };
+}
+
+/**
+ * Event-driven detection for HTTP: watch the kept-alive socket while it sits
+ * idle in the agent between runs.
+ *  - an error on it (ECONNRESET: the peer reset it) → connection lost;
+ *  - the peer closing it (FIN) is ambiguous: servers close idle connections
+ *    on their own keep-alive timeout (Node's is 5 s) as well as when they go
+ *    away. So a FIN costs one plain TCP connect to the same address (no HTTP
+ *    request): refused or failing → connection lost; accepted → the server's
+ *    idle timeout, nothing to report. At most one such connect per kept socket,
+ *    and a run opens at most one socket, so this never outgrows the probe rate.
+ */
+function watchIdleSockets(agents: http.Agent[], timeoutMs: number, context: ProbeContext): { inUse(socket: Socket): void; close(): void } {
+  // nobody to tell (health-sidecar check, bare probes): no watching, no extra connects
+  if (!context.onConnectionLost) return { inUse: () => undefined, close: () => undefined };
+  const idle = new WeakSet<Socket>();
+  const watched = new WeakSet<Socket>();
+  const probes = new Set<Socket>();
+  let closed = false;
+  const report = (reason: string) => {
+    if (!closed) context.onConnectionLost?.(reason);
+  };
+  for (const agent of agents) agent.on('free', (socket: Socket) => idle.add(socket));
+
+  function reconnect(host: string, port: number) {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    probes.add(socket);
+    let done = false;
+    const finish = (reason?: string) => {
+      if (done) return;
+      done = true;
+      probes.delete(socket);
+      hardClose(socket);
+      if (reason) report(`http: kept-alive connection to ${host}:${port} closed by the server, and a new connection ${reason}`);
+    };
+    socket.once('connect', () => finish());
+    socket.once('timeout', () => finish(`timed out after ${timeoutMs}ms`));
+    socket.once('error', (err) => finish(`failed: ${errorMessage(err)}`));
+  }
+
+  return {
+    inUse(socket) {
+      idle.delete(socket);
+      if (watched.has(socket)) return;
+      watched.add(socket);
+      let host: string | undefined;
+      let port: number | undefined;
+      const remember = () => {
+        host ??= socket.remoteAddress;
+        port ??= socket.remotePort;
+      };
+      if (socket.remoteAddress) remember();
+      else socket.once('connect', remember);
+      socket.on('error', (err) => {
+        if (idle.has(socket)) report(`http: kept-alive connection failed while idle: ${errorMessage(err)}`);
+        idle.delete(socket);
+      });
+      socket.once('end', () => {
+        if (!idle.has(socket) || closed || !host || !port) return;
+        idle.delete(socket);
+        reconnect(host, port);
+      });
+    },
+    close() {
+      closed = true;
+      for (const socket of probes) hardClose(socket);
+      probes.clear();
     },
   };
 }

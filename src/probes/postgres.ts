@@ -44,7 +44,14 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
       application_name: `otel-health-sidecar:${check.name}`,
       keepAlive: true,
     });
-    fresh.on('error', () => destroy(fresh)); // server went away between runs
+    let connected = false;
+    fresh.on('error', () => {
+      // The server went away: pg reports an unexpected end as 'error' first, and destroy()
+      // removes the 'end' listener below, so the loss is reported from here.
+      const kept = connected && client === fresh;
+      destroy(fresh);
+      if (kept) context.onConnectionLost?.('postgres connection lost');
+    });
     client = fresh;
     try {
       await abortable(fresh.connect(), signal, () => destroy(fresh));
@@ -52,6 +59,7 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
       destroy(fresh);
       throw err;
     }
+    connected = true;
     fresh.once('end', () => {
       if (client === fresh) {
         client = undefined;
