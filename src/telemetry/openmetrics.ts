@@ -30,8 +30,8 @@ export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1
 export interface OpenMetricsOptions {
   /** exemplars per OTel instrument name (e.g. `healthcheck.probe.duration`); histograms only */
   exemplars?: ReadonlyMap<string, ExemplarSnapshot>;
-  /** append each data point's collection time (seconds) to its samples; default false, like /metrics */
-  timestamps?: boolean;
+  /** append this time (unix ms, written in seconds) to every sample; /metrics writes none, as the exporter */
+  timestampMs?: number;
 }
 
 // ---- escaping and formatting (as the exporter does, plus `"` in HELP) --------
@@ -65,10 +65,6 @@ export function formatNumber(value: number): string {
 /** unix milliseconds → OpenMetrics seconds (millisecond precision) */
 function seconds(ms: number): string {
   return (ms / 1000).toFixed(3);
-}
-
-function hrToMs(time: [number, number]): number {
-  return time[0] * 1000 + time[1] / 1e6;
 }
 
 function labelText(labels: readonly (readonly [string, string])[]): string {
@@ -173,8 +169,8 @@ export function serializeOpenMetrics(resourceMetrics: ResourceMetrics, options: 
         continue; // one family, one type: a clashing metric from another scope is left out
       }
       const exemplars = options.exemplars?.get(metric.descriptor.name);
+      const suffix = options.timestampMs === undefined ? '' : ` ${seconds(options.timestampMs)}`;
       for (const point of metric.dataPoints as DataPoint<unknown>[]) {
-        const suffix = options.timestamps ? ` ${seconds(hrToMs(point.endTime))}` : '';
         if (metric.dataPointType === DataPointType.HISTOGRAM) {
           family.lines.push(...histogramLines(name, point as DataPoint<Histogram>, scopeLabels, suffix, exemplars));
         } else if (metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE) {
@@ -184,7 +180,7 @@ export function serializeOpenMetrics(resourceMetrics: ResourceMetrics, options: 
     }
   }
   const out: string[] = [];
-  out.push('# HELP target Target metadata', '# TYPE target info', `target_info${labelText(attributeLabels(resourceMetrics.resource.attributes))} 1`);
+  out.push('# HELP target Target metadata', '# TYPE target info', `target_info${labelText(attributeLabels(resourceMetrics.resource.attributes))} 1${options.timestampMs === undefined ? '' : ` ${seconds(options.timestampMs)}`}`);
   for (const [name, family] of families) {
     out.push(`# HELP ${name} ${escapeHelp(family.help)}`, `# TYPE ${name} ${family.type}`);
     if (family.unit) out.push(`# UNIT ${name} ${family.unit}`);
