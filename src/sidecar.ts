@@ -20,7 +20,7 @@ import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
 import { registerStatusRoutes } from './server/status';
 import { OnCall } from './notify/oncall';
-import { GrpcHealthServer } from './server/grpc-health';
+import type { GrpcHealthServer } from './server/grpc-health';
 import { registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
 import { setLogRedactor } from './telemetry/log';
@@ -123,6 +123,9 @@ export class Sidecar {
     const { grpcPort } = this.current.server;
     if (grpcPort !== undefined) {
       try {
+        // loaded only when server.grpcPort is set (@grpc/grpc-js is heavy)
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { GrpcHealthServer } = require('./server/grpc-health') as typeof import('./server/grpc-health');
         this.grpcHealth = await GrpcHealthServer.start({ host, port: grpcPort, store: this.store, groups: this.groups });
       } catch (err) {
         const server = this.server;

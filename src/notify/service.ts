@@ -26,7 +26,6 @@ import type { CheckState, Transition } from '../health/state';
 import type { Redactor } from '../redact';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
-import { EmailTarget } from './email';
 import { SlackTarget } from './slack';
 import type { NotificationEvent, Target } from './target';
 import { WebhookTarget } from './webhook';
@@ -45,7 +44,9 @@ export function createTarget(config: NotificationConfig): Target {
     case 'slack':
       return new SlackTarget(config);
     case 'email':
-      return new EmailTarget(config, config.timeout);
+      // nodemailer is loaded only when an email target is configured
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return new (require('./email') as typeof import('./email')).EmailTarget(config, config.timeout);
   }
 }
 

@@ -1,7 +1,6 @@
 /** kind → probe factory. New kinds register here; nothing else switches on kind. */
 import type { CheckConfig, CheckKind, CheckConfigOf } from '../config/types';
 import { createDnsProbe } from './dns';
-import { createGrpcProbe } from './grpc';
 import { createHttpProbe } from './http';
 import { createPostgresProbe } from './postgres';
 import type { Probe, ProbeContext, ProbeFactory } from './probe';
@@ -13,7 +12,9 @@ const factories: { [K in CheckKind]: ProbeFactory<CheckConfigOf<K>> } = {
   tcp: createTcpProbe,
   redis: createRedisProbe,
   postgres: createPostgresProbe,
-  grpc: createGrpcProbe,
+  // loaded only when a grpc check exists (@grpc/grpc-js and protobufjs are heavy)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  grpc: (check, context) => (require('./grpc') as typeof import('./grpc')).createGrpcProbe(check, context),
   dns: createDnsProbe,
 };
 

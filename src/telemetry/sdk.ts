@@ -7,15 +7,22 @@
  *    config is needed: the instrumentations' settings are fixed. Their tracer
  *    is the API's proxy tracer, so spans start flowing once a TracerProvider
  *    is registered in step 2.
- * 2. `startTelemetry(config, logger)` (after the config is loaded): NodeSDK
- *    with the resource, the Prometheus reader and the probe-duration View, the
- *    OTLP span pipeline when traces are on, and the same instrumentation
- *    objects (NodeSDK hands them the MeterProvider; they are not enabled twice).
+ * 2. `startTelemetry(config, logger)` (after the config is loaded): the
+ *    providers, registered globally: context manager (AsyncLocalStorage),
+ *    propagator (W3C trace context + baggage, or OTEL_PROPAGATORS), a
+ *    MeterProvider with the resource, the Prometheus reader and the
+ *    probe-duration View, a TracerProvider with the OTLP span pipeline when
+ *    traces are on; the same instrumentation objects get the MeterProvider
+ *    (they are not enabled twice). This is what NodeSDK.start() does for this
+ *    configuration, without NodeSDK itself: its index loads every exporter it
+ *    could pick from the environment (zipkin, OTLP logs and metrics over
+ *    gRPC/HTTP/proto, b3, jaeger, @grpc/grpc-js), ~9 MiB of RSS we never use.
  *
  * OTEL_SDK_DISABLED=true turns all of it off (no hooks, no providers, no /metrics route).
  */
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { getBooleanFromEnv, isTracingSuppressed } from '@opentelemetry/core';
+import { createRequire } from 'node:module';
+import { context, diag, DiagConsoleLogger, metrics, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
+import { CompositePropagator, diagLogLevelFromString, getBooleanFromEnv, getStringFromEnv, getStringListFromEnv, isTracingSuppressed, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
@@ -33,11 +40,15 @@ import type { HealthMetrics } from './metrics';
 import { K8S_RESOURCE_ENV } from './semconv';
 import type { BatchSettings, GuardedSpanExporter, TracesDecision } from './tracing';
 
-// The SDK itself (NodeSDK, exporters, resources) is loaded only by startTelemetry:
+// The SDK itself (providers, exporters, resources) is loaded only by startTelemetry:
 // `validate`, `schema` and `check` pay for the instrumentations' hooks, not for it.
 /* eslint-disable @typescript-eslint/no-require-imports */
+/** packages @opentelemetry/sdk-node depends on (same release), resolved from its location without loading it */
+const fromSdkNode = (name: string): unknown => createRequire(require.resolve('@opentelemetry/sdk-node'))(name);
 const lazy = {
-  sdkNode: () => require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node'),
+  sdkMetrics: () => require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics'),
+  sdkTrace: () => require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base'),
+  contextManager: () => fromSdkNode('@opentelemetry/context-async-hooks') as { AsyncLocalStorageContextManager: new () => { enable(): unknown } & Parameters<typeof context.setGlobalContextManager>[0] },
   prometheus: () => require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus'),
   resources: () => require('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
   semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
@@ -74,6 +85,34 @@ function createInstrumentations(): Instrumentation[] {
 
 /** Enabled on import: their require hooks must be in place before http/ioredis/pg are loaded. */
 export const instrumentations: Instrumentation[] = disabled ? [] : createInstrumentations();
+
+/**
+ * OTEL_PROPAGATORS as NodeSDK reads it: unset → W3C trace context + baggage;
+ * `none` → no propagator; otherwise the named ones (b3, b3multi, jaeger are
+ * loaded only when named). Unknown names are skipped with a diag warning.
+ */
+function propagatorFromEnv(): TextMapPropagator | undefined {
+  const names = getStringListFromEnv('OTEL_PROPAGATORS');
+  if (names === undefined) return new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+  if (names.includes('none')) return undefined;
+  type B3 = { B3Propagator: new (c?: { injectEncoding: number }) => TextMapPropagator; B3InjectEncoding: { MULTI_HEADER: number } };
+  const factories: Record<string, () => TextMapPropagator> = {
+    tracecontext: () => new W3CTraceContextPropagator(),
+    baggage: () => new W3CBaggagePropagator(),
+    b3: () => new (fromSdkNode('@opentelemetry/propagator-b3') as B3).B3Propagator(),
+    b3multi: () => {
+      const b3 = fromSdkNode('@opentelemetry/propagator-b3') as B3;
+      return new b3.B3Propagator({ injectEncoding: b3.B3InjectEncoding.MULTI_HEADER });
+    },
+    jaeger: () => new (fromSdkNode('@opentelemetry/propagator-jaeger') as { JaegerPropagator: new () => TextMapPropagator }).JaegerPropagator(),
+  };
+  const propagators = [...new Set(names)].flatMap((name) => {
+    const make = factories[name];
+    if (!make) diag.warn(`Propagator "${name}" requested through environment variable is unavailable.`);
+    return make ? [make()] : [];
+  });
+  return new CompositePropagator({ propagators });
+}
 
 /**
  * service.name (config; OTEL_SERVICE_NAME wins), service.version, k8s.* from the
@@ -126,8 +165,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const { PrometheusExporter } = lazy.prometheus();
   const { HealthMetrics, metricViews, prometheusHandler } = lazy.metrics();
   const { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter } = lazy.tracing();
-  const { NodeSDK } = lazy.sdkNode();
-  const { envDetector, hostDetector, processDetector } = lazy.resources();
+  const { envDetector, hostDetector, processDetector, detectResources } = lazy.resources();
   // the sidecar's Redactor once it exists (it is replaced on every reload)
   let sidecar: Sidecar | undefined;
   const fallback = new Redactor();
@@ -157,17 +195,37 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   }
 
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || config.telemetry.serviceName;
-  const sdk = new NodeSDK({
-    resource: baseResource(serviceName, env),
-    resourceDetectors: [envDetector, processDetector, hostDetector],
-    metricReaders: prometheus ? [prometheus] : [],
-    views: metricViews(),
-    spanProcessors,
-    // pino writes our logs; no OTel log pipeline (NodeSDK would otherwise default to OTLP logs)
-    logRecordProcessors: [],
-    instrumentations,
-  });
-  sdk.start();
+  // What NodeSDK.start() did for this configuration (see the header). No OTel log
+  // pipeline: pino writes our logs.
+  const logLevel = getStringFromEnv('OTEL_LOG_LEVEL');
+  if (logLevel != null) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
+  // registerInstrumentations(): the current global (proxy) providers; after a shutdown the API has new proxies
+  for (const instrumentation of instrumentations) {
+    instrumentation.setTracerProvider(trace.getTracerProvider());
+    instrumentation.setMeterProvider(metrics.getMeterProvider());
+    if (!instrumentation.getConfig().enabled) instrumentation.enable();
+  }
+  const contextManager = new (lazy.contextManager().AsyncLocalStorageContextManager)();
+  contextManager.enable();
+  context.setGlobalContextManager(contextManager);
+  const propagator = propagatorFromEnv();
+  if (propagator) propagation.setGlobalPropagator(propagator);
+  // the env/process/host detectors (OTEL_RESOURCE_ATTRIBUTES) over ours: the environment has the last word
+  const resource = baseResource(serviceName, env).merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
+  const providers: { shutdown(): Promise<void> }[] = [];
+  if (prometheus) {
+    const meterProvider = new (lazy.sdkMetrics().MeterProvider)({ resource, views: metricViews(), readers: [prometheus] });
+    metrics.setGlobalMeterProvider(meterProvider);
+    for (const instrumentation of instrumentations) instrumentation.setMeterProvider(metrics.getMeterProvider());
+    providers.push(meterProvider);
+  }
+  if (spanProcessors.length > 0) {
+    // BasicTracerProvider reads OTEL_TRACES_SAMPLER(_ARG) and the span limits from the environment
+    const tracerProvider = new (lazy.sdkTrace().BasicTracerProvider)({ resource, spanProcessors });
+    trace.setGlobalTracerProvider(tracerProvider);
+    providers.push(tracerProvider);
+  }
+  const sdk = { shutdown: () => Promise.all(providers.map((p) => p.shutdown())).then(() => undefined) };
   // after start: the global MeterProvider exists, so the instruments are real
   healthMetrics = prometheus ? new HealthMetrics() : undefined;
   const metricsRef = healthMetrics;
