@@ -18,7 +18,8 @@
  *     quick confirmation of successes, so a recovery is seen in seconds.
  * Episodes are bounded by a token bucket per check (EVENT_BURST, one token back
  * every EVENT_REFILL_MS): a connection that keeps flapping costs at most about
- * one extra episode per second, never a re-probe storm. The bucket starts
+ * one extra episode per second, never a re-probe storm; nudges beyond that are
+ * coalesced into one deferred episode when the next token is back. The bucket starts
  * full, so the first cut is probed at once whenever it happens (the old
  * "1 s since the last run of any kind" gap could swallow it).
  */
@@ -53,6 +54,7 @@ export class CheckLoop {
   /** a nudge came while a run was in flight: look again once it is over */
   private pendingNudge = false;
   private waitTimer: NodeJS.Timeout | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
   private wakeWaiter: (() => void) | undefined;
 
   constructor(
@@ -105,7 +107,16 @@ export class CheckLoop {
       return;
     }
     if (!this.takeToken()) {
+      // Out of tokens: the nudges of a flapping connection are coalesced into one deferred
+      // episode when the next token comes back (a cut is still looked at, ≤ EVENT_REFILL_MS late).
       this.eventsSuppressed++;
+      if (!this.deferTimer) {
+        const wait = Math.max(1, this.tokensAt + EVENT_REFILL_MS - Date.now());
+        this.deferTimer = setTimeout(() => {
+          this.deferTimer = undefined;
+          this.nudge();
+        }, wait);
+      }
       return;
     }
     void this.episode();
@@ -184,6 +195,8 @@ export class CheckLoop {
     this.timer = undefined;
     clearTimeout(this.waitTimer);
     this.wakeWaiter?.();
+    clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
     const inflight = this.inflight;
     if (inflight) await inflight.catch(() => undefined);
   }

@@ -1,0 +1,164 @@
+/**
+ * Event-driven failure detection, through a real Sidecar (the real loader,
+ * loops, store and /readyz) against real Redis, PostgreSQL and an HTTP app
+ * behind the fault proxy, with a 30 s interval: cutting the dependency (the
+ * proxy stops listening and drops its established connections) must turn
+ * /readyz 503 within a small fraction of the interval — the schedule alone
+ * would need thresholds.failure × interval = 90 s — and the recovery must be
+ * seen as quickly. Times are asserted as ratios of the interval, never as
+ * fixed wall-clock numbers.
+ *
+ * And a connection that keeps flapping (dropped every 50 ms while the
+ * dependency stays reachable) must not cause a re-probe storm: the episodes
+ * are bounded by the token bucket, counted both in the loop and as
+ * connections accepted at the proxy.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { CONFIRM_GAP_MS, EVENT_BURST, EVENT_REFILL_MS } from '../../src/health/scheduler';
+import type { CheckStatus } from '../../src/health/state';
+import type { Sidecar } from '../../src/sidecar';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
+import { DATABASE_URL, hostPort, REDIS_URL, waitFor } from '../helpers/servers';
+import { request, sidecarFromYaml } from '../server/helpers';
+
+const INTERVAL_MS = 30_000;
+const FAILURE_THRESHOLD = 3;
+
+let app: http.Server;
+const proxies: FaultProxy[] = [];
+const sidecars: Sidecar[] = [];
+
+before(async () => {
+  // a long keep-alive, so the probe's connection stays open between runs (Node's 5 s default would
+  // make the agent drop it after 4 s, leaving nothing to watch)
+  app = http.createServer((_req, res) => res.end('ok'));
+  app.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', () => resolve()));
+});
+
+after(async () => {
+  await Promise.all(sidecars.map((s) => s.shutdown({ drain: false })));
+  await Promise.all(proxies.map((p) => p.close()));
+  app.closeAllConnections();
+  await new Promise((resolve) => app.close(resolve));
+});
+
+const targets = {
+  redis: () => hostPort(REDIS_URL),
+  postgres: () => hostPort(DATABASE_URL),
+  http: () => ({ host: '127.0.0.1', port: (app.address() as AddressInfo).port }),
+};
+type Kind = keyof typeof targets;
+
+function urlVia(kind: Kind, proxy: FaultProxy): string {
+  if (kind === 'redis') return proxy.url('redis');
+  if (kind === 'postgres') return proxy.url('postgres', `${new URL(DATABASE_URL).username || 'postgres'}@`, new URL(DATABASE_URL).pathname);
+  return proxy.url('http', '', '/healthz');
+}
+
+/** A started sidecar with one check `dep` of `kind` behind a fresh fault proxy; resolves once dep is UP. */
+async function start(kind: Kind): Promise<{ sidecar: Sidecar; proxy: FaultProxy; port: number }> {
+  const proxy = await startFaultProxy(targets[kind]());
+  proxies.push(proxy);
+  const { sidecar } = sidecarFromYaml(`server: { port: 0, host: 127.0.0.1 }
+log: { level: warn }
+defaults:
+  interval: ${INTERVAL_MS / 1000}s
+  timeout: 1s
+  retry: { attempts: 2, backoff: { initial: 20ms, max: 50ms }, jitter: false }
+  breaker: { failures: 1000, halfOpenAfter: 1s }
+  thresholds: { failure: ${FAILURE_THRESHOLD}, success: 1 }
+checks:
+  - { name: dep, kind: ${kind}, url: "${urlVia(kind, proxy)}" }
+`);
+  sidecars.push(sidecar);
+  const port = await sidecar.start();
+  await waitFor(() => sidecar.store.get('dep')?.status === 'UP', { timeoutMs: 5000, what: `${kind} check UP (first run within the 1 s start jitter)` });
+  return { sidecar, proxy, port };
+}
+
+/** ms from now until dep reaches `status` (listening to transitions, not polling) */
+function timeUntil(sidecar: Sidecar, status: CheckStatus, limitMs: number): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`dep not ${status} within ${limitMs}ms (state ${sidecar.store.get('dep')?.status}, ${sidecar.store.get('dep')?.message})`));
+    }, limitMs);
+    const off = sidecar.store.onTransition((t) => {
+      if (t.check !== 'dep' || t.to !== status) return;
+      clearTimeout(timer);
+      off();
+      resolve(performance.now() - started);
+    });
+  });
+}
+
+describe('event-driven detection: a cut dependency is DOWN in a small fraction of the interval', () => {
+  for (const kind of ['redis', 'postgres', 'http'] as const) {
+    test(`${kind}: cut → /readyz 503, restore → /readyz 200, each < interval/10`, async () => {
+      const { sidecar, proxy, port } = await start(kind);
+      assert.equal((await request(port, '/readyz')).status, 200);
+      // Cut right after the first run: the old "1 s since the last run" gap would have ignored this event.
+      const down = timeUntil(sidecar, 'DOWN', INTERVAL_MS / 2);
+      proxy.setMode('refuse');
+      const detectMs = await down;
+      assert.equal((await request(port, '/readyz')).status, 503);
+      const state = sidecar.store.get('dep')!;
+      assert.equal(state.consecutiveFailures, FAILURE_THRESHOLD, 'hysteresis kept: DOWN after exactly thresholds.failure failed runs');
+      assert.ok(detectMs < INTERVAL_MS / 10, `${kind}: DOWN after ${detectMs.toFixed(0)}ms, not below interval/10 = ${INTERVAL_MS / 10}ms`);
+
+      const up = timeUntil(sidecar, 'UP', INTERVAL_MS / 2);
+      proxy.setMode('pass');
+      await proxy.ready();
+      const recoverMs = await up;
+      assert.equal((await request(port, '/readyz')).status, 200);
+      assert.ok(recoverMs < INTERVAL_MS / 10, `${kind}: UP again after ${recoverMs.toFixed(0)}ms, not below interval/10`);
+      const loop = sidecar.loop('dep')!;
+      assert.equal(loop.eventEpisodes, 1, 'one episode did both: detection and the recovery watch');
+      console.log(`# ${kind}: cut → DOWN in ${detectMs.toFixed(1)}ms (${((detectMs / INTERVAL_MS) * 100).toFixed(2)}% of the interval), restore → UP in ${recoverMs.toFixed(0)}ms`);
+    });
+  }
+});
+
+describe('event-driven detection: a flapping connection does not cause a re-probe storm', () => {
+  const FLAP_MS = 3000;
+  const EVERY_MS = 50;
+  for (const kind of ['redis', 'postgres'] as const) {
+    test(`${kind}: connection dropped every ${EVERY_MS}ms for ${FLAP_MS}ms → episodes bounded by the token bucket`, async () => {
+      const { sidecar, proxy } = await start(kind);
+      const loop = sidecar.loop('dep')!;
+      proxy.resetCounters();
+      const episodesBefore = loop.eventEpisodes;
+      let cuts = 0; // kept connections cut (there is one to cut only after a re-probe)
+      const until = performance.now() + FLAP_MS;
+      while (performance.now() < until) {
+        if (proxy.openConnections > 0) {
+          cuts++;
+          proxy.dropAll();
+        }
+        await new Promise((r) => setTimeout(r, EVERY_MS));
+      }
+      const episodes = loop.eventEpisodes - episodesBefore;
+      const accepted = proxy.acceptedConnections;
+      // every kept connection cut is an event; without the bucket each one would be a re-probe (and a new connection)
+      // the burst, one per refill, and one for a refill that lands as the flapping ends
+      const maxEpisodes = EVENT_BURST + Math.ceil(FLAP_MS / EVENT_REFILL_MS) + 1;
+      console.log(`# ${kind}: ${cuts} cuts in ${FLAP_MS}ms → ${episodes} episodes, ${loop.eventsSuppressed} nudges suppressed, ${accepted} connections at the proxy (bound ${maxEpisodes} episodes)`);
+      assert.ok(episodes >= 1, 'the cuts were noticed at all');
+      assert.ok(episodes <= maxEpisodes, `${episodes} episodes, bound ${maxEpisodes}`);
+      assert.ok(loop.eventsSuppressed > 0, 'the bucket dropped nudges');
+      // each episode runs at most thresholds.failure runs before the recovery watch (≥ 1 s apart)
+      const maxConnections = maxEpisodes * FAILURE_THRESHOLD + Math.ceil(FLAP_MS / 1000) + 1;
+      assert.ok(accepted <= maxConnections, `${accepted} connections at the proxy, bound ${maxConnections}`);
+      // unbounded, every cut is re-probed at once on a new connection, which is cut on the next tick:
+      // one connection per ${EVERY_MS} ms tick
+      const ticks = FLAP_MS / EVERY_MS;
+      assert.ok(accepted * 4 <= ticks, `${accepted} connections in ${ticks} ticks of flapping: a re-probe storm`);
+      assert.ok(CONFIRM_GAP_MS < EVENT_REFILL_MS);
+    });
+  }
+});
