@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, test } from 'node:test';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import pino from 'pino';
 import { parseConfig } from '../../src/config/load';
@@ -42,6 +42,7 @@ type ServiceObj = K8sObject & { spec: { selector: Record<string, string>; ports:
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment as never,
+  'apps/v1/StatefulSet': StatefulSet as never,
   'v1/Service': Service as never,
   'v1/ConfigMap': ConfigMap as never,
 };
@@ -76,7 +77,7 @@ function assertHardened(c: Container, where: string): void {
 }
 
 /** The sidecar config the container runs, read from the rendered ConfigMap it mounts. */
-function mountedConfig(objects: K8sObject[], pod: PodSpec, container: Container): { text: string; config: SidecarConfig; configMap: string; file: string } {
+function mountedConfig(objects: K8sObject[], pod: PodSpec, container: Container, extraEnv: NodeJS.ProcessEnv = {}): { text: string; config: SidecarConfig; configMap: string; file: string } {
   const args = container.args ?? [];
   assert.deepEqual(args.slice(0, 2), ['run', '--config']);
   const path = args[2]!;
@@ -89,7 +90,7 @@ function mountedConfig(objects: K8sObject[], pod: PodSpec, container: Container)
   assert.ok(cm, `ConfigMap ${volume.configMap.name} is rendered`);
   const text = cm.data[posix.basename(path)];
   assert.ok(text, `ConfigMap has key ${posix.basename(path)}`);
-  return { text, config: parseConfig(text, `${cm.metadata.name}/${posix.basename(path)}`, { env: containerEnv(container) }), configMap: cm.metadata.name, file: posix.basename(path) };
+  return { text, config: parseConfig(text, `${cm.metadata.name}/${posix.basename(path)}`, { env: { ...containerEnv(container), ...extraEnv } }), configMap: cm.metadata.name, file: posix.basename(path) };
 }
 
 function render(dir: string) {
@@ -233,6 +234,64 @@ describe('kustomize manifests', () => {
     const svc = objects.find((o) => o.kind === 'Service') as ServiceObj;
     assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
     assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port, p.targetPort]), [['health', 9464, 'health']]);
+  });
+
+  test('sharded monitor: every object validates against the Kubernetes schema, with no unknown fields', () => {
+    const { objects } = render('overlays/sharded-monitor');
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ConfigMap', 'Service', 'StatefulSet']);
+    for (const obj of objects) {
+      const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+      assert.ok(Model, `a schema for ${obj.apiVersion} ${obj.kind}`);
+      assert.doesNotThrow(() => new Model(obj as never).validate(), `${obj.kind}/${obj.metadata.name} is valid`);
+      assert.deepEqual(unknownFields(obj, modelFile(obj.apiVersion, obj.kind)), [], `${obj.kind}/${obj.metadata.name}: no unknown fields`);
+    }
+    const broken = structuredClone(objects.find((o) => o.kind === 'StatefulSet')) as K8sObject & { spec: Record<string, unknown> };
+    broken.spec.replicas = 'three';
+    assert.throws(() => new StatefulSet(broken as never).validate(), /replicas must be integer/, 'the StatefulSet schema catches mistakes');
+  });
+
+  test('sharded monitor: each StatefulSet ordinal loads its shard, together every check exactly once; count = replicas', () => {
+    const { objects } = render('overlays/sharded-monitor');
+    type StatefulSetObj = K8sObject & { spec: { replicas: number; serviceName: string; podManagementPolicy?: string; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } };
+    const sts = objects.find((o) => o.kind === 'StatefulSet') as StatefulSetObj;
+    const pod = sts.spec.template.spec;
+    const monitor = pod.containers[0]!;
+    assert.match(monitor.image, IMAGE);
+    assertHardened(monitor, 'monitor');
+    const env = Object.fromEntries((monitor.env ?? []).map((e) => [e.name, e]));
+    assert.equal(env.SHARD_COUNT?.value, String(sts.spec.replicas), 'SHARD_COUNT = spec.replicas');
+    assert.equal(env.K8S_POD_NAME?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', 'index: auto reads the pod name');
+    const svc = objects.find((o) => o.kind === 'Service') as ServiceObj & { spec: { clusterIP?: string } };
+    assert.equal(svc.metadata.name, sts.spec.serviceName, 'the governing Service exists');
+    assert.equal(svc.spec.clusterIP, 'None', 'headless');
+    assert.deepEqual(svc.spec.selector, sts.spec.selector.matchLabels);
+    for (const [k, v] of Object.entries(sts.spec.selector.matchLabels)) assert.equal(sts.spec.template.metadata.labels[k], v);
+
+    // the config as each pod sees it: the pod name is <statefulset>-<ordinal>
+    const configFor = (ordinal: number) => mountedConfig(objects, pod, monitor, { K8S_POD_NAME: `${sts.metadata.name}-${ordinal}` }).config;
+    const shards = Array.from({ length: sts.spec.replicas }, (_, i) => configFor(i));
+    const all = shards[0]!.shard!.total;
+    assert.ok(all >= 10, 'an example with enough checks to split');
+    const owned = shards.flatMap((c) => c.checks.map((check) => check.name));
+    assert.equal(owned.length, all, 'no check on two replicas');
+    assert.equal(new Set(owned).size, all, 'every check on one replica');
+    shards.forEach((c, i) => {
+      assert.deepEqual(c.shard, { index: i, count: sts.spec.replicas, indexFrom: 'K8S_POD_NAME', owned: c.checks.length, total: all });
+      assert.ok(c.checks.length > 0, `shard ${i} owns something`);
+      assert.deepEqual(c.skipped, []);
+      assert.ok(c.checks.every((check) => !check.groups.includes('live')), 'a monitor never restarts because a target is down');
+    });
+    assert.ok(['smtp', 'imap'].every((n) => shards[0]!.checks.some((c) => c.name === n)), 'pinned checks on shard 0');
+    // one pod too many (scaled without SHARD_COUNT): refuses to start
+    assert.throws(() => configFor(sts.spec.replicas), /shard\.index: auto: ordinal 3 \(from K8S_POD_NAME\) is not less than shard\.count \(3\)/);
+    // the monitor's own probes ask about the monitor, on the port the config binds
+    const routes = new Sidecar(shards[0]!, pino({ level: 'silent' })).router;
+    for (const [kind, probe] of probes(monitor)) {
+      assert.ok(['/-/healthy', '/livez'].includes(probe.httpGet!.path), `${kind} asks about the monitor itself`);
+      assert.ok(routes.match(probe.httpGet!.path));
+      assert.equal(probe.httpGet!.port, 'health');
+    }
+    assert.equal(monitor.ports!.find((p) => p.name === 'health')!.containerPort, shards[0]!.server.port);
   });
 
   test('the renderer refuses what it cannot render (so no kustomize feature is silently ignored)', () => {
