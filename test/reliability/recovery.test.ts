@@ -7,8 +7,10 @@
  *    hole on both (connections accepted, nothing ever answered). During the
  *    cut: the check is DOWN, its breaker open, /readyz 503, the other check UP.
  *    Restored: UP, breaker closed, /readyz 200 — no admin call, no restart.
- *  - A private redis-server really killed (SIGKILL) and started again on the
- *    same port 3 s later: same recovery.
+ *  - A private redis-server really killed (SIGKILL) and a private PostgreSQL
+ *    cluster really stopped (fast shutdown, as a service restart does), each
+ *    started again on the same port 3 s later: same recovery. (The shared
+ *    PostgreSQL and Redis services are never restarted.)
  *  - Connections are counted on the server side by the name each probe gives
  *    its connection (`otel-health-sidecar:<check>`: Redis CLIENT LIST, PG
  *    pg_stat_activity): exactly one per check before the cut and after
@@ -24,7 +26,7 @@ import type { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, hostPort, REDIS_URL, waitFor } from '../helpers/servers';
 import { request, sidecarFromYaml } from '../server/helpers';
-import { establishedTo, pgConnections, redisConnections, startRestartableRedis, type RestartableRedis } from './support';
+import { establishedTo, pgConnections, redisConnections, startRestartablePostgres, startRestartableRedis, type RestartablePostgres, type RestartableRedis } from './support';
 
 const KEY = `reliability-key-${randomBytes(8).toString('hex')}`;
 const CUT_MS = 3000;
@@ -265,7 +267,7 @@ describe('recovery: a private redis-server killed and started again on the same 
   it(`SIGKILL, down ${CUT_MS / 1000} s, restarted: DOWN + breaker open, then UP + breaker closed; one connection; zero after stop`, async (t: TestContext) => {
     await waitFor(async () => (await readyz(port)) === 200, { timeoutMs: 10_000, what: 'ready' });
     await waitFor(() => withAdmin(async (a) => (await redisConnections(a, name)) === 1), { timeoutMs: 3000, what: 'one connection before the kill' });
-    assert.equal(await establishedTo(redis.port), 1, 'one established socket to redis-server (the check) before the kill');
+    await waitFor(async () => (await establishedTo(redis.port)) === 1, { timeoutMs: 2000, what: 'one established socket to redis-server (the check) before the kill' });
 
     const killedAt = performance.now();
     await redis.kill('SIGKILL');
@@ -279,11 +281,65 @@ describe('recovery: a private redis-server killed and started again on the same 
     await waitFor(() => withAdmin(async (a) => (await redisConnections(a, name)) === 1), { timeoutMs: 3000, what: 'one connection after the restart' });
     await new Promise((r) => setTimeout(r, 5 * INTERVAL_MS));
     assert.equal(await withAdmin((a) => redisConnections(a, name)), 1, 'connections a second after recovery');
-    assert.equal(await establishedTo(redis.port), 1, 'one established socket to the restarted server');
+    // (the admin connection just closed may still count for a moment)
+    await waitFor(async () => (await establishedTo(redis.port)) === 1, { timeoutMs: 2000, what: 'one established socket to the restarted server' });
 
     await sidecar.shutdown({ drain: false });
     await waitFor(() => withAdmin(async (a) => (await redisConnections(a, name)) === 0), { timeoutMs: 3000, what: 'no connection after stop' });
     await waitFor(async () => (await establishedTo(redis.port)) === 0, { timeoutMs: 3000, what: 'no socket after stop' });
     t.diagnostic(`redis-server SIGKILL: DOWN+open after ${detectedMs.toFixed(0)} ms; recovered ${recoveryMs.toFixed(0)} ms after the restart; connections 1 → 1 → 0`);
+  });
+});
+
+describe('recovery: a private PostgreSQL cluster stopped (fast shutdown) and started again on the same port', () => {
+  const name = `db-${randomBytes(3).toString('hex')}`;
+  let postgres: RestartablePostgres;
+  let sidecar: Sidecar;
+  let port: number;
+
+  before(async () => {
+    postgres = await startRestartablePostgres();
+    ({ sidecar } = sidecarFromYaml(config(0, [{ name, kind: 'postgres', url: postgres.url }])));
+    port = await sidecar.start();
+  });
+
+  after(async () => {
+    await sidecar?.shutdown({ drain: false });
+    await postgres?.stop();
+  });
+
+  const count = async (): Promise<number> => {
+    const admin = new pg.Client({ connectionString: postgres.url, connectionTimeoutMillis: 1000 });
+    await admin.connect();
+    try {
+      return await pgConnections(admin, name);
+    } finally {
+      await admin.end();
+    }
+  };
+
+  it(`restart with ${CUT_MS / 1000} s down: DOWN + breaker open, then UP + breaker closed; one backend; zero after stop`, async (t: TestContext) => {
+    await waitFor(async () => (await readyz(port)) === 200, { timeoutMs: 10_000, what: 'ready' });
+    await waitFor(async () => (await count()) === 1, { timeoutMs: 3000, what: 'one backend before the stop' });
+    await waitFor(async () => (await establishedTo(postgres.port)) === 1, { timeoutMs: 2000, what: 'one established socket to PostgreSQL (the check) before the stop' });
+
+    const stoppedAt = performance.now();
+    await postgres.kill('SIGINT'); // fast shutdown: sessions terminated, as a service restart does
+    const detectedMs = await expectOutage(port, name, [], 'PostgreSQL stopped');
+    await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (performance.now() - stoppedAt))));
+    assert.equal((await health(port))[name]!.status, 'DOWN');
+    assert.equal(await establishedTo(postgres.port), 0, 'no socket to the stopped server kept');
+
+    await postgres.start();
+    const recoveryMs = await expectRecovery(port, [name], 'PostgreSQL restart');
+    await waitFor(async () => (await count()) === 1, { timeoutMs: 3000, what: 'one backend after the restart' });
+    await new Promise((r) => setTimeout(r, 5 * INTERVAL_MS));
+    assert.equal(await count(), 1, 'backends a second after recovery');
+    await waitFor(async () => (await establishedTo(postgres.port)) === 1, { timeoutMs: 2000, what: 'one established socket to the restarted server' });
+
+    await sidecar.shutdown({ drain: false });
+    await waitFor(async () => (await count()) === 0, { timeoutMs: 3000, what: 'no backend after stop' });
+    await waitFor(async () => (await establishedTo(postgres.port)) === 0, { timeoutMs: 3000, what: 'no socket after stop' });
+    t.diagnostic(`PostgreSQL fast shutdown: DOWN+open after ${detectedMs.toFixed(0)} ms; recovered ${recoveryMs.toFixed(0)} ms after the restart; backends 1 → 1 → 0`);
   });
 });

@@ -2,16 +2,18 @@
  * Reliability-suite helpers: server-side connection counts (Redis CLIENT LIST,
  * PostgreSQL pg_stat_activity) by the name each probe gives its connection
  * (`otel-health-sidecar:<check>`), client-side established sockets to a port
- * (`ss`), and a private redis-server that can really be killed and started
- * again on the same port.
+ * (`ss`), and a private redis-server and a private PostgreSQL cluster that
+ * can really be stopped and started again on the same port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import type pg from 'pg';
-import { REDIS_SERVER_BIN } from '../helpers/private-services';
+import { postgresBinDir, REDIS_SERVER_BIN } from '../helpers/private-services';
 import { freePort, waitFor } from '../helpers/servers';
 
 const run = promisify(execFile);
@@ -107,5 +109,109 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
     kill,
     start,
     stop: () => kill('SIGTERM'),
+  };
+}
+
+export interface RestartablePostgres {
+  readonly port: number;
+  /** postgres://postgres@127.0.0.1:PORT/postgres (trust auth) */
+  readonly url: string;
+  readonly running: boolean;
+  /** SIGINT = fast shutdown (sessions terminated, like a service restart); SIGQUIT = immediate (crash recovery on start) */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** start the same cluster again on the same port; resolves once it accepts connections */
+  start(): Promise<void>;
+  /** stop and remove the cluster */
+  stop(): Promise<void>;
+}
+
+async function osIds(user: string): Promise<{ uid: number; gid: number } | undefined> {
+  try {
+    const uid = Number((await run('id', ['-u', user])).stdout.trim());
+    const gid = Number((await run('id', ['-g', user])).stdout.trim());
+    return { uid, gid };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A private PostgreSQL cluster (trust auth on 127.0.0.1, temp dir) that can be
+ * stopped and started again on the same port — the shared PostgreSQL service
+ * is never restarted. As root the cluster belongs to the `postgres` OS user
+ * (initdb refuses to run as root).
+ */
+export async function startRestartablePostgres(): Promise<RestartablePostgres> {
+  const bin = postgresBinDir();
+  if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
+  const ids = process.getuid?.() === 0 ? await osIds('postgres') : undefined;
+  if (process.getuid?.() === 0 && !ids) throw new Error('running as root and there is no postgres OS user to own the cluster');
+  const dir = mkdtempSync(join(tmpdir(), 'reliability-pg-'));
+  if (ids) chownSync(dir, ids.uid, ids.gid);
+  chmodSync(dir, 0o700);
+  const data = join(dir, 'data');
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' };
+  const asOwner = ids ? { uid: ids.uid, gid: ids.gid } : {};
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'], { ...asOwner, env }, (err, _o, stderr) =>
+        err ? reject(new Error(`initdb failed: ${stderr || err.message}`)) : resolve(),
+      ),
+    );
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const gone = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+  const kill = async (signal: NodeJS.Signals = 'SIGINT') => {
+    const c = child;
+    child = undefined;
+    if (!c || gone(c)) return;
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill(signal);
+    const hard = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(hard);
+  };
+  const start = async () => {
+    if (child && !gone(child)) throw new Error('postgres already running');
+    let stderr = '';
+    const c = spawn(
+      join(bin, 'postgres'),
+      ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'],
+      { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'], env },
+    );
+    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child = c;
+    await waitFor(
+      async () => {
+        if (gone(c)) throw new Error(`postgres exited (${c.exitCode ?? c.signalCode}): ${stderr}`);
+        await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '1']);
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `private PostgreSQL on port ${port}` },
+    );
+  };
+  try {
+    await start();
+  } catch (err) {
+    await kill('SIGQUIT');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    get running() {
+      return child !== undefined && !gone(child);
+    },
+    kill,
+    start,
+    async stop() {
+      await kill('SIGINT');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
