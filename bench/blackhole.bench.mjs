@@ -13,12 +13,14 @@
  * Load: wrk -t1 -c12 with a 2 ms delay() per connection (~5k req/s, achieved rate
  * reported), 5 s per round, rounds interleaved with a bare node:http "ok" server
  * under the same load (the baseline). Servers pinned to CPU 0, wrk to CPU 1.
+ * Before each measurement we wait (up to 20 s) for other processes to go quiet and record
+ * the CPU they used during it (the machine is shared).
  * Context figure: the same at saturation (50 connections, no delay).
  */
 import os from 'node:os';
 import { threeChecksConfig, DATABASE_URL, REDIS_URL } from './lib/configs.mjs';
 import { startFaultProxy } from './lib/fault-proxy.mjs';
-import { sleep } from './lib/proc.mjs';
+import { loadMeter, sleep, waitQuiet } from './lib/proc.mjs';
 import { writeResult } from './lib/result.mjs';
 import { startBareServer } from './lib/servers.mjs';
 import { startHttpApp } from './lib/services.mjs';
@@ -26,13 +28,15 @@ import { httpGet, spawnSidecar } from './lib/sidecar.mjs';
 import { figure, round, median } from './lib/stats.mjs';
 import { runWrk } from './lib/wrk.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 7);
 const DURATION = process.env.BENCH_DURATION || '5s';
 const multi = os.cpus().length > 1;
 const SERVER_CPU = multi ? 0 : undefined;
 const WRK_CPU = multi ? 1 : undefined;
 const LOAD = { connections: 12, delayMs: 2 };
 const SAT = { connections: 50 };
+const QUIET_TIMEOUT_MS = Number(process.env.BENCH_QUIET_TIMEOUT_MS || 20_000);
+const foreign = [];
 
 const redisTarget = new URL(REDIS_URL);
 const pgTarget = new URL(DATABASE_URL);
@@ -76,7 +80,12 @@ try {
     const order = r % 2 ? ['bare', 'sidecar'] : ['sidecar', 'bare'];
     for (const name of order) {
       const url = `${name === 'sidecar' ? sidecar.url : bare.url}/readyz`;
+      await waitQuiet({ pids: [sidecar.pid, bare.pid], timeoutMs: QUIET_TIMEOUT_MS });
+      const meter = loadMeter([sidecar.pid, bare.pid]);
+      meter.start();
       const w = await runWrk(url, { threads: 1, ...LOAD, duration: DURATION, cpu: WRK_CPU });
+      const load = meter.end();
+      foreign.push(load.foreignCpus);
       samples[name].p99.push(w.latency.p99);
       samples[name].p50.push(w.latency.p50);
       samples[name].max.push(w.latency.max);
@@ -85,7 +94,7 @@ try {
         statusCounts.sidecar += w.requests;
         statusCounts.sidecarNon2xx += w.errors.non2xx;
       }
-      console.log(`[blackhole] round ${r + 1} ${name}: ${round(w.rps, 0)} req/s, p50 ${w.latency.p50} ms, p99 ${w.latency.p99} ms, max ${w.latency.max} ms, non-2xx ${w.errors.non2xx}`);
+      console.log(`[blackhole] round ${r + 1} ${name}: ${round(w.rps, 0)} req/s, p50 ${w.latency.p50} ms, p99 ${w.latency.p99} ms, max ${w.latency.max} ms, non-2xx ${w.errors.non2xx}, other processes ${load.foreignCpus.toFixed(2)} CPUs`);
     }
     for (const name of order) {
       const url = `${name === 'sidecar' ? sidecar.url : bare.url}/readyz`;
@@ -116,7 +125,7 @@ const figures = [
     baselineLabel: `bare node:http 'ok', same load (~${round(median(samples.bare.rps), 0)} req/s)`,
     goal: 'p99 < 2 ms',
     check: (v) => v < 2,
-    note: `wrk -t1 -c${LOAD.connections} with a ${LOAD.delayMs} ms delay() per connection, ${DURATION} × ${ROUNDS} rounds interleaved with the bare server; achieved sidecar rates ${rates('sidecar')} req/s. Checks every 1s, timeout 500ms, 2 attempts, breaker never opens: each check keeps waiting on the black hole. ${statusCounts.sidecarNon2xx} of ${statusCounts.sidecar} answers were 503 (expected: cache and db DOWN). New connections into the black holes during the measurement: ${accepted}. /readyz?verbose at the end: ${verbose.trim().split('\n').join(' | ')}`,
+    note: `wrk -t1 -c${LOAD.connections} with a ${LOAD.delayMs} ms delay() per connection, ${DURATION} × ${ROUNDS} rounds interleaved with the bare server; achieved sidecar rates ${rates('sidecar')} req/s. Checks every 1s, timeout 500ms, 2 attempts, breaker never opens: each check keeps waiting on the black hole. ${statusCounts.sidecarNon2xx} of ${statusCounts.sidecar} answers were 503 (expected: cache and db DOWN). New connections into the black holes during the measurement: ${accepted}. Other processes used ${round(median(foreign), 2)} CPUs (median; max ${round(Math.max(...foreign), 2)}) of ${os.cpus().length} during these measurements (each first waits up to ${QUIET_TIMEOUT_MS / 1000} s for quiet). /readyz?verbose at the end: ${verbose.trim().split('\n').join(' | ')}`,
   }),
   figure({
     id: 'readyz-p50-blackholed',
@@ -149,4 +158,4 @@ const figures = [
     note: `Context: closed-loop saturation, 3 s per round, so latency is mostly queueing; achieved sidecar rates ${rates('sidecarSat')} req/s, bare ${rates('bareSat')} req/s.`,
   }),
 ];
-writeResult('blackhole', '/readyz latency with black-holed dependencies (fault proxy)', figures, { rounds: ROUNDS });
+writeResult('blackhole', '/readyz latency with black-holed dependencies (fault proxy)', figures, { rounds: ROUNDS, extra: { foreignCpus: foreign, samples } });

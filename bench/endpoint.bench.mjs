@@ -9,23 +9,26 @@
  *  - terminus: node:http whose /readyz awaits an ioredis PING to the same Redis
  * Every server is pinned to CPU 0, wrk to CPU 1 (`wrk -t1 -c50 -d5s --latency`).
  * CPU per request = (utime+stime of the server process during the wrk run) / requests.
+ * Before each measurement we wait (up to 20 s) for other processes to go quiet, and we
+ * record how much CPU they used during it (the machine is shared).
  * Also a context figure: the sidecar with OTEL_SDK_DISABLED=true (no goal), to show
  * what telemetry costs on the request path.
  */
 import os from 'node:os';
 import { threeChecksConfig } from './lib/configs.mjs';
-import { cpuTimeOf, sleep } from './lib/proc.mjs';
+import { cpuTimeOf, loadMeter, sleep, waitQuiet } from './lib/proc.mjs';
 import { writeResult } from './lib/result.mjs';
 import { startBareServer, startTerminusServer } from './lib/servers.mjs';
 import { startHttpApp } from './lib/services.mjs';
 import { spawnSidecar } from './lib/sidecar.mjs';
-import { figure, round } from './lib/stats.mjs';
+import { figure, median, round } from './lib/stats.mjs';
 import { REDIS_URL } from './lib/configs.mjs';
 import { runWrk } from './lib/wrk.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const DURATION = process.env.BENCH_DURATION || '5s';
 const CONNECTIONS = 50;
+const QUIET_TIMEOUT_MS = Number(process.env.BENCH_QUIET_TIMEOUT_MS || 20_000);
 const multi = os.cpus().length > 1;
 const SERVER_CPU = multi ? 0 : undefined;
 const WRK_CPU = multi ? 1 : undefined;
@@ -39,17 +42,25 @@ const subjects = {
 };
 const samples = Object.fromEntries(Object.keys(subjects).map((k) => [k, { rps: [], cpuUs: [], p99: [], errors: 0 }]));
 
-async function measure(name, duration) {
+const allPids = () => Object.values(subjects).map((s) => s.pid);
+const foreign = [];
+
+async function measure(name, duration, record = true) {
   const s = subjects[name];
+  if (record) await waitQuiet({ pids: allPids(), timeoutMs: QUIET_TIMEOUT_MS });
+  const meter = loadMeter(allPids());
+  meter.start();
   const c0 = cpuTimeOf(s.pid);
   const w = await runWrk(`${s.url}/readyz`, { threads: 1, connections: CONNECTIONS, duration, cpu: WRK_CPU });
   const cpu = cpuTimeOf(s.pid) - c0;
-  return { rps: w.rps, cpuUs: (cpu / w.requests) * 1e6, p99: w.latency.p99, errors: w.errors.non2xx + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout };
+  const load = meter.end();
+  if (record) foreign.push(load.foreignCpus);
+  return { rps: w.rps, cpuUs: (cpu / w.requests) * 1e6, p99: w.latency.p99, foreign: load.foreignCpus, errors: w.errors.non2xx + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout };
 }
 
 try {
   // warm-up (JIT, connection setup), not recorded
-  for (const name of Object.keys(subjects)) await measure(name, '2s');
+  for (const name of Object.keys(subjects)) await measure(name, '2s', false);
   const names = Object.keys(subjects);
   for (let r = 0; r < ROUNDS; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
@@ -60,7 +71,7 @@ try {
       s.cpuUs.push(m.cpuUs);
       s.p99.push(m.p99);
       s.errors += m.errors;
-      console.log(`[endpoint] round ${r + 1} ${name}: ${round(m.rps, 0)} req/s, ${round(m.cpuUs, 2)} µs CPU/req, p99 ${m.p99} ms, errors ${m.errors}`);
+      console.log(`[endpoint] round ${r + 1} ${name}: ${round(m.rps, 0)} req/s, ${round(m.cpuUs, 2)} µs CPU/req, p99 ${m.p99} ms, errors ${m.errors}, other processes ${m.foreign.toFixed(2)} CPUs`);
       await sleep(300);
     }
   }
@@ -69,6 +80,7 @@ try {
   await app.stop();
 }
 
+const loadNote = `Other processes on the machine used ${round(median(foreign), 2)} CPUs (median; max ${round(Math.max(...foreign), 2)}) of ${os.cpus().length} during the measurements (each measurement first waits up to ${QUIET_TIMEOUT_MS / 1000} s for the machine to be quiet).`;
 const params = `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency, server pinned to CPU ${SERVER_CPU ?? '-'}, wrk to CPU ${WRK_CPU ?? '-'}, ${ROUNDS} rounds interleaved`;
 const err = (n) => (samples[n].errors ? ` ${samples[n].errors} non-2xx/socket errors!` : ' 0 errors.');
 const figures = [
@@ -82,7 +94,7 @@ const figures = [
     goal: '≥ 0.9× bare',
     check: (_v, ratio) => ratio >= 0.9,
     digits: 0,
-    note: `${params}. Sidecar:${err('sidecar')} Bare:${err('bare')}`,
+    note: `${params}. Sidecar:${err('sidecar')} Bare:${err('bare')} ${loadNote}`,
   }),
   figure({
     id: 'readyz-cpu-per-request',
@@ -142,4 +154,4 @@ const figures = [
     note: 'Context (no goal).',
   }),
 ];
-writeResult('endpoint', '/readyz throughput and CPU per request vs bare node:http and a terminus-style server', figures, { rounds: ROUNDS, extra: { params } });
+writeResult('endpoint', '/readyz throughput and CPU per request vs bare node:http and a terminus-style server', figures, { rounds: ROUNDS, extra: { params, foreignCpus: foreign } });

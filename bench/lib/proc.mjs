@@ -78,3 +78,60 @@ export function stopChild(child, signal = 'SIGTERM', graceMs = 5000) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Busy CPU seconds of the whole machine so far (all CPUs; /proc/stat minus idle and iowait). */
+export function machineBusy() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is already in user). irq and
+  // softirq are left out: loopback networking of our own load lands there.
+  const busy = v[0] + v[1] + v[2] + (v[7] || 0);
+  return busy / clkTck;
+}
+
+/** CPU seconds of this process plus its reaped children (wrk runs via execFile and is reaped). */
+function selfAndReapedChildren() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clkTck;
+}
+
+/**
+ * Measures how much CPU *other* processes used while we measured: start() before a
+ * round, end() after → { foreignCpus (average cores busy with processes that are not
+ * ours), busyCpus, seconds }. "Ours" = the given pids + this process + reaped children (wrk).
+ */
+export function loadMeter(pids = []) {
+  let t0, b0, o0;
+  const ours = () => pids.reduce((s, pid) => s + cpuTimeOf(pid), 0) + selfAndReapedChildren();
+  return {
+    start() {
+      t0 = performance.now();
+      b0 = machineBusy();
+      o0 = ours();
+    },
+    end() {
+      const secs = (performance.now() - t0) / 1000;
+      const busy = machineBusy() - b0;
+      const own = ours() - o0;
+      return { seconds: secs, busyCpus: busy / secs, foreignCpus: Math.max(0, busy - own) / secs };
+    },
+  };
+}
+
+/**
+ * Wait (best effort) until the machine is quiet: less than `maxBusyCpus` cores busy over
+ * a `sampleMs` sample, excluding `pids` (our own idle servers). Gives up after `timeoutMs`.
+ * Returns the last sample's busy cores (other processes).
+ */
+export async function waitQuiet({ pids = [], maxBusyCpus = 0.3, sampleMs = 500, timeoutMs = 20_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = NaN;
+  for (;;) {
+    const m = loadMeter(pids);
+    m.start();
+    await sleep(sampleMs);
+    last = m.end().foreignCpus;
+    if (last < maxBusyCpus || Date.now() > deadline) return last;
+  }
+}
