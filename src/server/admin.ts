@@ -85,8 +85,8 @@ export function registerAdminRoutes(router: Router, sidecar: Sidecar, options: A
         ]),
       ),
       skipped: config.skipped,
-      // sharding: this replica probes `owned` of the file's `total` checks (null: not sharded)
-      shard: config.shard ?? null,
+      // sharding (only when configured): this replica probes `owned` of the file's `total` checks
+      ...(config.shard ? { shard: config.shard } : {}),
       rateLimits: options.rateLimit
         ? { trackedClients: options.rateLimit.ipLimiter.size, maxClients: options.rateLimit.ipLimiter.maxSubjects, evictedClients: options.rateLimit.ipLimiter.evicted, trackedKeys: options.rateLimit.keyLimiter.size }
         : null,
