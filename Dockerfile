@@ -37,5 +37,8 @@ COPY --from=build /build/package/ ./
 COPY config/sidecar.yaml /etc/health-sidecar/sidecar.yaml
 USER 10001:10001
 EXPOSE 9464
-ENTRYPOINT ["node", "/app/dist/cli.js"]
+# A 2 MiB semi-space (young generation 6 MiB instead of node's 48 MiB ceiling): under
+# steady probing V8 otherwise grows the young generation to its maximum, ~30 MiB of RSS
+# for nothing; the scavenges it adds cost no measurable CPU (bench/memory.bench.mjs).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/cli.js"]
 CMD ["run", "--config", "/etc/health-sidecar/sidecar.yaml"]

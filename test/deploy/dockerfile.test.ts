@@ -68,7 +68,7 @@ describe('Dockerfile', () => {
     assert.deepEqual(of(runtime, 'EXPOSE').map((e) => e.args), ['9464']);
     assert.equal(parseConfig('{}', 'defaults').server.port, 9464, 'EXPOSE matches the default server.port');
     const command = [...words(of(runtime, 'ENTRYPOINT')[0]!.args), ...words(of(runtime, 'CMD')[0]!.args)];
-    assert.deepEqual(command, ['node', `/app/${pkg.bin['health-sidecar']}`, 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
+    assert.deepEqual(command, ['node', '--max-semi-space-size=2', `/app/${pkg.bin['health-sidecar']}`, 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
     assert.deepEqual(of(runtime, 'WORKDIR').map((w) => w.args), ['/app']);
     assert.deepEqual(of(runtime, 'ENV').map((e) => e.args), ['NODE_ENV=production']);
     // node_modules comes only from the --omit=dev stage

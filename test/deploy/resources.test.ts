@@ -19,6 +19,8 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(m[1]);
 }
 const mi = (q: string) => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? NaN);
+/** the node flags of the image's ENTRYPOINT (e.g. --max-semi-space-size): measured as shipped */
+const entrypointNodeFlags = (): string[] => (JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))![1]!) as string[]).filter((w) => w.startsWith('--'));
 
 let app: TestHttpServer | undefined;
 let child: Child | undefined;
@@ -30,7 +32,7 @@ after(async () => {
 test('sidecar memory request/limit match the measured RSS of the compiled sidecar under probing and scraping', { timeout: 60_000 }, async (t) => {
   app = await startHttpServer((_req, res) => res.end('ok'));
   const port = await freePort();
-  child = startChild(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
+  child = startChild(process.execPath, [...entrypointNodeFlags(), join(ROOT, 'dist/cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
   });
   const base = `http://127.0.0.1:${port}`;
