@@ -59,6 +59,9 @@ export class CheckRunner {
       `healthcheck ${check.name}`,
       {
         kind: SpanKind.INTERNAL,
+        // every run is a trace of its own, whatever context started it (an event-triggered
+        // re-probe starts from a driver callback that still carries an earlier attempt's span)
+        root: true,
         attributes: { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.critical]: check.critical, [ATTR.trigger]: trigger },
       },
       async (span) => {
