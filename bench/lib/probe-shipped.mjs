@@ -15,3 +15,60 @@ export function percentile(xs, p) {
   if (!s.length) return NaN;
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
+
+/**
+ * Start bench/lib/probe-rawloop.mjs (the raw baseline: N paced loops with kept connections).
+ * Resolves once connected: { pid, start(), count() → {count, errors}, stop() }.
+ */
+export async function startRawLoop(kind, url, loops, intervalMs, { nodeArgs = [] } = {}) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [...nodeArgs, join(REPO_DIR, 'bench/lib/probe-rawloop.mjs'), kind, url, String(loops), String(intervalMs)], {
+    cwd: REPO_DIR,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  child.stdout.setEncoding('utf8');
+  let buf = '';
+  const waiting = [];
+  child.stdout.on('data', (chunk) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      waiting.shift()?.resolve(JSON.parse(line));
+    }
+  });
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`raw loop exited (${code})`));
+  });
+  const next = () => new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+  const ask = (cmd) => {
+    const p = next();
+    child.stdin.write(cmd + '\n');
+    return p;
+  };
+  await next(); // ready
+  return {
+    pid: child.pid,
+    start: () => ask('start'),
+    count: () => ask('count'),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => (clearTimeout(t), resolve()));
+        child.stdin.write('stop\n');
+      }),
+  };
+}
+
+/** Sum of a Prometheus counter over its series, optionally only series whose labels contain `filter`. */
+export function promSum(text, name, filter = '') {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!(line.startsWith(name + '{') || line.startsWith(name + ' '))) continue;
+    if (filter && !line.includes(filter)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
