@@ -15,7 +15,8 @@
 import http from 'node:http';
 import readline from 'node:readline';
 
-const [kind, url, loopsArg, intervalArg] = process.argv.slice(2);
+const [kind, urlArg, loopsArg, intervalArg] = process.argv.slice(2);
+let url = urlArg;
 const loops = Number(loopsArg);
 const interval = Number(intervalArg);
 let count = 0;
@@ -25,12 +26,13 @@ const timers = new Set();
 const closers = [];
 
 async function makeRequester() {
+  const target = url;
   if (kind === 'http') {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     closers.push(() => agent.destroy());
     return () =>
       new Promise((resolve) => {
-        const req = http.get(url, { agent }, (res) => {
+        const req = http.get(target, { agent }, (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode >= 200 && res.statusCode < 300));
         });
@@ -40,7 +42,7 @@ async function makeRequester() {
   }
   if (kind === 'redis') {
     const { default: Redis } = await import('ioredis');
-    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    const client = new Redis(target, { maxRetriesPerRequest: 1 });
     client.on('error', () => {});
     await client.ping();
     closers.push(() => client.disconnect());
@@ -48,7 +50,7 @@ async function makeRequester() {
   }
   if (kind === 'pg') {
     const { default: pg } = await import('pg');
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: target });
     client.on('error', () => {});
     await client.connect();
     closers.push(() => client.end().catch(() => {}));
@@ -58,7 +60,11 @@ async function makeRequester() {
 }
 
 const requesters = [];
-for (let i = 0; i < loops; i++) requesters.push(await makeRequester());
+const template = url;
+for (let i = 0; i < loops; i++) {
+  url = template.replaceAll('{i}', String(i)); // http: `{i}` in the URL = the loop's index (per-loop paths)
+  requesters.push(await makeRequester());
+}
 
 function loop(request) {
   let due = Date.now() + Math.random() * interval;
