@@ -54,7 +54,9 @@ const config = threeChecksConfig({ appUrl: app.url, redisUrl: viaProxy(REDIS_URL
 );
 const bare = await startBareServer({ cpu: SERVER_CPU });
 const sidecar = await spawnSidecar(config, { cpu: SERVER_CPU });
-const samples = { sidecar: { p99: [], p50: [], rps: [], max: [] }, bare: { p99: [], p50: [], rps: [], max: [] }, sidecarSat: { p99: [], rps: [] }, bareSat: { p99: [], rps: [] } };
+// same config, dependencies reached directly (healthy): tells the black hole's effect from the sidecar's own
+const healthy = await spawnSidecar(config.replace(viaProxy(REDIS_URL, redisProxy), REDIS_URL).replace(viaProxy(DATABASE_URL, pgProxy), DATABASE_URL), { cpu: SERVER_CPU });
+const samples = { sidecar: { p99: [], p50: [], rps: [], max: [] }, bare: { p99: [], p50: [], rps: [], max: [] }, healthy: { p99: [], p50: [], rps: [], max: [] }, sidecarSat: { p99: [], rps: [] }, bareSat: { p99: [], rps: [] } };
 let verbose = '';
 let statusCounts = { sidecar: 0, sidecarNon2xx: 0 };
 let accepted = 0;
@@ -78,10 +80,12 @@ try {
   await runWrk(`${bare.url}/readyz`, { threads: 1, ...LOAD, duration: '2s', cpu: WRK_CPU });
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 ? ['bare', 'sidecar'] : ['sidecar', 'bare'];
-    for (const name of order) {
-      const url = `${name === 'sidecar' ? sidecar.url : bare.url}/readyz`;
-      await waitQuiet({ pids: [sidecar.pid, bare.pid], timeoutMs: QUIET_TIMEOUT_MS });
-      const meter = loadMeter([sidecar.pid, bare.pid]);
+    const servers = { sidecar, bare, healthy };
+    const pids = [sidecar.pid, bare.pid, healthy.pid];
+    for (const name of [...order, 'healthy']) {
+      const url = `${servers[name].url}/readyz`;
+      await waitQuiet({ pids, timeoutMs: QUIET_TIMEOUT_MS });
+      const meter = loadMeter(pids);
       meter.start();
       const w = await runWrk(url, { threads: 1, ...LOAD, duration: DURATION, cpu: WRK_CPU });
       const load = meter.end();
@@ -90,6 +94,7 @@ try {
       samples[name].p50.push(w.latency.p50);
       samples[name].max.push(w.latency.max);
       samples[name].rps.push(w.rps);
+      if (name === 'healthy' && w.errors.non2xx) throw new Error(`healthy sidecar answered ${w.errors.non2xx} non-2xx`);
       if (name === 'sidecar') {
         statusCounts.sidecar += w.requests;
         statusCounts.sidecarNon2xx += w.errors.non2xx;
@@ -108,6 +113,7 @@ try {
   verbose = (await httpGet(`${sidecar.url}/readyz?verbose`)).body;
 } finally {
   await sidecar.stop();
+  await healthy.stop();
   await bare.stop();
   await app.stop();
   await redisProxy.close();
@@ -146,6 +152,16 @@ const figures = [
     baselineLabel: "bare node:http 'ok', same load",
     goal: '',
     note: 'Context: worst single request per round (GC pauses, scheduler noise of a shared 2-core machine).',
+  }),
+  figure({
+    id: 'readyz-p99-healthy',
+    label: '/readyz p99 latency, same load, dependencies healthy (no fault proxy)',
+    unit: 'ms',
+    samples: samples.healthy.p99,
+    baselineSamples: samples.bare.p99,
+    baselineLabel: "bare node:http 'ok', same load",
+    goal: '',
+    note: `Context: the same sidecar config reaching Redis and PostgreSQL directly, measured after each black-hole/bare pair; tells what the black hole adds. Max latency per round: ${samples.healthy.max.join(', ')} ms (black-holed: ${samples.sidecar.max.join(', ')} ms).`,
   }),
   figure({
     id: 'readyz-p99-blackholed-saturated',
