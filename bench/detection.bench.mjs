@@ -7,7 +7,8 @@
  * HTTP (a node:http app) — reached through the test suite's TCP fault proxy
  * (test/helpers/fault-proxy.ts, via bench/lib/fault-proxy.mjs). Check settings
  * as a pod would have them: interval 10 s, timeout 2 s, thresholds.failure 3,
- * breaker after 5 failed attempts, and two retry settings, each its own figure:
+ * breaker after 5 failed attempts (half-open after 1 s, so the rounds recover
+ * quickly), and two retry settings, each its own figure:
  * the shipped defaults (retry attempts 2, backoff 100 ms with jitter) and no retry
  * (attempts 1). The event episode confirms a failure with up to thresholds.failure
  * runs 10 ms apart, so with retries each confirming run also waits its backoff.
@@ -57,6 +58,8 @@ defaults:
   timeout: ${TIMEOUT_S}s
   retry: ${variant.retry}
   thresholds: { failure: ${THRESHOLD}, success: 1 }
+  # a short half-open so the next round starts soon after the proxy passes again (no effect on detection)
+  breaker: { failures: 5, halfOpenAfter: 1s }
 checks:
   - { name: dep, kind: ${kind}, url: "${url}"${extra}, groups: [ready] }
 `;
