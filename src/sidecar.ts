@@ -21,7 +21,7 @@ import { registerHealthRoutes } from './server/health';
 import { registerStatusRoutes } from './server/status';
 import { OnCall } from './notify/oncall';
 import type { GrpcHealthServer } from './server/grpc-health';
-import { registerProbeRoutes } from './server/probes';
+import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
 import { setLogRedactor } from './telemetry/log';
 import { VERSION } from './version';
@@ -110,7 +110,13 @@ export class Sidecar {
     // Known to the store (UNKNOWN, so probes answer 503) before the port opens; the loops
     // start once it listens, so a check of the sidecar's own port cannot race the listen.
     for (const check of this.current.checks) this.store.upsert(check);
-    this.server = createHttpServer({ router: this.router, identify: (req) => this.auth.identify(req), guard: this.rateLimit, logger: this.logger });
+    this.server = createHttpServer({
+      router: this.router,
+      identify: (req) => this.auth.identify(req),
+      guard: this.rateLimit,
+      fastPath: createProbeFastPath({ store: this.store, groups: this.groups }),
+      logger: this.logger,
+    });
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);

@@ -92,6 +92,8 @@ export interface AppOptions {
   identify: (req: IncomingMessage) => Identity;
   /** runs before routing; may answer (e.g. 429) by throwing HttpError */
   guard?: (req: IncomingMessage, ctx: RequestContext) => void;
+  /** answers the hottest requests synchronously (true = answered); anything it declines goes the full way */
+  fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
   logger: Logger;
   limits?: Partial<ServerLimits>;
 }
@@ -108,6 +110,15 @@ export function createHttpServer(options: AppOptions): http.Server {
       requireHostHeader: false,
     },
     (req, res) => {
+      const { fastPath } = options;
+      if (fastPath) {
+        try {
+          if (fastPath(req, res)) return;
+        } catch (err) {
+          options.logger.error({ err }, 'fast path failed');
+          if (res.headersSent) return;
+        }
+      }
       void handle(req, res, options, limits);
     },
   );

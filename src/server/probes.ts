@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GroupName } from '../config/types';
 import { isServing } from '../health/aggregate';
 import type { RequestContext, Router } from './app';
-import { HttpError, sendText } from './respond';
+import { BASE_HEADERS, HttpError, sendText } from './respond';
 import type { HealthView } from './view';
 
 const PROBE_PATHS: Record<GroupName, string[]> = {
@@ -26,6 +26,41 @@ export function registerProbeRoutes(router: Router, view: HealthView): void {
   router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok'));
 }
 
+const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', startup: 'startupz' };
+
+/**
+ * The kubelet's request — GET or HEAD of a probe path, no query, no body —
+ * answered synchronously before any routing: no URL object, no auth, no
+ * promise, and a group status recomputed only when the store's generation or
+ * the drain flag changed. Anything else (`?verbose`, a body, another method)
+ * returns false and takes the full path, which answers the same bytes.
+ */
+export function createProbeFastPath(view: Pick<HealthView, 'store' | 'groups'>): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const groupOf = new Map<string, GroupName>();
+  for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) for (const path of paths) groupOf.set(path, group);
+  const answer = (status: number, body: string) => ({ status, body, headers: { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } });
+  const answers = new Map<GroupName, { pass: ReturnType<typeof answer>; fail: ReturnType<typeof answer> }>();
+  for (const group of groupOf.values()) answers.set(group, { pass: answer(200, 'ok'), fail: answer(503, `${LABEL[group]} check failed`) });
+  const cached = new Map<GroupName, { generation: number; draining: boolean; serving: boolean }>();
+  return (req, res) => {
+    const group = groupOf.get(req.url ?? '');
+    if (group === undefined) return false;
+    const method = req.method;
+    if ((method !== 'GET' && method !== 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
+    const generation = view.store.generation;
+    const draining = view.groups.isDraining;
+    let entry = cached.get(group);
+    if (!entry || entry.generation !== generation || entry.draining !== draining) {
+      entry = { generation, draining, serving: isServing(view.groups.evaluate(group, view.store.all()).status) };
+      cached.set(group, entry);
+    }
+    const reply = entry.serving ? answers.get(group)!.pass : answers.get(group)!.fail;
+    res.writeHead(reply.status, reply.headers);
+    res.end(method === 'HEAD' ? undefined : reply.body);
+    return true;
+  };
+}
+
 function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, group: GroupName, view: HealthView): void {
   const params = ctx.url.searchParams;
   for (const key of params.keys()) {
@@ -35,7 +70,7 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
   const result = view.groups.evaluate(group, view.store.all(), exclude);
   const serving = isServing(result.status);
   const status = serving ? 200 : 503;
-  const label = `${group === 'live' ? 'livez' : group === 'ready' ? 'readyz' : 'startupz'}`;
+  const label = LABEL[group];
   if (!params.has('verbose')) {
     sendText(req, res, status, serving ? 'ok' : `${label} check failed`);
     return;

@@ -39,6 +39,19 @@ async function get(path: string, options: Parameters<typeof rawRequest>[2] = {})
   return reply;
 }
 
+/**
+ * A plain GET/HEAD of a probe path takes the synchronous fast path; the same path with an
+ * empty `?exclude=` takes the full router. Both must answer the same status, headers and body.
+ */
+async function assertFastPathMatchesFullPath(path: string): Promise<void> {
+  for (const method of ['GET', 'HEAD']) {
+    const fast = await get(path, { method });
+    const full = await get(`${path}?exclude=`, { method });
+    const strip = (r: Reply) => ({ status: r.status, body: r.body, headers: { ...r.headers, date: undefined } });
+    assert.deepEqual(strip(fast), strip(full), `${method} ${path}: fast path and full path answer alike`);
+  }
+}
+
 const json = (reply: Reply) => JSON.parse(reply.body) as Record<string, any>;
 const status = (name: string) => sidecar.store.get(name)?.status;
 
@@ -130,6 +143,7 @@ describe('probe endpoints on a real sidecar', () => {
     for (const path of ['/livez', '/health/live', '/readyz', '/health/ready', '/startupz', '/health/startup']) {
       const reply = await get(path);
       assert.deepEqual({ status: reply.status, body: reply.body }, { status: 200, body: 'ok' }, path);
+      await assertFastPathMatchesFullPath(path);
     }
   });
 
@@ -149,6 +163,8 @@ describe('probe endpoints on a real sidecar', () => {
       await waitFor(() => status('cache') === 'DOWN', { timeoutMs: 10_000, what: 'cache DOWN' });
       const plain = await get('/readyz');
       assert.deepEqual({ status: plain.status, body: plain.body }, { status: 503, body: 'readyz check failed' });
+      await assertFastPathMatchesFullPath('/readyz');
+      await assertFastPathMatchesFullPath('/livez');
       const anonymous = await get('/readyz?verbose');
       assert.equal(anonymous.status, 503);
       assert.equal(anonymous.body, '[+]app ok\n[-]cache failed\n[+]db ok\n[+]cdn ok\nreadyz check failed\n');
@@ -408,6 +424,8 @@ describe('probe endpoints on a real sidecar', () => {
       assert.equal(ready.status, 503);
       assert.equal(ready.body, '[-]ready shutting down\n[+]app ok\n[+]cache ok\n[+]db ok\n[+]cdn ok\nreadyz check failed\n');
       assert.deepEqual(pick(await get('/readyz?exclude=cache,db,cdn,app')), { status: 503, body: 'readyz check failed' });
+      assert.deepEqual(pick(await get('/readyz')), { status: 503, body: 'readyz check failed' }, 'the fast path sees the drain at once');
+      await assertFastPathMatchesFullPath('/readyz');
       assert.deepEqual(pick(await get('/livez')), { status: 200, body: 'ok' });
       assert.deepEqual(pick(await get('/startupz')), { status: 200, body: 'ok' });
       const health = await get('/health', { headers: { 'if-none-match': etag } });
