@@ -70,8 +70,11 @@ ${checks}
 `;
 }
 
-const successes = async (url) => promSum((await httpGet(`${url}/metrics`, 5000)).body, 'healthcheck_probe_duration_seconds_count', 'outcome="success"');
-const attempts = async (url) => promSum((await httpGet(`${url}/metrics`, 5000)).body, 'healthcheck_probe_attempts_total');
+/** [successful attempts, all attempts] from one /metrics scrape */
+async function counts(url) {
+  const text = (await httpGet(`${url}/metrics`, 5000)).body;
+  return [promSum(text, 'healthcheck_probe_duration_seconds_count', 'outcome="success"'), promSum(text, 'healthcheck_probe_attempts_total')];
+}
 
 /** idle CPU s/s of a sidecar with the same checks at a 1 h interval (each runs once at start) */
 async function sidecarIdleRate(kind, url, env) {
@@ -91,14 +94,14 @@ async function sidecarCost(kind, url, env, idleRate, app) {
   const s = await spawnSidecar(config(kind, url, `${INTERVAL_MS}ms`), { env, nodeArgs: NODE_FLAGS, readyPath: null });
   try {
     await sleep(WARMUP_MS);
-    const [ok0, all0] = [await successes(s.url), await attempts(s.url)];
+    const [ok0, all0] = await counts(s.url);
     const app0 = app?.requests;
     const c0 = cpuTimeOf(s.pid);
     const t0 = Date.now();
     await sleep(WINDOW_MS);
     const c1 = cpuTimeOf(s.pid);
     const secs = (Date.now() - t0) / 1000;
-    const [ok1, all1] = [await successes(s.url), await attempts(s.url)];
+    const [ok1, all1] = await counts(s.url);
     const probes = ok1 - ok0;
     if (probes <= 0) console.log(`[probe-cost] ${kind}: no successful probe in the window; /health: ${(await httpGet(`${s.url}/health`, 5000)).body.slice(0, 400)}`);
     const cpu = c1 - c0 - idleRate * secs;
