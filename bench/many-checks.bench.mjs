@@ -124,7 +124,9 @@ const sub = [];
 const raw = [];
 try {
   for (let i = 0; i < ROUNDS; i++) {
-    const s = await spawnSidecar(config(targetUrl), { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, NODE_ENV: 'production' }, nodeArgs: NODE_FLAGS, readyPath: null, timeoutMs: 60_000 });
+    // BENCH_MANY_TRACES=off: the same with traces off (to see what the span pipeline costs)
+    const traces = process.env.BENCH_MANY_TRACES === 'off' ? { OTEL_TRACES_EXPORTER: 'none' } : {};
+    const s = await spawnSidecar(config(targetUrl), { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, NODE_ENV: 'production', ...traces }, nodeArgs: NODE_FLAGS, readyPath: null, timeoutMs: 60_000 });
     try {
       sub.push(await measure(`round ${i + 1} sidecar`, s.pid, targetUrl));
     } finally {
