@@ -11,6 +11,10 @@ const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]*)@/gi;
 // password=secret / "password":"secret" in libpq-style strings and JSON
 const KEY_VALUE = /\b(password|passwd|pwd|secret|token|api[_-]?key)(\s*[=:]\s*"?)([^\s"',;&]+)/gi;
 
+/** text() remembers at most this many results, of inputs up to this length */
+const MEMO_MAX_ENTRIES = 256;
+const MEMO_MAX_LENGTH = 256;
+
 export class Redactor {
   private readonly secrets: string[];
 
@@ -19,10 +23,30 @@ export class Redactor {
     this.secrets = [...new Set([...secrets].filter((s) => s.length >= 4))].sort((a, b) => b.length - a.length);
   }
 
+  /**
+   * Recent results of text(), a pure function of its input for this Redactor: the same short
+   * strings (success messages, span attribute values) come back on every probe run.
+   */
+  private readonly memo = new Map<string, string>();
+
   text(input: string): string {
+    if (input.length > MEMO_MAX_LENGTH) return this.scrub(input);
+    let out = this.memo.get(input);
+    if (out === undefined) {
+      out = this.scrub(input);
+      if (this.memo.size >= MEMO_MAX_ENTRIES) this.memo.clear();
+      this.memo.set(input, out);
+    }
+    return out;
+  }
+
+  private scrub(input: string): string {
     let out = input;
     for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-    return out.replace(URL_CREDENTIALS, `$1${REDACTED}@`).replace(KEY_VALUE, `$1$2${REDACTED}`);
+    // both patterns need these characters to match: skip the regex scan when they are absent
+    if (out.includes('@')) out = out.replace(URL_CREDENTIALS, `$1${REDACTED}@`);
+    if (out.includes('=') || out.includes(':')) out = out.replace(KEY_VALUE, `$1$2${REDACTED}`);
+    return out;
   }
 
   /** a URL safe to show: password removed, user kept */

@@ -165,7 +165,13 @@ export class HealthStore {
     if (!previous || !thresholds) return undefined; // removed by a reload while running
     const next = applyRun(previous, run, thresholds);
     this.states.set(name, next);
-    for (const listener of this.recordListeners) safely(() => listener(name, run, next));
+    for (const listener of this.recordListeners) {
+      try {
+        listener(name, run, next);
+      } catch {
+        // a listener's failure must never break state keeping
+      }
+    }
     if (next.version !== previous.version) {
       this.bump();
       const transition: Transition = { check: name, kind: next.kind, from: previous.status, to: next.status, message: next.message, at: run.finishedAt, state: next };

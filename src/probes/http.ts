@@ -45,6 +45,18 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     servername: tls?.serverName,
   });
   const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
+  // per-run constants, built once: the parsed target, the request options (node:http and the
+  // http instrumentation copy them, never change them) and the redacted "METHOD origin/path"
+  const target = new URL(check.url);
+  const headers = { 'user-agent': 'otel-health-sidecar', ...check.headers };
+  const httpOptions = { method: check.method, headers, agent: httpAgent };
+  const httpsOptions = { method: check.method, headers, agent: httpsAgent };
+  let targetWhere: { redactor: ProbeContext['redactor']; text: string } | undefined;
+  const whereOf = (url: URL) => {
+    if (url !== target) return context.redactor.text(describe(url));
+    if (targetWhere?.redactor !== context.redactor) targetWhere = { redactor: context.redactor, text: context.redactor.text(describe(target)) };
+    return targetWhere.text;
+  };
   const lost = watchIdleSockets([httpAgent, httpsAgent], check.timeout, context);
   // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
   const certs = certExpiryRecorder(check.name, check.kind);
@@ -67,11 +79,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     return new Promise<Reply>((resolve, reject) => {
       if (signal.aborted) return reject(abortError(signal));
       const isHttps = target.protocol === 'https:';
-      const req = (isHttps ? https : http).request(target, {
-        method: check.method,
-        headers: { 'user-agent': 'otel-health-sidecar', ...check.headers },
-        agent: isHttps ? httpsAgent : httpAgent,
-      });
+      const req = (isHttps ? https : http).request(target, isHttps ? httpsOptions : httpOptions);
       req.once('socket', lost.inUse);
       let settled = false;
       let responded = false;
@@ -135,14 +143,14 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
       let reply: Reply;
       lastCertificate = undefined;
       try {
-        reply = await request(new URL(check.url), signal, 0);
+        reply = await request(target, signal, 0);
       } catch (err) {
         if (signal.aborted) throw err;
-        throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(new URL(check.url))}: ${errorMessage(err)}`));
+        throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(target)}: ${errorMessage(err)}`));
       }
       const { status, body, url } = reply;
       if (lastCertificate) certs.record(lastCertificate);
-      const where = context.redactor.text(describe(url));
+      const where = whereOf(url);
       if (!ranges.some((r) => status >= r.from && status <= r.to)) {
         return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };
       }

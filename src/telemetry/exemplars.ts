@@ -36,6 +36,22 @@ export type ExemplarSnapshot = ReadonlyMap<string, readonly Exemplar[]>;
  * function is applied to recorded attributes and to collected data points.
  */
 export function seriesKey(attributes: Attributes): string {
+  // a frozen attribute set cannot change: its key is computed once (the metrics' per-check sets are frozen)
+  if (Object.isFrozen(attributes)) {
+    let key = frozenKeys.get(attributes);
+    if (key === undefined) {
+      key = computeSeriesKey(attributes);
+      // only when no value is itself mutable (an array of a frozen set still could change)
+      if (Object.values(attributes).every((v) => typeof v !== 'object' || v === null)) frozenKeys.set(attributes, key);
+    }
+    return key;
+  }
+  return computeSeriesKey(attributes);
+}
+
+const frozenKeys = new WeakMap<Attributes, string>();
+
+function computeSeriesKey(attributes: Attributes): string {
   return JSON.stringify(
     Object.keys(attributes)
       .sort()

@@ -52,6 +52,31 @@ export interface MetricsSource {
   readonly groups: GroupEvaluator;
 }
 
+interface AttemptAttributes {
+  readonly check: Readonly<Record<string, string>>;
+  readonly byOutcome: Readonly<Record<Outcome, Readonly<Record<string, string>>>>;
+}
+
+/**
+ * The attribute sets of one check's attempt records, built once per CheckConfig
+ * (a reload brings a new one) and frozen: the SDK keeps them as series keys and
+ * the exemplar store caches their key, so no one may change them.
+ */
+const attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
+
+function attemptAttributes(check: CheckConfig): AttemptAttributes {
+  let cached = attemptAttributeCache.get(check);
+  if (cached === undefined || cached.check[ATTR.name] !== check.name || cached.check[ATTR.kind] !== check.kind) {
+    const of = (outcome: Outcome) => Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome });
+    cached = {
+      check: Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind }),
+      byOutcome: Object.freeze({ success: of('success'), failure: of('failure'), timeout: of('timeout'), rejected: of('rejected') }),
+    };
+    attemptAttributeCache.set(check, cached);
+  }
+  return cached;
+}
+
 /**
  * The healthcheck.* instruments. Created from the global MeterProvider (or a
  * given meter): build it after the SDK has started, otherwise the API hands
@@ -110,11 +135,13 @@ export class HealthMetrics implements AttemptObserver {
   }
 
   attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
-    const attributes = { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome };
-    this.probeDuration.record(durationMs / 1000, attributes);
+    const attributes = attemptAttributes(check);
+    const seconds = durationMs / 1000;
+    const withOutcome = attributes.byOutcome[outcome];
+    this.probeDuration.record(seconds, withOutcome);
     // the runner calls this with the attempt's span active (the run's span for a breaker rejection)
-    this.exemplars.offer(durationMs / 1000, attributes, trace.getSpanContext(context.active()));
-    if (outcome !== 'rejected') this.probeAttempts.add(1, { [ATTR.name]: check.name, [ATTR.kind]: check.kind });
+    this.exemplars.offer(seconds, withOutcome, trace.getSpanContext(context.active()));
+    if (outcome !== 'rejected') this.probeAttempts.add(1, attributes.check);
   }
 
   /** one failed span export (called by the exporter wrapper in tracing.ts) */
