@@ -53,7 +53,8 @@ export class CheckRunner {
     this.observer?.breakerChanged?.(this.check, 'closed');
   }
 
-  async run(trigger: RunTrigger): Promise<RunResult> {
+  /** `retry: false`: one attempt through breaker → timeout (the confirmation runs of an event episode). */
+  async run(trigger: RunTrigger, options?: { retry?: boolean }): Promise<RunResult> {
     const check = this.check;
     return tracer().startActiveSpan(
       `healthcheck ${check.name}`,
@@ -72,7 +73,7 @@ export class CheckRunner {
         const policy = this.policy;
         let result: Pick<RunResult, 'ok' | 'outcome' | 'message'>;
         try {
-          const answer = await policy.policy.execute(({ signal }) => {
+          const answer = await (options?.retry === false ? policy.single : policy.policy).execute(({ signal }) => {
             attempts++;
             return this.attempt(attempts, signal, (record) => {
               last = record;

@@ -12,7 +12,9 @@
  *  2. if it fails, confirmation runs back to back (CONFIRM_GAP_MS apart) until
  *     the state is DOWN or a run passes — at most thresholds.failure runs in
  *     all, so hysteresis still needs N consecutive failed runs, it just does
- *     not wait N intervals for them;
+ *     not wait N intervals for them. Each confirmation run is a single attempt
+ *     (breaker → timeout, no retry): the runs are the repetition, and a retry
+ *     backoff in each would add up to (N−1) × backoff to the detection;
  *  3. once DOWN, a recovery watch: runs after 1 s, 2 s, 4 s … while that is
  *     shorter than the interval (then the schedule takes over), with the same
  *     quick confirmation of successes, so a recovery is seen in seconds.
@@ -78,11 +80,11 @@ export class CheckLoop {
     this.arm();
   }
 
-  /** Run now, or join the run already in flight. */
-  runNow(trigger: RunTrigger = 'manual'): Promise<RunResult> {
+  /** Run now, or join the run already in flight. `retry: false`: one attempt, no retry (episode confirmations). */
+  runNow(trigger: RunTrigger = 'manual', options?: { retry?: boolean }): Promise<RunResult> {
     if (this.inflight) return this.inflight;
     const epoch = this.epoch;
-    const run = this.runner.run(trigger).then((raw) => {
+    const run = this.runner.run(trigger, options).then((raw) => {
       const result = applyLatencyBudget(this.runner.check, raw);
       // A run that failed because the loop was stopped under it (shutdown, reload aborts it)
       // says nothing about the dependency: recording it would log and notify a false DOWN.
@@ -146,11 +148,13 @@ export class CheckLoop {
     this.eventEpisodes++;
     const { failure, success } = this.runner.check.thresholds;
     try {
-      // 1–2: the event run, then quick confirmation of a failure (bounded by the threshold)
+      // 1–2: the event run (with its retries), then quick confirmation of a failure (bounded by
+      // the threshold). The confirmation runs are themselves the repetition: one attempt each,
+      // through the same breaker and timeout, no retry backoff.
       let result = await this.runNow('event');
       for (let runs = 1; !result.ok && runs < failure && this.status() !== 'DOWN'; runs++) {
         if (!(await this.wait(CONFIRM_GAP_MS, alive))) return;
-        result = await this.runNow('event');
+        result = await this.runNow('event', { retry: false });
       }
       if (result.ok || this.status() !== 'DOWN') return;
       // 3: recovery watch, backing off until the schedule is the quicker way to look

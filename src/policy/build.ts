@@ -5,6 +5,11 @@
  *   → timeout (per attempt, aggressive: the attempt's signal aborts and the call returns at once)
  * A rejection by the open breaker is never retried, and neither is a failure
  * that has just opened the breaker: there is nothing to gain by asking again.
+ *
+ * `single` is the same breaker → timeout without the retry (one attempt): the
+ * confirmation runs of an event episode use it, since they are themselves the
+ * repetition (README, "Semantics we chose"). It shares the breaker instance, so
+ * both paths count toward and obey the same breaker.
  */
 import {
   CircuitState,
@@ -32,7 +37,10 @@ import type { ProbeResult } from '../probes/probe';
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
 export interface CheckPolicy {
+  /** retry → breaker → timeout */
   policy: IPolicy;
+  /** breaker → timeout, one attempt (same breaker instance as `policy`) */
+  single: IPolicy;
   retry: RetryPolicy;
   breaker: CircuitBreakerPolicy;
 }
@@ -57,7 +65,7 @@ export function buildPolicy(config: PolicyConfig): CheckPolicy {
     },
   );
   const perAttemptTimeout = timeout(config.timeout, TimeoutStrategy.Aggressive);
-  return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), retry: retryPolicy, breaker };
+  return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), single: wrap(breaker, perAttemptTimeout), retry: retryPolicy, breaker };
 }
 
 /** Rejected because the breaker is open (or isolated): no call was made. */

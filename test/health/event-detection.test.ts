@@ -60,7 +60,7 @@ function urlVia(kind: Kind, proxy: FaultProxy): string {
 }
 
 /** A started sidecar with one check `dep` of `kind` behind a fresh fault proxy; resolves once dep is UP. */
-async function start(kind: Kind): Promise<{ sidecar: Sidecar; proxy: FaultProxy; port: number }> {
+async function start(kind: Kind, retry = '{ attempts: 2, backoff: { initial: 20ms, max: 50ms }, jitter: false }'): Promise<{ sidecar: Sidecar; proxy: FaultProxy; port: number }> {
   const proxy = await startFaultProxy(targets[kind]());
   proxies.push(proxy);
   const { sidecar } = sidecarFromYaml(`server: { port: 0, host: 127.0.0.1 }
@@ -68,7 +68,7 @@ log: { level: warn }
 defaults:
   interval: ${INTERVAL_MS / 1000}s
   timeout: 1s
-  retry: { attempts: 2, backoff: { initial: 20ms, max: 50ms }, jitter: false }
+  retry: ${retry}
   breaker: { failures: 1000, halfOpenAfter: 1s }
   thresholds: { failure: ${FAILURE_THRESHOLD}, success: 1 }
 checks:
@@ -122,6 +122,38 @@ describe('event-driven detection: a cut dependency is DOWN in a small fraction o
       console.log(`# ${kind}: cut → DOWN in ${detectMs.toFixed(1)}ms (${((detectMs / INTERVAL_MS) * 100).toFixed(2)}% of the interval), restore → UP in ${recoverMs.toFixed(0)}ms`);
     });
   }
+});
+
+describe('event-driven detection: the confirmation runs do not retry', () => {
+  // the default retry (2 attempts, 100 ms backoff; jitter off so the backoff is exact)
+  const ATTEMPTS = 2;
+  const BACKOFF_MS = 100;
+  test(`redis: default retry (${ATTEMPTS} attempts, ${BACKOFF_MS}ms backoff) → the first run retries, the confirmations are one attempt each`, async () => {
+    const { sidecar, proxy } = await start('redis', `{ attempts: ${ATTEMPTS}, backoff: { initial: ${BACKOFF_MS}ms, max: 1s }, jitter: false }`);
+    const loop = sidecar.loop('dep')!;
+    const episodesBefore = loop.eventEpisodes;
+    // 'reset': every new connection is accepted (and counted) and reset at Redis's first answer,
+    // so each attempt is one connection at the proxy; dropping the kept connection is the event
+    proxy.setMode('reset');
+    proxy.resetCounters();
+    const down = timeUntil(sidecar, 'DOWN', INTERVAL_MS / 2);
+    proxy.dropAll();
+    const detectMs = await down;
+    const attempts = proxy.acceptedConnections;
+    proxy.setMode('pass');
+    const state = sidecar.store.get('dep')!;
+    assert.equal(loop.eventEpisodes - episodesBefore, 1, 'one episode');
+    assert.equal(state.consecutiveFailures, FAILURE_THRESHOLD, 'hysteresis kept: DOWN after exactly thresholds.failure failed runs');
+    // the event run keeps its retry (ATTEMPTS attempts); each confirmation run is a single attempt
+    const expectedAttempts = ATTEMPTS + (FAILURE_THRESHOLD - 1);
+    assert.equal(attempts, expectedAttempts, `${attempts} attempts at the proxy, expected ${ATTEMPTS} + ${FAILURE_THRESHOLD - 1}`);
+    // with a retry in every run, detection needs at least thresholds × (attempts − 1) × backoff of backoff alone;
+    // now only the first run waits its backoff
+    const backoffInclusiveMs = FAILURE_THRESHOLD * (ATTEMPTS - 1) * BACKOFF_MS;
+    console.log(`# redis, default retry: cut → DOWN in ${detectMs.toFixed(1)}ms, ${attempts} attempts (backoff in every run: ≥ ${backoffInclusiveMs}ms, ${FAILURE_THRESHOLD * ATTEMPTS} attempts)`);
+    assert.ok(detectMs >= (ATTEMPTS - 1) * BACKOFF_MS * 0.9, `${detectMs.toFixed(0)}ms: the event run's own retry backoff should still be in it`);
+    assert.ok(detectMs < (backoffInclusiveMs * 2) / 3, `DOWN after ${detectMs.toFixed(0)}ms, not below 2/3 of the backoff-inclusive ${backoffInclusiveMs}ms`);
+  });
 });
 
 describe('event-driven detection: a flapping connection does not cause a re-probe storm', () => {
