@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { rollup } from '../../src/health/aggregate';
 import { applyLatencyBudget } from '../../src/health/latency';
 import { initialState, applyRun, type Outcome, type RunResult } from '../../src/health/state';
-import { LatencyStats, MAX_SAMPLES, capacityFor } from '../../src/health/stats';
+import { LatencyStats, MAX_SAMPLES, SampleRing, capacityFor, type Sample } from '../../src/health/stats';
 
 const NOW = Date.parse('2030-01-01T12:00:00Z');
 
@@ -91,6 +91,38 @@ describe('latency stats', () => {
     // the newest 3600 are kept: latencies 6400..9999, all within the hour
     assert.deepEqual(s.windows['1h'], { runs: 3600, successRatio: 1, p50: 6400 + 1799, p95: 6400 + 3419, p99: 6400 + 3563 });
     assert.deepEqual(stats.recent('db', 3).map((x) => x.latencyMs), [9997, 9998, 9999]);
+  });
+
+  test('memory follows what was recorded: the ring grows on demand up to its capacity', () => {
+    const ring = new SampleRing(MAX_SAMPLES);
+    assert.ok(ring.allocated <= 64, `${ring.allocated} slots allocated before any sample`);
+    const pushed: Sample[] = [];
+    const push = (i: number) => {
+      const sample: Sample = { at: NOW + i * 1000, latencyMs: (i % 97) + i / 1000 + 0.0004, ok: i % 5 !== 0, outcome: i % 5 === 0 ? 'timeout' : 'success' };
+      ring.push(sample);
+      // kept to the microsecond (what /health/stats prints: 3 decimals of a ms)
+      pushed.push({ ...sample, latencyMs: Math.round(sample.latencyMs * 1000) / 1000 });
+    };
+    for (let i = 0; i < 200; i++) push(i); // a few minutes at 1 s
+    assert.equal(ring.length, 200);
+    assert.ok(ring.allocated >= 200 && ring.allocated <= 400, `${ring.allocated} slots for 200 samples`);
+    assert.deepEqual([...ring.newest()], pushed.slice().reverse(), 'every sample back, exact, across the growth steps');
+    for (let i = 200; i < MAX_SAMPLES + 500; i++) push(i);
+    assert.equal(ring.allocated, MAX_SAMPLES, 'never more than the capacity');
+    assert.equal(ring.length, MAX_SAMPLES);
+    assert.deepEqual([...ring.newest()], pushed.slice(-MAX_SAMPLES).reverse(), 'the newest capacity samples, oldest overwritten');
+  });
+
+  test('times that do not fit the compact form (fractional, clock steps of weeks) are kept exactly', () => {
+    const ring = new SampleRing(40);
+    const pushed: Sample[] = [];
+    const ats = [NOW, NOW + 1000, NOW - 5, NOW + 1000.25, NOW + 40 * 86_400_000, NOW - 40 * 86_400_000];
+    for (let i = 0; i < 50; i++) {
+      const sample: Sample = { at: ats[i % ats.length]! + i, latencyMs: i, ok: true, outcome: 'success' };
+      pushed.push(sample);
+      ring.push(sample);
+    }
+    assert.deepEqual([...ring.newest()], pushed.slice(-40).reverse());
   });
 
   test('an empty check reports nulls, not zeros', () => {
