@@ -20,7 +20,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,9 +39,8 @@ import { METRIC, PROBE_DURATION_BUCKETS, SCOPE } from '../../src/telemetry/semco
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, parsePrometheus, startCli, tempDir, type CliProcess } from './support';
+import { ensureBuilt, parsePrometheus, PROMETHEUS, startCli, startScrapingPrometheus, tempDir, type CliProcess, type ScrapingPrometheus } from './support';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 /** what Prometheus 2.x sends */
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
@@ -606,10 +605,7 @@ describe('live: sidecar with traces, scraped with and without OpenMetrics, and b
   let web: TestHttpServer;
   let hole: FaultProxy;
   let cli: CliProcess | undefined;
-  let prometheus: ChildProcess | undefined;
-  let dir: { path: string; remove(): void };
-  let promPort: number;
-  let promLog = '';
+  let prometheus: ScrapingPrometheus | undefined;
 
   const scrape = async (accept?: string) => {
     const response = await fetch(`http://127.0.0.1:${cli!.port}/metrics`, { headers: accept ? { accept } : {} });
@@ -640,40 +636,15 @@ checks:
 `,
       { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' },
     );
-    dir = tempDir('exemplar-prometheus-');
-    promPort = await freePort();
-    const config = join(dir.path, 'prometheus.yml');
-    writeFileSync(
-      config,
-      `global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: health-sidecar
-    metrics_path: /metrics
-    static_configs:
-      - targets: ['127.0.0.1:${cli.port}']
-`,
-    );
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${config}`, `--storage.tsdb.path=${join(dir.path, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--enable-feature=exemplar-storage', '--log.level=warn'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prometheus.stdout!.on('data', (d: Buffer) => (promLog += d.toString()));
-    prometheus.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
+    prometheus = await startScrapingPrometheus(cli.port, ['--enable-feature=exemplar-storage']);
   });
 
   after(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      prometheus.kill('SIGTERM');
-      await new Promise((resolve) => prometheus!.once('exit', resolve));
-    }
+    await prometheus?.stop();
     if (cli) await cli.stop();
     await hole?.close();
     await web?.close();
     await receiver?.close();
-    dir?.remove();
   });
 
   it('OpenMetrics scrape: exemplars on the probe histogram whose trace and span ids are exported spans of that check', async () => {
@@ -721,16 +692,16 @@ scrape_configs:
     const start = Date.now() / 1000 - 60;
     const results = (await waitFor(
       async () => {
-        if (prometheus!.exitCode !== null) throw new Error(`prometheus exited: ${promLog}`);
-        const url = `http://127.0.0.1:${promPort}/api/v1/query_exemplars?query=${encodeURIComponent('healthcheck_probe_duration_seconds_bucket')}&start=${start}&end=${Date.now() / 1000 + 60}`;
+        if (prometheus!.exitCode() !== null) throw new Error(`prometheus exited: ${prometheus!.log()}`);
+        const url = `http://127.0.0.1:${prometheus!.port}/api/v1/query_exemplars?query=${encodeURIComponent('healthcheck_probe_duration_seconds_bucket')}&start=${start}&end=${Date.now() / 1000 + 60}`;
         const body = (await (await fetch(url)).json()) as { status: string; data: ExemplarResult[] };
         assert.equal(body.status, 'success', JSON.stringify(body));
         const names = new Set(body.data.filter((r) => r.exemplars.length > 0).map((r) => r.seriesLabels.healthcheck_name));
         return ['cache', 'web', 'down', 'slow'].every((n) => names.has(n)) ? body.data : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 250, what: `Prometheus to store exemplars (log: ${promLog})` },
+      { timeoutMs: 20_000, intervalMs: 250, what: `Prometheus to store exemplars (log: ${prometheus!.log()})` },
     ))!;
-    const targets = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
+    const targets = (await (await fetch(`http://127.0.0.1:${prometheus!.port}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
     assert.deepEqual(targets.data.activeTargets.map((t) => ({ health: t.health, lastError: t.lastError })), [{ health: 'up', lastError: '' }]);
     const exemplars = results.flatMap((r) => r.exemplars.map((e) => ({ series: r.seriesLabels, ...e })));
     for (const e of exemplars) {

@@ -7,16 +7,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
-import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
+import { DATABASE_URL, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { PROBE_DURATION_BUCKETS } from '../../src/telemetry/semconv';
 import { VERSION } from '../../src/version';
-import { ensureBuilt, startCli, tempDir, type CliProcess } from './support';
+import { ensureBuilt, PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 
 interface VectorSample {
   metric: Record<string, string>;
@@ -25,15 +22,12 @@ interface VectorSample {
 
 describe('a real Prometheus scraping the sidecar', () => {
   let cli: CliProcess | undefined;
-  let prometheus: ChildProcess | undefined;
+  let prometheus: ScrapingPrometheus | undefined;
   let web: TestHttpServer;
   let down: FaultProxy;
-  let dir: { path: string; remove(): void };
-  let promPort: number;
-  let promLog = '';
 
   async function query(expr: string): Promise<VectorSample[]> {
-    const response = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const response = await fetch(`http://127.0.0.1:${prometheus!.port}/api/v1/query?query=${encodeURIComponent(expr)}`);
     const body = (await response.json()) as { status: string; data: { resultType: string; result: VectorSample[] } };
     assert.equal(body.status, 'success', JSON.stringify(body));
     return body.data.result;
@@ -58,55 +52,30 @@ checks:
 `,
       { K8S_POD_NAME: 'pod-p' },
     );
-    dir = tempDir('prometheus-test-');
-    promPort = await freePort();
-    const config = join(dir.path, 'prometheus.yml');
-    writeFileSync(
-      config,
-      `global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: health-sidecar
-    metrics_path: /metrics
-    static_configs:
-      - targets: ['127.0.0.1:${cli.port}']
-`,
-    );
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${config}`, `--storage.tsdb.path=${join(dir.path, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prometheus.stdout!.on('data', (d: Buffer) => (promLog += d.toString()));
-    prometheus.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
+    prometheus = await startScrapingPrometheus(cli.port);
     // until a scrape has seen the open breaker of `down` and a result for every check
     await waitFor(
       async () => {
-        if (prometheus!.exitCode !== null) throw new Error(`prometheus exited: ${promLog}`);
+        if (prometheus!.exitCode() !== null) throw new Error(`prometheus exited: ${prometheus!.log()}`);
         const breaker = await query('healthcheck_breaker_state{healthcheck_name="down"}');
         const status = await query('healthcheck_status');
         return breaker[0]?.value[1] === '2' && status.length === 4;
       },
-      { timeoutMs: 45_000, intervalMs: 250, what: `Prometheus to scrape the open breaker (log: ${promLog})` },
+      { timeoutMs: 45_000, intervalMs: 250, what: `Prometheus to scrape the open breaker (log: ${prometheus!.log()})` },
     );
   });
 
   after(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      prometheus.kill('SIGTERM');
-      await new Promise((resolve) => prometheus!.once('exit', resolve));
-    }
+    await prometheus?.stop();
     if (cli) await cli.stop();
     await down?.close();
     await web?.close();
-    dir?.remove();
   });
 
   it('the scrape target is up and its samples were accepted', async () => {
     const up = await query('up{job="health-sidecar"}');
     assert.deepEqual(up.map((s) => s.value[1]), ['1']);
-    const targets = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
+    const targets = (await (await fetch(`http://127.0.0.1:${prometheus!.port}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
     assert.deepEqual(targets.data.activeTargets.map((t) => ({ health: t.health, lastError: t.lastError })), [{ health: 'up', lastError: '' }]);
   });
 

@@ -10,6 +10,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { freePort } from '../helpers/servers';
 
 export const ROOT = join(__dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli.js');
@@ -195,4 +196,59 @@ export function labelSets(family: Family): string[] {
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export const PROMETHEUS = '/usr/bin/prometheus';
+
+export interface ScrapingPrometheus {
+  readonly port: number;
+  /** null while it runs */
+  exitCode(): number | null;
+  /** everything it wrote to stdout and stderr */
+  log(): string;
+  /** SIGTERM, wait for the exit, remove its data directory */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Prometheus (private data directory, free port) scraping
+ * 127.0.0.1:<targetPort>/metrics every second; `extraArgs` such as
+ * `--enable-feature=exemplar-storage`.
+ */
+export async function startScrapingPrometheus(targetPort: number, extraArgs: readonly string[] = []): Promise<ScrapingPrometheus> {
+  const dir = tempDir('prometheus-');
+  const port = await freePort();
+  const config = join(dir.path, 'prometheus.yml');
+  writeFileSync(
+    config,
+    `global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: health-sidecar
+    metrics_path: /metrics
+    static_configs:
+      - targets: ['127.0.0.1:${targetPort}']
+`,
+  );
+  const child: ChildProcess = spawn(
+    PROMETHEUS,
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir.path, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, ...extraArgs, '--log.level=warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  return {
+    port,
+    exitCode: () => child.exitCode,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+      dir.remove();
+    },
+  };
 }
