@@ -7,39 +7,19 @@
  * line per state change, and never the password of a URL.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, freePort, hostPort, REDIS_URL, waitFor } from '../helpers/servers';
+import { CLI, ensureBuilt, ROOT } from '../telemetry/support';
 
-const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/cli.js');
 const CANARY = 'CANARY-PW-9d1';
 const DRAIN_MS = 1000;
-
-/** newest mtime of any .ts file below dir */
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) latest = Math.max(latest, newest(path));
-    else if (entry.name.endsWith('.ts')) latest = Math.max(latest, statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
-/** `npm test` builds first; a lone run of this file builds when dist/ is missing or older than src/. */
-function ensureBuilt(): void {
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
-  // tsc emits even when someone else's work in progress has a type error; the CLI must exist
-  assert.ok(existsSync(CLI), `build failed: ${tsc.stdout}${tsc.stderr}`);
-}
 
 interface Cli {
   proc: ChildProcess;
