@@ -58,6 +58,57 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/** A server process that can be killed and started again, the same way, any number of times. */
+interface Supervised {
+  readonly running: boolean;
+  /** signal it (default `defaultSignal`) and resolve once it is gone; SIGKILL after `hardKillMs` if set */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** spawn it and resolve once `ready` says so (it must not be running) */
+  start(): Promise<void>;
+}
+
+function supervise(options: {
+  what: string;
+  spawn: () => ChildProcess;
+  ready: () => Promise<boolean>;
+  defaultSignal: NodeJS.Signals;
+  hardKillMs?: number;
+  timeoutMs: number;
+  intervalMs: number;
+}): Supervised {
+  let child: ChildProcess | undefined;
+  const gone = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+  return {
+    get running() {
+      return child !== undefined && !gone(child);
+    },
+    async kill(signal = options.defaultSignal) {
+      const c = child;
+      child = undefined;
+      if (!c || gone(c)) return;
+      const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      c.kill(signal);
+      const hard = options.hardKillMs === undefined ? undefined : setTimeout(() => c.kill('SIGKILL'), options.hardKillMs);
+      await exited;
+      clearTimeout(hard);
+    },
+    async start() {
+      if (child && !gone(child)) throw new Error(`${options.what} already running`);
+      let stderr = '';
+      const c = options.spawn();
+      c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child = c;
+      await waitFor(
+        async () => {
+          if (gone(c)) throw new Error(`${options.what} exited (${c.exitCode ?? c.signalCode}): ${stderr}`);
+          return options.ready();
+        },
+        { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs, what: `${options.what} on its port` },
+      );
+    },
+  };
+}
+
 export interface RestartableRedis {
   readonly port: number;
   readonly url: string;
@@ -72,43 +123,28 @@ export interface RestartableRedis {
 /** A private redis-server (no password, no persistence) on a free loopback port. */
 export async function startRestartableRedis(): Promise<RestartableRedis> {
   const port = await freePort();
-  let child: ChildProcess | undefined;
-  const gone = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
-    const c = child;
-    child = undefined;
-    if (!c || gone(c)) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill(signal);
-    await exited;
-  };
-  const start = async () => {
-    if (child && !gone(child)) throw new Error('redis-server already running');
-    let stderr = '';
-    const c = spawn(REDIS_SERVER_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      cwd: tmpdir(),
-    });
-    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child = c;
-    await waitFor(
-      async () => {
-        if (gone(c)) throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode}): ${stderr}`);
-        return ping(port);
-      },
-      { timeoutMs: 10_000, intervalMs: 25, what: `redis-server on port ${port}` },
-    );
-  };
-  await start();
+  const server = supervise({
+    what: 'redis-server',
+    spawn: () =>
+      spawn(REDIS_SERVER_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        cwd: tmpdir(),
+      }),
+    ready: () => ping(port),
+    defaultSignal: 'SIGKILL',
+    timeoutMs: 10_000,
+    intervalMs: 25,
+  });
+  await server.start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     get running() {
-      return child !== undefined && !gone(child);
+      return server.running;
     },
-    kill,
-    start,
-    stop: () => kill('SIGTERM'),
+    kill: (signal) => server.kill(signal),
+    start: () => server.start(),
+    stop: () => server.kill('SIGTERM'),
   };
 }
 
@@ -163,41 +199,27 @@ export async function startRestartablePostgres(): Promise<RestartablePostgres> {
     throw err;
   }
   const port = await freePort();
-  let child: ChildProcess | undefined;
-  const gone = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
-  const kill = async (signal: NodeJS.Signals = 'SIGINT') => {
-    const c = child;
-    child = undefined;
-    if (!c || gone(c)) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill(signal);
-    const hard = setTimeout(() => c.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(hard);
-  };
-  const start = async () => {
-    if (child && !gone(child)) throw new Error('postgres already running');
-    let stderr = '';
-    const c = spawn(
-      join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'],
-      { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'], env },
-    );
-    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child = c;
-    await waitFor(
-      async () => {
-        if (gone(c)) throw new Error(`postgres exited (${c.exitCode ?? c.signalCode}): ${stderr}`);
-        await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '1']);
-        return true;
-      },
-      { timeoutMs: 30_000, intervalMs: 50, what: `private PostgreSQL on port ${port}` },
-    );
-  };
+  const server = supervise({
+    what: 'private PostgreSQL',
+    spawn: () =>
+      spawn(
+        join(bin, 'postgres'),
+        ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'],
+        { ...asOwner, stdio: ['ignore', 'ignore', 'pipe'], env },
+      ),
+    ready: async () => {
+      await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '1']);
+      return true;
+    },
+    defaultSignal: 'SIGINT',
+    hardKillMs: 10_000,
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  });
   try {
-    await start();
+    await server.start();
   } catch (err) {
-    await kill('SIGQUIT');
+    await server.kill('SIGQUIT');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -205,12 +227,12 @@ export async function startRestartablePostgres(): Promise<RestartablePostgres> {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     get running() {
-      return child !== undefined && !gone(child);
+      return server.running;
     },
-    kill,
-    start,
+    kill: (signal) => server.kill(signal),
+    start: () => server.start(),
     async stop() {
-      await kill('SIGINT');
+      await server.kill('SIGINT');
       rmSync(dir, { recursive: true, force: true });
     },
   };
