@@ -293,13 +293,22 @@ function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
 const SECRET_HEADER_NAME = /auth|token|secret|key|password|passwd|session|cookie|signature/i;
 
 /**
+ * A header whose value is a credential: always-secret (Authorization, Cookie …),
+ * declared in `secretHeaders`, or named like one. Such values are redacted
+ * everywhere and never follow a redirect to another origin.
+ */
+export function isCredentialHeader(name: string, declared: readonly string[]): boolean {
+  const lower = name.toLowerCase();
+  return ALWAYS_SECRET_HEADERS.includes(lower) || declared.some((h) => h.toLowerCase() === lower) || SECRET_HEADER_NAME.test(name);
+}
+
+/**
  * Values of credential headers (the always-secret ones, the declared ones and
  * any whose name looks like a credential), plus the token of "Scheme token".
  */
 function collectHeaderSecrets(headers: Record<string, string>, declared: readonly string[], secrets: Set<string>): void {
-  const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...declared.map((h) => h.toLowerCase())]);
   for (const [name, value] of Object.entries(headers)) {
-    if (secretNames.has(name.toLowerCase()) || SECRET_HEADER_NAME.test(name)) {
+    if (isCredentialHeader(name, declared)) {
       secrets.add(value);
       const token = /^\s*\S+\s+(\S+)\s*$/.exec(value)?.[1]; // "Bearer abc" → abc as well
       if (token) secrets.add(token);

@@ -137,6 +137,9 @@ const urlWithSchemes = (schemes: string[]) =>
     }
   });
 
+/** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
+const REDIRECT_HOST = /^(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+
 const STATUS_RANGE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
 const statusSpec = z.union([
   z.number().int().min(100).max(599),
@@ -169,7 +172,13 @@ const httpCheck = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   secretHeaders: z.array(z.string()).default([]).describe('header names whose values are secrets (Authorization, Cookie and X-API-Key always are)'),
   body: z.string().optional(),
-  followRedirects: z.boolean().default(false),
+  followRedirects: z
+    .union([z.boolean(), z.enum(['same-origin', 'any']), z.array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name, host:port or *.domain' })).min(1)], {
+      error: 'must be true, false, "same-origin", "any" or a list of host names',
+    })
+    .default(false)
+    .transform((value) => (value === true ? ('same-origin' as const) : value))
+    .describe('follow 3xx responses: false (judge the 3xx), true or "same-origin" (only to the same scheme, host and port), "any", or a list of allowed hosts ("host", "host:port", "*.domain"). Credentials never cross to another origin; https → http is refused'),
   expect: z
     .strictObject({
       status: z.array(statusSpec).min(1).default(['200-299']),

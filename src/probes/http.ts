@@ -2,6 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { trace, type Span } from '@opentelemetry/api';
+import { isCredentialHeader } from '../config/load';
 import type { CheckConfigOf } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
@@ -14,6 +16,32 @@ const MAX_REDIRECTS = 5;
 interface StatusRange {
   from: number;
   to: number;
+}
+
+type RedirectPolicy = CheckConfigOf<'http'>['followRedirects'];
+
+/** Does the policy allow a hop to `next`? Same origin always; `any` anything; a list names hosts. */
+export function redirectAllowed(policy: Exclude<RedirectPolicy, false>, next: URL, origin: URL): boolean {
+  if (next.origin === origin.origin) return true;
+  if (policy === 'any') return true;
+  if (policy === 'same-origin') return false;
+  const host = next.hostname.toLowerCase();
+  const port = next.port || (next.protocol === 'https:' ? '443' : '80');
+  return policy.some((entry) => {
+    const pattern = entry.toLowerCase();
+    const colon = pattern.lastIndexOf(':');
+    const withPort = colon > pattern.lastIndexOf(']');
+    const name = withPort ? pattern.slice(0, colon) : pattern;
+    if (withPort && pattern.slice(colon + 1) !== port) return false;
+    return name.startsWith('*.') ? host.endsWith(name.slice(1)) && host.length > name.length - 1 : host === name;
+  });
+}
+
+/** 301/302 turn a POST into a GET and 303 anything but HEAD into a GET, without a body (as fetch does); 307/308 keep both. */
+function redirectedMethod(status: number, method: string): { method: string; keepBody: boolean } {
+  if (status === 303) return { method: method === 'HEAD' ? 'HEAD' : 'GET', keepBody: false };
+  if ((status === 301 || status === 302) && method === 'POST') return { method: 'GET', keepBody: false };
+  return { method, keepBody: true };
 }
 
 export function parseStatusRanges(specs: (number | string)[]): StatusRange[] {
@@ -49,11 +77,19 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
   // http instrumentation copy them, never change them) and the redacted "METHOD origin/path"
   const target = new URL(check.url);
   const headers = { 'user-agent': 'otel-health-sidecar', ...check.headers };
+  // what a hop to another origin sends: no Authorization, Cookie, Proxy-Authorization, X-API-Key,
+  // no header declared secret or named like a credential (browsers and curl do the same), and no
+  // configured Host (it names the check's origin, not the other one)
+  const withoutCredentials = Object.fromEntries(Object.entries(headers).filter(([name]) => !isCredentialHeader(name, check.secretHeaders) && name.toLowerCase() !== 'host'));
   const httpOptions = { method: check.method, headers, agent: httpAgent };
   const httpsOptions = { method: check.method, headers, agent: httpsAgent };
+  const firstHop: Hop = { redirects: 0, method: check.method, body: check.body, credentials: true };
   let targetWhere: { redactor: ProbeContext['redactor']; text: string } | undefined;
-  const whereOf = (url: URL) => {
-    if (url !== target) return context.redactor.text(describe(url));
+  const whereOf = (reply: Reply) => {
+    if (reply.url !== target) {
+      // after redirects: the final origin only (a redirect's path or query may carry a token)
+      return context.redactor.text(`${reply.method} ${reply.url.origin} (after ${reply.redirects} redirect${reply.redirects === 1 ? '' : 's'} from ${describe(target)})`);
+    }
     if (targetWhere?.redactor !== context.redactor) targetWhere = { redactor: context.redactor, text: context.redactor.text(describe(target)) };
     return targetWhere.text;
   };
@@ -62,10 +98,50 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
   const certs = certExpiryRecorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
 
+  interface Hop {
+    redirects: number;
+    method: string;
+    body: string | undefined;
+    /** false once any hop left the check's origin: credentials are never sent again in this run */
+    credentials: boolean;
+  }
+
   interface Reply {
     status: number;
     body: string;
     url: URL;
+    method: string;
+    redirects: number;
+  }
+
+  /** Where a 3xx may lead, or why it may not (a ProbeFailure). Records the hop on the attempt's span. */
+  function nextHop(from: URL, location: string, status: number, hop: Hop, span: Span | undefined): { url: URL; hop: Hop } {
+    const policy = check.followRedirects as Exclude<RedirectPolicy, false>;
+    let next: URL;
+    try {
+      next = new URL(location, from);
+    } catch {
+      throw new ProbeFailure('REDIRECT_REFUSED', `${describe(from)}: status ${status} with a Location that is not a URL`);
+    }
+    const refuse = (why: string) => {
+      span?.addEvent('http.redirect', { 'http.response.status_code': status, 'healthcheck.redirect.refused': why });
+      return new ProbeFailure('REDIRECT_REFUSED', `${describe(from)}: status ${status}, redirect to ${next.protocol === 'http:' || next.protocol === 'https:' ? next.origin : next.protocol} not followed: ${why}`);
+    };
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw refuse('only http and https are followed');
+    if (from.protocol === 'https:' && next.protocol === 'http:') throw refuse('https → http downgrade');
+    if (hop.redirects >= MAX_REDIRECTS) throw new ProbeFailure('TOO_MANY_REDIRECTS', `${describe(from)}: more than ${MAX_REDIRECTS} redirects`);
+    if (!redirectAllowed(policy, next, target)) throw refuse(policy === 'same-origin' ? 'another origin (followRedirects: same-origin)' : 'host not in followRedirects');
+    const credentials = hop.credentials && next.origin === target.origin;
+    const { method, keepBody } = redirectedMethod(status, hop.method);
+    const body = keepBody ? hop.body : undefined;
+    // a body may carry a substituted secret: it never goes to another origin
+    if (body !== undefined && next.origin !== target.origin) throw refuse('the request has a body, which is not sent to another origin');
+    span?.addEvent('http.redirect', {
+      'http.response.status_code': status,
+      'healthcheck.redirect.to': next.origin,
+      'healthcheck.redirect.credentials': credentials ? 'kept' : 'dropped',
+    });
+    return { url: next, hop: { redirects: hop.redirects + 1, method, body, credentials } };
   }
 
   /**
@@ -75,11 +151,13 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
    * socket before any response (the server closed it while idle) is sent once
    * more on a fresh connection: that is a stale socket, not a sick server.
    */
-  function request(target: URL, signal: AbortSignal, redirects: number, fresh = false): Promise<Reply> {
+  function request(url: URL, signal: AbortSignal, hop: Hop, span: Span | undefined, fresh = false): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       if (signal.aborted) return reject(abortError(signal));
-      const isHttps = target.protocol === 'https:';
-      const req = (isHttps ? https : http).request(target, isHttps ? httpsOptions : httpOptions);
+      const isHttps = url.protocol === 'https:';
+      const agent = isHttps ? httpsAgent : httpAgent;
+      const options = hop === firstHop ? (isHttps ? httpsOptions : httpOptions) : { method: hop.method, headers: hop.credentials ? headers : withoutCredentials, agent };
+      const req = (isHttps ? https : http).request(url, options);
       req.once('socket', lost.inUse);
       let settled = false;
       let responded = false;
@@ -98,7 +176,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
       req.once('error', (err) => {
         if (settled) return;
         if (!responded && !fresh && req.reusedSocket && isStaleConnectionError(err)) {
-          settle(() => resolve(request(target, signal, redirects, true)));
+          settle(() => resolve(request(url, signal, hop, span, true)));
           return;
         }
         settle(() => reject(err));
@@ -108,16 +186,22 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
         if (isHttps) lastCertificate = certificateExpiry((res.socket as TLSSocket).getPeerCertificate?.(true));
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
+        const done = (body: string) => ({ status, body, url, method: hop.method, redirects: hop.redirects });
         res.once('error', (err) => settle(() => reject(err)));
         res.once('aborted', () => settle(() => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body'))));
-        if (check.followRedirects && status >= 300 && status < 400 && location) {
+        if (check.followRedirects !== false && status >= 300 && status < 400 && location) {
           res.resume();
-          if (redirects >= MAX_REDIRECTS) return settle(() => reject(new ProbeFailure('TOO_MANY_REDIRECTS', `more than ${MAX_REDIRECTS} redirects`)));
-          return settle(() => resolve(request(new URL(location, target), signal, redirects + 1)));
+          let next: { url: URL; hop: Hop };
+          try {
+            next = nextHop(url, location, status, hop, span);
+          } catch (err) {
+            return settle(() => reject(err));
+          }
+          return settle(() => resolve(request(next.url, signal, next.hop, span)));
         }
         if (!needBody) {
           res.resume(); // drain so the keep-alive socket can be reused
-          res.once('end', () => settle(() => resolve({ status, body: '', url: target })));
+          res.once('end', () => settle(() => resolve(done(''))));
           return;
         }
         const chunks: Buffer[] = [];
@@ -127,13 +211,13 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
           chunks.push(chunk);
           size += chunk.length;
           if (size >= MAX_BODY_BYTES) {
-            settle(() => resolve({ status, body: Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'), url: target }));
+            settle(() => resolve(done(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'))));
             req.destroy(); // enough to judge; do not read an unbounded body
           }
         });
-        res.once('end', () => settle(() => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), url: target })));
+        res.once('end', () => settle(() => resolve(done(Buffer.concat(chunks).toString('utf8')))));
       });
-      if (check.body !== undefined) req.end(check.body);
+      if (hop.body !== undefined) req.end(hop.body);
       else req.end();
     });
   }
@@ -142,15 +226,19 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     async run(signal) {
       let reply: Reply;
       lastCertificate = undefined;
+      // the attempt's span (the runner makes it active): redirect hops are recorded on it
+      const span = check.followRedirects === false ? undefined : trace.getActiveSpan();
       try {
-        reply = await request(target, signal, 0);
+        reply = await request(target, signal, firstHop, span);
       } catch (err) {
         if (signal.aborted) throw err;
+        if (err instanceof ProbeFailure) throw new ProbeFailure(err.code, context.redactor.text(err.message));
         throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(target)}: ${errorMessage(err)}`));
       }
       const { status, body, url } = reply;
+      if (reply.redirects > 0) span?.setAttribute('healthcheck.http.redirects', reply.redirects);
       if (lastCertificate) certs.record(lastCertificate);
-      const where = whereOf(url);
+      const where = whereOf(reply);
       if (!ranges.some((r) => status >= r.from && status <= r.to)) {
         return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };
       }

@@ -36,6 +36,10 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-url-scheme.yaml': ['4:10 checks[0].url: scheme must be http or https, not redis'],
   'invalid-tcp-without-port.yaml': ['4:10 checks[0].url: must name a port: tcp://host:port'],
   'invalid-status-range.yaml': ['6:16 checks[0].expect.status[0]: must be a status code or range such as "200-299"'],
+  'invalid-follow-redirects.yaml': [
+    '5:22 checks[0].followRedirects: must be true, false, "same-origin", "any" or a list of host names',
+    '9:42 checks[1].followRedirects[1]: must be a host name, host:port or *.domain',
+  ],
   'invalid-body-regex.yaml': ['6:18 checks[0].expect.bodyRegex: must be a valid regular expression'],
   'invalid-show-details.yaml': ['2:16 server.showDetails: must be one of never, when-authorized, always (got "sometimes")'],
   'invalid-attempts-zero.yaml': ['3:15 defaults.retry.attempts: must be at least 1'],
