@@ -6,8 +6,7 @@
 // FIRST: enables the OpenTelemetry instrumentations (require hooks) before anything loads http, ioredis or pg
 import { startTelemetry } from './telemetry/sdk';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from './config/load';
-import { configJsonSchema } from './config/schema';
+import { configJsonSchema, loadConfigFile } from './probes/registry';
 import type { SidecarConfig } from './config/types';
 import { ConfigError } from './errors';
 import { Sidecar } from './sidecar';
@@ -93,7 +92,7 @@ async function run(config: SidecarConfig): Promise<void> {
     process.exit(1);
   }
   // hot reload: SIGHUP and changes of the file (config/reload.ts)
-  const reloader = new ConfigReloader({ file: config.source, target: sidecar, logger }).start();
+  const reloader = new ConfigReloader({ file: config.source, target: sidecar, logger, load: (file) => loadConfigFile(file) }).start();
   let signals = 0;
   const stop = (signal: string) => {
     reloader.stop();

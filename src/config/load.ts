@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode, Scalar } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors';
 import { ownsCheck, ordinalFromEnv } from '../health/shard';
-import { configSchema, type NotificationConfig, type RawCheck } from './schema';
-import type { CheckConfig, ShardInfo, SidecarConfig } from './types';
+import { buildConfigSchema, configJsonSchema, type ConfigSchema, type RawCheck } from './schema';
+import { notificationSecrets } from './secrets';
+import type { CheckConfig, CheckKindSpec, ShardInfo, SidecarConfig } from './types';
 
 type Path = (string | number)[];
 const REFERENCE = /\$\$\{|\$\{([^}]*)\}/g;
@@ -23,8 +24,6 @@ const MASK_CLOSE = '\uE001';
 const maskReferences = (text: string) => text.replace(/\$\{([^{}\n]*)\}/g, `$${MASK_OPEN}$1${MASK_CLOSE}`);
 const unmask = (text: string) => (text.includes(MASK_OPEN) ? text.replaceAll(MASK_OPEN, '{').replaceAll(MASK_CLOSE, '}') : text);
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** header names whose values are always treated as secrets */
-export const ALWAYS_SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
 
 interface Unresolved {
   path: Path;
@@ -43,17 +42,40 @@ export function formatPath(path: Path): string {
   return out || '(root)';
 }
 
-export function loadConfigFile(file: string, options: LoadOptions = {}): SidecarConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [{ line: 0, column: 0, path: '', message: `cannot read config file: ${describeFsError(err)}` }]);
-  }
-  return parseConfig(text, file, options);
+/** `C`: the union of the kinds' check types (the checks of a loaded config are of those kinds) */
+export interface ConfigLoader<C extends CheckConfig = CheckConfig> {
+  /** the check kinds' names, in the order the registry lists them */
+  readonly checkKinds: readonly string[];
+  readonly schema: ConfigSchema;
+  loadConfigFile(file: string, options?: LoadOptions): SidecarConfig<C>;
+  parseConfig(text: string, source: string, options?: LoadOptions): SidecarConfig<C>;
+  /** JSON Schema of the config file (`health-sidecar schema`) */
+  jsonSchema(): Record<string, unknown>;
 }
 
-export function parseConfig(text: string, source: string, options: LoadOptions = {}): SidecarConfig {
+/** The loader for a config whose checks are of the given kinds (the probe registry's list). */
+export function createConfigLoader<C extends CheckConfig>(kinds: readonly CheckKindSpec[]): ConfigLoader<C> {
+  const schema = buildConfigSchema(kinds.map((k) => k.schema));
+  const byKind = new Map(kinds.map((k) => [k.kind, k]));
+  const parse = (text: string, source: string, options: LoadOptions = {}) => parseConfig(text, source, schema, byKind, options) as SidecarConfig<C>;
+  return {
+    checkKinds: kinds.map((k) => k.kind),
+    schema,
+    parseConfig: parse,
+    loadConfigFile(file, options = {}) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(file, [{ line: 0, column: 0, path: '', message: `cannot read config file: ${describeFsError(err)}` }]);
+      }
+      return parse(text, file, options);
+    },
+    jsonSchema: () => configJsonSchema(schema),
+  };
+}
+
+function parseConfig(text: string, source: string, configSchema: ConfigSchema, kinds: ReadonlyMap<string, CheckKindSpec>, options: LoadOptions): SidecarConfig {
   const env = options.env ?? process.env;
   const readFile = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
   const lineCounter = new LineCounter();
@@ -160,10 +182,16 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
     throw new ConfigError(source, sortProblems(problems));
   }
   const input = raw ?? {};
+  const inputChecks: unknown[] = Array.isArray(input.checks) ? input.checks : [];
+  /** the kind of checks[index] (undefined when it names none the registry knows) */
+  const kindAt = (index: number) => {
+    const check = inputChecks[index];
+    return check && typeof check === 'object' ? kinds.get(String((check as Record<string, unknown>).kind)) : undefined;
+  };
   const skippedIndexes = new Map<number, string>();
   for (const ref of unresolved) {
     const [first, index, field] = ref.path;
-    if (first === 'checks' && typeof index === 'number' && ref.path.length === 3 && (field === 'url' || field === 'host')) {
+    if (first === 'checks' && typeof index === 'number' && ref.path.length === 3 && field === (kindAt(index)?.targetField ?? 'url')) {
       if (!skippedIndexes.has(index)) skippedIndexes.set(index, `environment variable ${ref.variable} is not set (${field})`);
     }
   }
@@ -173,18 +201,17 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
     problems.push({ ...at(nodeAt(doc, ref.path)?.range?.[0]), path: formatPath(ref.path), message: `environment variable ${ref.variable} is not set and has no default` });
   }
   const skipped: { name: string; reason: string }[] = [];
-  if (Array.isArray(input.checks)) {
-    input.checks.forEach((check: unknown, index) => {
-      const reason = skippedIndexes.get(index);
-      if (reason === undefined || !check || typeof check !== 'object') return;
-      const fields = check as Record<string, unknown>;
-      const name = fields.name;
-      skipped.push({ name: typeof name === 'string' ? name : `checks[${index}]`, reason });
-      if (fields.kind === 'dns') fields.host = 'unset.invalid';
-      else fields.url = `${typeof fields.kind === 'string' && fields.kind in PLACEHOLDER_SCHEME ? PLACEHOLDER_SCHEME[fields.kind] : 'http'}://unset.invalid:1`;
-      failed.delete(formatPath(['checks', index, fields.kind === 'dns' ? 'host' : 'url']));
-    });
-  }
+  inputChecks.forEach((check: unknown, index) => {
+    const reason = skippedIndexes.get(index);
+    if (reason === undefined || !check || typeof check !== 'object') return;
+    const fields = check as Record<string, unknown>;
+    const name = fields.name;
+    skipped.push({ name: typeof name === 'string' ? name : `checks[${index}]`, reason });
+    const kind = kindAt(index);
+    const field = kind?.targetField ?? 'url';
+    fields[field] = kind?.placeholder ?? 'http://unset.invalid:1';
+    failed.delete(formatPath(['checks', index, field]));
+  });
 
   const result = configSchema.safeParse(input);
   if (!result.success) {
@@ -193,7 +220,7 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const keyPath = [...path, key];
-          const suggestion = closestKey(key, knownKeysAt(path, input));
+          const suggestion = closestKey(key, knownKeysAt(configSchema, path, input));
           problems.push({ ...at(keyNodeAt(doc, keyPath)?.range?.[0]), path: formatPath(keyPath), message: suggestion ? `unknown key (did you mean "${suggestion}"?)` : 'unknown key' });
         }
         continue;
@@ -231,8 +258,10 @@ export function parseConfig(text: string, source: string, options: LoadOptions =
   if (shard) shard.owned = config.checks.filter(owned).length;
   for (const key of config.server.auth.keys) secrets.add(key.key);
   // every check's secrets, also those of checks other shards own: redaction errs on the safe side
-  for (const check of shard ? config.checks.map((c) => mergeDefaults(c, config.defaults)) : checks) collectCheckSecrets(check, secrets);
-  collectNotificationSecrets(config, secrets);
+  for (const check of shard ? config.checks.map((c) => mergeDefaults(c, config.defaults)) : checks) {
+    for (const secret of kinds.get(check.kind)?.secrets(check) ?? []) secrets.add(secret);
+  }
+  for (const secret of notificationSecrets(config)) secrets.add(secret);
   // A notification target may name only checks that exist (or were skipped for an unset variable).
   const knownChecks = new Set([...config.checks.map((c) => c.name), ...skipped.map((s) => s.name)]);
   config.notifications.forEach((target, index) =>
@@ -270,87 +299,6 @@ function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
   if (!value) return {};
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
-function collectCheckSecrets(check: CheckConfig, secrets: Set<string>): void {
-  if (check.kind === 'grpc' && check.tls?.key) secrets.add(check.tls.key);
-  if (!('url' in check)) return; // dns: no URL, no credentials
-  try {
-    const url = new URL(check.url);
-    if (url.password) {
-      secrets.add(url.password);
-      secrets.add(decodeURIComponent(url.password));
-    }
-  } catch {
-    /* validated already */
-  }
-  if (check.kind === 'http') {
-    collectHeaderSecrets(check.headers, check.secretHeaders, secrets);
-    if (check.tls?.key) secrets.add(check.tls.key);
-  }
-}
-
-/** header names that look like credentials even when not declared secret */
-const SECRET_HEADER_NAME = /auth|token|secret|key|password|passwd|session|cookie|signature/i;
-
-/**
- * A header whose value is a credential: always-secret (Authorization, Cookie …),
- * declared in `secretHeaders`, or named like one. Such values are redacted
- * everywhere and never follow a redirect to another origin.
- */
-export function isCredentialHeader(name: string, declared: readonly string[]): boolean {
-  const lower = name.toLowerCase();
-  return ALWAYS_SECRET_HEADERS.includes(lower) || declared.some((h) => h.toLowerCase() === lower) || SECRET_HEADER_NAME.test(name);
-}
-
-/**
- * Values of credential headers (the always-secret ones, the declared ones and
- * any whose name looks like a credential), plus the token of "Scheme token".
- */
-function collectHeaderSecrets(headers: Record<string, string>, declared: readonly string[], secrets: Set<string>): void {
-  for (const [name, value] of Object.entries(headers)) {
-    if (isCredentialHeader(name, declared)) {
-      secrets.add(value);
-      const token = /^\s*\S+\s+(\S+)\s*$/.exec(value)?.[1]; // "Bearer abc" → abc as well
-      if (token) secrets.add(token);
-    }
-  }
-}
-
-function collectNotificationSecrets(config: { notifications: NotificationConfig[]; state: { redis?: string } }, secrets: Set<string>): void {
-  const urlPassword = (value: string | undefined) => {
-    try {
-      const url = value ? new URL(value) : undefined;
-      if (url?.password) {
-        secrets.add(url.password);
-        secrets.add(decodeURIComponent(url.password));
-      }
-    } catch {
-      /* validated already */
-    }
-  };
-  urlPassword(config.state.redis);
-  for (const target of config.notifications) {
-    if (target.kind === 'webhook') {
-      urlPassword(target.url);
-      const url = new URL(target.url);
-      if (url.password) {
-        // what postBody sends for URL credentials: the Basic token is as secret as the password
-        const basic = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-        secrets.add(Buffer.from(basic).toString('base64'));
-      }
-      if (target.secret) secrets.add(target.secret);
-      collectHeaderSecrets(target.headers, [], secrets);
-    } else if (target.kind === 'slack') {
-      // the incoming-webhook URL is the credential: its path holds the token
-      secrets.add(target.url);
-      const path = new URL(target.url).pathname;
-      if (path.length > 8) secrets.add(path);
-    } else if (target.email.pass) secrets.add(target.email.pass);
-  }
-}
-
-/** URL scheme of the placeholder target a skipped check is validated with */
-const PLACEHOLDER_SCHEME: Record<string, string> = { http: 'http', tcp: 'tcp', redis: 'redis', postgres: 'postgres', grpc: 'grpc' };
 
 /**
  * The value of a plain scalar that was one whole `${…}` reference: a number or a
@@ -411,7 +359,7 @@ interface ZodLike {
 }
 
 /** Keys the schema allows in the mapping at path (for "did you mean"). */
-function knownKeysAt(path: Path, input: unknown): string[] {
+function knownKeysAt(configSchema: ConfigSchema, path: Path, input: unknown): string[] {
   let schema: ZodLike | undefined = configSchema as unknown as ZodLike;
   let value: unknown = input;
   for (const part of path) {

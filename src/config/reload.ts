@@ -18,7 +18,6 @@ import { basename, dirname, resolve } from 'node:path';
 import { metrics, type Counter } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../errors';
-import { loadConfigFile } from './load';
 import type { SidecarConfig } from './types';
 
 export type ReloadTrigger = 'sighup' | 'file' | 'manual';
@@ -44,7 +43,8 @@ export interface ReloaderOptions {
   watch?: boolean;
   /** install a SIGHUP handler; default true */
   sighup?: boolean;
-  load?: (file: string) => SidecarConfig;
+  /** load and validate the file (the probe registry's loader knows the check kinds) */
+  load: (file: string) => SidecarConfig;
 }
 
 export const RELOAD_FAILURES_METRIC = 'healthcheck.config.reload_failures';
@@ -106,7 +106,7 @@ export class ConfigReloader {
   constructor(private readonly options: ReloaderOptions) {
     this.file = resolve(options.file);
     this.debounceMs = options.debounceMs ?? 300;
-    this.load = options.load ?? loadConfigFile;
+    this.load = options.load;
     this.lastHash = this.hashFile();
   }
 

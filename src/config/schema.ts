@@ -1,20 +1,22 @@
 /**
- * The one schema of the config file. The loader validates with it, and
- * `health-sidecar schema` prints it as JSON Schema (z.toJSONSchema, input side),
- * so editors and the loader can never disagree.
+ * The one schema of the config file, assembled from the common fields below and
+ * the check kinds' own schemas (each probe kind module builds its schema from
+ * the pieces exported here; the probe registry hands the list in, so config/
+ * never imports probes/). The loader validates with it, and `health-sidecar
+ * schema` prints it as JSON Schema (z.toJSONSchema, input side), so editors and
+ * the loader can never disagree.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration';
 
-export const CHECK_KINDS = ['http', 'tcp', 'redis', 'postgres', 'grpc', 'dns'] as const;
 export const GROUPS = ['live', 'ready', 'startup'] as const;
 export type GroupName = (typeof GROUPS)[number];
 
 /** for editors (JSON Schema; a `${…}` reference is let through); the loader's own check is parseDuration */
 const DURATION_PATTERN = '^(\\s*(\\d+(\\.\\d+)?(ms|s|m|h|d))+\\s*|.*\\$\\{[^}]*\\}.*)$';
 const durationMessage = (what: string) => `must be ${what} such as "250ms", "5s" or "1m"`;
-const duration = (what = 'a duration', positive = false) =>
+export const duration = (what = 'a duration', positive = false) =>
   z
     .string({
       error: (issue) =>
@@ -32,7 +34,7 @@ const duration = (what = 'a duration', positive = false) =>
     .transform((s) => parseDuration(s)!)
     .meta({ description: 'duration: a number followed by ms, s, m, h or d (e.g. 250ms, 5s, 1m30s)', pattern: DURATION_PATTERN });
 
-const positiveDuration = duration('a duration', true);
+export const positiveDuration = duration('a duration', true);
 
 const RATE = /^(\d+)\/(\d+(?:\.\d+)?(?:ms|s|m|h|d)+)$/;
 const rateLimit = z
@@ -91,7 +93,7 @@ const defaultsSchema = z.strictObject({
 });
 
 /** Fields every check kind shares; policy fields override `defaults` key by key. */
-const commonCheck = {
+export const commonCheck = {
   name: z
     .string()
     .regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]* (lower case, digits, - and _)' })
@@ -121,7 +123,8 @@ const commonCheck = {
     .describe('latency budget of a check'),
 };
 
-const urlWithSchemes = (schemes: string[]) =>
+/** A URL string with one of the given schemes and a host. */
+export const urlWithSchemes = (schemes: string[]) =>
   z.string({ error: 'is required' }).superRefine((value, ctx) => {
     let parsed: URL;
     try {
@@ -137,22 +140,9 @@ const urlWithSchemes = (schemes: string[]) =>
     }
   });
 
-/** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
-const REDIRECT_HOST = /^(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 
-const STATUS_RANGE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
-const statusSpec = z.union([
-  z.number().int().min(100).max(599),
-  z
-    .string()
-    .regex(STATUS_RANGE, { error: 'must be a status code or range such as "200-299"' })
-    .refine((s) => {
-      const m = STATUS_RANGE.exec(s);
-      return !m || m[2] === undefined || Number(m[1]) <= Number(m[2]);
-    }, { error: 'range start must not exceed its end, e.g. "200-299"' }),
-]);
-
-const tlsSchema = z.strictObject({
+/** TLS options of the kinds that speak TLS (http with https URLs, grpc with grpcs URLs). */
+export const tlsSchema = z.strictObject({
   insecureSkipVerify: z.boolean().default(false),
   ca: z.string().optional().describe('PEM text of extra CA certificates (use ${file:/path})'),
   cert: z.string().optional(),
@@ -164,90 +154,8 @@ const tlsSchema = z.strictObject({
   minValidityAction: z.enum(['fail', 'warn']).default('fail').describe('fail: the probe fails; warn: the probe succeeds with a warning in its message'),
 });
 
-const httpCheck = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('http'),
-  url: urlWithSchemes(['http', 'https']),
-  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
-  headers: z.record(z.string(), z.string()).default({}),
-  secretHeaders: z.array(z.string()).default([]).describe('header names whose values are secrets (Authorization, Cookie and X-API-Key always are)'),
-  body: z.string().optional(),
-  followRedirects: z
-    .union([z.boolean(), z.enum(['same-origin', 'any']), z.array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name, host:port or *.domain' })).min(1)], {
-      error: 'must be true, false, "same-origin", "any" or a list of host names',
-    })
-    .default(false)
-    .transform((value) => (value === true ? ('same-origin' as const) : value))
-    .describe('follow 3xx responses: false (judge the 3xx), true or "same-origin" (only to the same scheme, host and port), "any", or a list of allowed hosts ("host", "host:port", "*.domain"). Credentials never cross to another origin; https → http is refused'),
-  expect: z
-    .strictObject({
-      status: z.array(statusSpec).min(1).default(['200-299']),
-      bodyContains: z.string().optional(),
-      bodyRegex: z
-        .string()
-        .refine((s) => {
-          try {
-            new RegExp(s);
-            return true;
-          } catch {
-            return false;
-          }
-        }, { error: 'must be a valid regular expression' })
-        .optional(),
-    })
-    .prefault({}),
-  tls: tlsSchema.optional(),
-});
-
-const tcpCheck = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('tcp'),
-  url: urlWithSchemes(['tcp']).refine((u) => {
-    try {
-      const url = new URL(u);
-      return url.protocol !== 'tcp:' || url.port !== ''; // a wrong scheme is reported by the URL rule
-    } catch {
-      return true; // reported by the URL rule
-    }
-  }, { error: 'must name a port: tcp://host:port' }),
-});
-
-const redisCheck = z
-  .strictObject({
-    ...commonCheck,
-    kind: z.literal('redis'),
-    url: urlWithSchemes(['redis', 'rediss']),
-    role: z.enum(['master', 'replica']).optional().describe('required replication role (INFO replication role:)'),
-    maxReplicationLagSeconds: z
-      .number()
-      .min(0)
-      .optional()
-      .describe('on a replica: fail when the master link is down or master_last_io_seconds_ago exceeds this'),
-  })
-  .superRefine((check, ctx) => {
-    if (check.role === 'master' && check.maxReplicationLagSeconds !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a replica (role: master has no replication lag)' });
-    }
-  });
-
-const postgresCheck = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('postgres'),
-  url: urlWithSchemes(['postgres', 'postgresql']),
-  query: z.string().min(1).default('SELECT 1'),
-  expectPrimary: z.boolean().optional().describe('true: fail on a standby (pg_is_in_recovery()); false: fail on a primary'),
-  maxReplicationLagSeconds: z
-    .number()
-    .min(0)
-    .optional()
-    .describe('on a standby: fail when now() - pg_last_xact_replay_timestamp() exceeds this (0 when all received WAL is replayed)'),
-}).superRefine((check, ctx) => {
-  if (check.expectPrimary === true && check.maxReplicationLagSeconds !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a standby (expectPrimary: true has no replication lag)' });
-  }
-});
-
-const hasPort = (u: string) => {
+/** Does a URL name a port? (A URL that does not parse is reported by the URL rule, so it passes here.) */
+export const hasPort = (u: string) => {
   try {
     return new URL(u).port !== '';
   } catch {
@@ -255,65 +163,8 @@ const hasPort = (u: string) => {
   }
 };
 
-const grpcCheck = z
-  .strictObject({
-    ...commonCheck,
-    kind: z.literal('grpc'),
-    url: urlWithSchemes(['grpc', 'grpcs']).describe('grpc://host:port (plaintext) or grpcs://host[:port] (TLS, port 443 by default)'),
-    service: z.string().default('').describe('service name sent in grpc.health.v1.HealthCheckRequest ("" = the whole server)'),
-    tls: tlsSchema.optional(),
-  })
-  .superRefine((check, ctx) => {
-    if (check.url.startsWith('grpc://') && !hasPort(check.url)) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must name a port: grpc://host:port' });
-    }
-    if (check.url.startsWith('grpc://') && check.tls !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS options need a grpcs:// URL (grpc:// is plaintext)' });
-    }
-  });
-
-/** IPv4, IPv4:port, IPv6, [IPv6] or [IPv6]:port: node:dns Resolver.setServers takes IP addresses only. */
-const RESOLVER = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\]|([0-9a-fA-F:]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/;
-const resolverAddress = z.string().refine(
-  (s) => {
-    const m = RESOLVER.exec(s);
-    if (!m) return false;
-    const ip = m[1] ?? m[2] ?? m[3]!;
-    if (m[3] !== undefined && m[4] !== undefined) return false; // bare IPv6 with :port is ambiguous; use [v6]:port
-    const port = m[4] === undefined ? 53 : Number(m[4]);
-    return isIP(ip) !== 0 && port >= 1 && port <= 65535;
-  },
-  { error: 'must be an IP address with an optional port: 10.0.0.10, 10.0.0.10:53, [fd00::10]:53' },
-);
-const DNS_NAME = /^(?=.{1,253}\.?$)(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?$/;
-
-const dnsCheck = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('dns'),
-  host: z.string({ error: 'is required' }).regex(DNS_NAME, { error: 'must be a DNS name such as api.example.com' }).describe('the name to resolve'),
-  recordType: z.enum(['A', 'AAAA', 'CNAME', 'SRV', 'TXT']).default('A'),
-  resolver: z
-    .union([resolverAddress, z.array(resolverAddress).min(1)])
-    .optional()
-    .transform((r) => (r === undefined ? undefined : Array.isArray(r) ? r : [r]))
-    .describe('resolver(s) to ask instead of the system ones (/etc/resolv.conf), tried in order'),
-  expect: z
-    .strictObject({
-      answers: z
-        .array(z.string().min(1))
-        .min(1)
-        .optional()
-        .describe('each must be among the answers (A/AAAA: address, CNAME: name, SRV: "priority weight port target", TXT: the joined strings)'),
-    })
-    .prefault({}),
-});
-
-export const checkSchema = z.discriminatedUnion('kind', [httpCheck, tcpCheck, redisCheck, postgresCheck, grpcCheck, dnsCheck], {
-  error: (issue) =>
-    issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator'
-      ? `kind must be one of ${CHECK_KINDS.join(', ')}`
-      : undefined,
-});
+/** The schema of a check kind: a strict object with the common fields and `kind: z.literal(…)`. */
+export type CheckSchema = z.ZodObject<{ kind: z.ZodLiteral<string> } & z.ZodRawShape>;
 
 const apiKeySchema = z.strictObject({
   name: z.string().regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]*' }),
@@ -382,108 +233,121 @@ const stateSchema = z.strictObject({
   maxDeadLetters: z.number().int().min(1).max(10000).default(100),
 });
 
-export const configSchema = z
-  .strictObject({
-    server: z
-      .strictObject({
-        port: z.number().int().min(0).max(65535).default(9464),
-        grpcPort: z.number().int().min(0).max(65535).optional().describe('serve grpc.health.v1 (services live, ready, startup, "" = ready) on this port; off when absent'),
-        host: z.string().min(1).default('0.0.0.0'),
-        showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
-        drainDelay: duration().prefault('5s'),
-        auth: z
-          .strictObject({
-            keys: z.array(apiKeySchema).default([]),
-            anonymousRateLimit: rateLimit.prefault('60/1m').describe('per client IP, for requests without a valid key'),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    log: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .prefault({}),
-    telemetry: z
-      .strictObject({
-        serviceName: z.string().min(1).default('health-sidecar'),
-        prometheus: z
-          .strictObject({ enabled: z.boolean().default(true), path: z.string().startsWith('/').default('/metrics') })
-          .prefault({}),
-        traces: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
-      })
-      .prefault({}),
-    defaults: defaultsSchema.prefault({}),
-    checks: z.array(checkSchema).default([]),
-    notifications: z.array(notificationSchema).default([]),
-    state: stateSchema.prefault({}),
-    shard: z
-      .strictObject({
-        index: z
-          .union([z.number().int().min(0), z.literal('auto')], { error: 'must be a whole number ≥ 0 or "auto"' })
-          .describe('this replica\'s shard, 0 … count-1; "auto": the StatefulSet ordinal, the trailing -N of K8S_POD_NAME or HOSTNAME'),
-        count: z.number().int().min(1).max(1024).describe('number of replicas the checks are split across'),
-      })
-      .optional()
-      .describe('split the checks across replicas: this one probes only the checks it owns (rendezvous hashing of the name)'),
-  })
-  .superRefine((config, ctx) => {
-    if (config.shard && typeof config.shard.index === 'number' && config.shard.index >= config.shard.count) {
-      ctx.addIssue({ code: 'custom', path: ['shard', 'index'], message: `must be less than shard.count (${config.shard.count}): shards are numbered 0 … ${config.shard.count - 1}` });
-    }
-    config.checks.forEach((check, index) => {
-      if (check.shard === undefined) return;
-      if (!config.shard) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: 'pins the check to a shard, but there is no top-level shard: { index, count }' });
-      else if (check.shard >= config.shard.count) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: `must be less than shard.count (${config.shard.count})` });
-    });
-    const seen = new Map<string, number>();
-    config.checks.forEach((check, index) => {
-      const first = seen.get(check.name);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['checks', index, 'name'], message: `duplicate check name "${check.name}" (first used by checks[${first}])` });
-      } else seen.set(check.name, index);
-      // a check that sets neither inherits both: the defaults' own rule below covers it
-      if (check.timeout !== undefined || check.interval !== undefined) {
-        const timeout = check.timeout ?? config.defaults.timeout;
-        const interval = check.interval ?? config.defaults.interval;
-        if (timeoutExceedsInterval(timeout, interval)) {
-          const from = (own: number | undefined, key: string) => (own === undefined ? `, from defaults.${key}` : '');
-          ctx.addIssue({
-            code: 'custom',
-            path: ['checks', index, check.timeout !== undefined ? 'timeout' : 'interval'],
-            message: `timeout (${formatDuration(timeout)}${from(check.timeout, 'timeout')}) must not exceed interval (${formatDuration(interval)}${from(check.interval, 'interval')})`,
-          });
-        }
+/** The whole config schema for the given check kinds (in the order `kind must be one of` lists them). */
+export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
+  const kinds = checkSchemas.map((schema) => schema.shape.kind.value);
+  const checkSchema = z.discriminatedUnion('kind', checkSchemas as unknown as [CheckSchema, ...CheckSchema[]], {
+    error: (issue) =>
+      issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator'
+        ? `kind must be one of ${kinds.join(', ')}`
+        : undefined,
+  }) as unknown as z.ZodType<RawCheck, unknown>;
+  return z
+    .strictObject({
+      server: z
+        .strictObject({
+          port: z.number().int().min(0).max(65535).default(9464),
+          grpcPort: z.number().int().min(0).max(65535).optional().describe('serve grpc.health.v1 (services live, ready, startup, "" = ready) on this port; off when absent'),
+          host: z.string().min(1).default('0.0.0.0'),
+          showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
+          drainDelay: duration().prefault('5s'),
+          auth: z
+            .strictObject({
+              keys: z.array(apiKeySchema).default([]),
+              anonymousRateLimit: rateLimit.prefault('60/1m').describe('per client IP, for requests without a valid key'),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      log: z
+        .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+        .prefault({}),
+      telemetry: z
+        .strictObject({
+          serviceName: z.string().min(1).default('health-sidecar'),
+          prometheus: z
+            .strictObject({ enabled: z.boolean().default(true), path: z.string().startsWith('/').default('/metrics') })
+            .prefault({}),
+          traces: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+        })
+        .prefault({}),
+      defaults: defaultsSchema.prefault({}),
+      checks: z.array(checkSchema).default([]),
+      notifications: z.array(notificationSchema).default([]),
+      state: stateSchema.prefault({}),
+      shard: z
+        .strictObject({
+          index: z
+            .union([z.number().int().min(0), z.literal('auto')], { error: 'must be a whole number ≥ 0 or "auto"' })
+            .describe('this replica\'s shard, 0 … count-1; "auto": the StatefulSet ordinal, the trailing -N of K8S_POD_NAME or HOSTNAME'),
+          count: z.number().int().min(1).max(1024).describe('number of replicas the checks are split across'),
+        })
+        .optional()
+        .describe('split the checks across replicas: this one probes only the checks it owns (rendezvous hashing of the name)'),
+    })
+    .superRefine((config, ctx) => {
+      if (config.shard && typeof config.shard.index === 'number' && config.shard.index >= config.shard.count) {
+        ctx.addIssue({ code: 'custom', path: ['shard', 'index'], message: `must be less than shard.count (${config.shard.count}): shards are numbered 0 … ${config.shard.count - 1}` });
       }
+      config.checks.forEach((check, index) => {
+        if (check.shard === undefined) return;
+        if (!config.shard) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: 'pins the check to a shard, but there is no top-level shard: { index, count }' });
+        else if (check.shard >= config.shard.count) ctx.addIssue({ code: 'custom', path: ['checks', index, 'shard'], message: `must be less than shard.count (${config.shard.count})` });
+      });
+      const seen = new Map<string, number>();
+      config.checks.forEach((check, index) => {
+        const first = seen.get(check.name);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['checks', index, 'name'], message: `duplicate check name "${check.name}" (first used by checks[${first}])` });
+        } else seen.set(check.name, index);
+        // a check that sets neither inherits both: the defaults' own rule below covers it
+        if (check.timeout !== undefined || check.interval !== undefined) {
+          const timeout = check.timeout ?? config.defaults.timeout;
+          const interval = check.interval ?? config.defaults.interval;
+          if (timeoutExceedsInterval(timeout, interval)) {
+            const from = (own: number | undefined, key: string) => (own === undefined ? `, from defaults.${key}` : '');
+            ctx.addIssue({
+              code: 'custom',
+              path: ['checks', index, check.timeout !== undefined ? 'timeout' : 'interval'],
+              message: `timeout (${formatDuration(timeout)}${from(check.timeout, 'timeout')}) must not exceed interval (${formatDuration(interval)}${from(check.interval, 'interval')})`,
+            });
+          }
+        }
+      });
+      if (timeoutExceedsInterval(config.defaults.timeout, config.defaults.interval)) {
+        ctx.addIssue({ code: 'custom', path: ['defaults', 'timeout'], message: `timeout (${formatDuration(config.defaults.timeout)}) must not exceed interval (${formatDuration(config.defaults.interval)})` });
+      }
+      const targetNames = new Map<string, number>();
+      config.notifications.forEach((target, index) => {
+        const first = targetNames.get(target.name);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['notifications', index, 'name'], message: `duplicate notification name "${target.name}" (first used by notifications[${first}])` });
+        else targetNames.set(target.name, index);
+      });
+      const keyNames = new Set<string>();
+      config.server.auth.keys.forEach((key, index) => {
+        if (keyNames.has(key.name)) ctx.addIssue({ code: 'custom', path: ['server', 'auth', 'keys', index, 'name'], message: `duplicate key name "${key.name}"` });
+        keyNames.add(key.name);
+      });
     });
-    if (timeoutExceedsInterval(config.defaults.timeout, config.defaults.interval)) {
-      ctx.addIssue({ code: 'custom', path: ['defaults', 'timeout'], message: `timeout (${formatDuration(config.defaults.timeout)}) must not exceed interval (${formatDuration(config.defaults.interval)})` });
-    }
-    const targetNames = new Map<string, number>();
-    config.notifications.forEach((target, index) => {
-      const first = targetNames.get(target.name);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['notifications', index, 'name'], message: `duplicate notification name "${target.name}" (first used by notifications[${first}])` });
-      else targetNames.set(target.name, index);
-    });
-    const keyNames = new Set<string>();
-    config.server.auth.keys.forEach((key, index) => {
-      if (keyNames.has(key.name)) ctx.addIssue({ code: 'custom', path: ['server', 'auth', 'keys', index, 'name'], message: `duplicate key name "${key.name}"` });
-      keyNames.add(key.name);
-    });
-  });
+;
+}
 
 /** Both valid durations (an invalid one is reported on its own) and the timeout longer. */
 function timeoutExceedsInterval(timeout: unknown, interval: unknown): timeout is number {
   return typeof timeout === 'number' && typeof interval === 'number' && interval > 0 && timeout > 0 && timeout > interval;
 }
 
-export type RawConfig = z.output<typeof configSchema>;
-export type RawCheck = z.output<typeof checkSchema>;
+/** What every check has, whatever its kind (a kind's own fields come with its schema). */
+const baseCheck = z.object({ ...commonCheck, kind: z.string() });
+export type RawCheck = z.output<typeof baseCheck>;
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+export type RawConfig = z.output<ConfigSchema>;
 export type NotificationConfig = z.output<typeof notificationSchema>;
-export type StateConfig = z.output<typeof stateSchema>;
 
 /** JSON Schema of the config file, generated from the same schema the loader uses. */
-export function configJsonSchema(): Record<string, unknown> {
+export function configJsonSchema(schema: ConfigSchema): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }),
+    ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }),
     title: 'otel-health-sidecar configuration',
   };
 }

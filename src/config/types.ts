@@ -1,7 +1,9 @@
-import type { RawCheck, RawConfig, GroupName } from './schema';
+import type { z } from 'zod';
+import type { CheckSchema, GroupName, RawCheck, RawConfig } from './schema';
 
 export type { GroupName };
-export type CheckKind = RawCheck['kind'];
+/** A check kind's name (http, tcp…); the probe registry lists the kinds. */
+export type CheckKind = string;
 
 export interface PolicyConfig {
   /** ms between the starts of two scheduled runs */
@@ -13,10 +15,27 @@ export interface PolicyConfig {
   thresholds: { failure: number; success: number };
 }
 
-/** A check with every policy field filled in from `defaults`. */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-export type CheckConfig = DistributiveOmit<RawCheck, 'interval' | 'timeout' | 'retry' | 'breaker' | 'thresholds'> & PolicyConfig;
-export type CheckConfigOf<K extends CheckKind> = Extract<CheckConfig, { kind: K }>;
+type PolicyKeys = 'interval' | 'timeout' | 'retry' | 'breaker' | 'thresholds';
+/** A check with every policy field filled in from `defaults`: the fields every kind has. */
+export type CheckConfig = Omit<RawCheck, PolicyKeys> & PolicyConfig;
+/** A check of one kind, from that kind's schema, policy filled in. */
+export type KindCheckConfig<S extends CheckSchema> = Omit<z.output<S>, PolicyKeys> & PolicyConfig;
+
+/**
+ * What the config loader needs to know of a check kind (the probe kind modules
+ * provide it; the registry hands the list to the loader).
+ */
+export interface CheckKindSpec {
+  readonly kind: string;
+  /** strict object schema with the common fields and `kind: z.literal(kind)` */
+  readonly schema: CheckSchema;
+  /** the field naming what is probed: a check whose target needs an unset variable is skipped */
+  readonly targetField: 'url' | 'host';
+  /** the target a skipped check is validated with (so a typo elsewhere in it is still found) */
+  readonly placeholder: string;
+  /** values in the check that are secrets (redacted from every output) */
+  secrets(check: CheckConfig): string[];
+}
 
 /** The resolved `shard` block: which slice of the check list this replica probes. */
 export interface ShardInfo {
@@ -29,9 +48,9 @@ export interface ShardInfo {
   total: number;
 }
 
-export interface SidecarConfig extends Omit<RawConfig, 'checks' | 'shard'> {
+export interface SidecarConfig<C extends CheckConfig = CheckConfig> extends Omit<RawConfig, 'checks' | 'shard'> {
   /** the checks this replica probes (with sharding: only the ones its shard owns) */
-  checks: CheckConfig[];
+  checks: C[];
   /** absent when the config has no `shard` block */
   shard?: ShardInfo;
   /** checks left out because an environment variable they need is unset */

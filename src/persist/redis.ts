@@ -12,7 +12,7 @@
  * written until Redis is back and the stored history has been read and
  * merged — a restart during a Redis outage never overwrites older history.
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { Incident } from '../health/incidents';
 import type { DeadLetter } from '../notify/dead-letters';
 import type { Redactor } from '../redact';
@@ -45,7 +45,10 @@ export class RedisHistory {
   private closed = false;
 
   constructor(private readonly options: RedisHistoryOptions) {
-    this.redis = new Redis(options.url, {
+    // the driver loads only when state.redis is configured
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
+    this.redis = new RedisClient(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

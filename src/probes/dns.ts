@@ -1,9 +1,51 @@
 import { promises as dnsPromises } from 'node:dns';
-import type { CheckConfigOf } from '../config/types';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { commonCheck } from '../config/schema';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortError, type Probe, type ProbeContext } from './probe';
+import { abortError, type Probe, type ProbeContext, type ProbeKind } from './probe';
 
-export type DnsRecordType = CheckConfigOf<'dns'>['recordType'];
+/** IPv4, IPv4:port, IPv6, [IPv6] or [IPv6]:port: node:dns Resolver.setServers takes IP addresses only. */
+const RESOLVER = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9a-fA-F:.]+)\]|([0-9a-fA-F:]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/;
+const resolverAddress = z.string().refine(
+  (s) => {
+    const m = RESOLVER.exec(s);
+    if (!m) return false;
+    const ip = m[1] ?? m[2] ?? m[3]!;
+    if (m[3] !== undefined && m[4] !== undefined) return false; // bare IPv6 with :port is ambiguous; use [v6]:port
+    const port = m[4] === undefined ? 53 : Number(m[4]);
+    return isIP(ip) !== 0 && port >= 1 && port <= 65535;
+  },
+  { error: 'must be an IP address with an optional port: 10.0.0.10, 10.0.0.10:53, [fd00::10]:53' },
+);
+const DNS_NAME = /^(?=.{1,253}\.?$)(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?$/;
+
+const schema = z.strictObject({
+  ...commonCheck,
+  kind: z.literal('dns'),
+  host: z.string({ error: 'is required' }).regex(DNS_NAME, { error: 'must be a DNS name such as api.example.com' }).describe('the name to resolve'),
+  recordType: z.enum(['A', 'AAAA', 'CNAME', 'SRV', 'TXT']).default('A'),
+  resolver: z
+    .union([resolverAddress, z.array(resolverAddress).min(1)])
+    .optional()
+    .transform((r) => (r === undefined ? undefined : Array.isArray(r) ? r : [r]))
+    .describe('resolver(s) to ask instead of the system ones (/etc/resolv.conf), tried in order'),
+  expect: z
+    .strictObject({
+      answers: z
+        .array(z.string().min(1))
+        .min(1)
+        .optional()
+        .describe('each must be among the answers (A/AAAA: address, CNAME: name, SRV: "priority weight port target", TXT: the joined strings)'),
+    })
+    .prefault({}),
+});
+
+export type DnsCheckConfig = KindCheckConfig<typeof schema>;
+export type DnsRecordType = DnsCheckConfig['recordType'];
+
+const target = (check: DnsCheckConfig) => `dns ${check.recordType} ${check.host}${check.resolver ? ` @${check.resolver.join(',')}` : ''}`;
 
 /** DNS answers that are the server speaking (the name or the records are not there): a failed result, not an unreachable resolver. */
 const ANSWER_CODES: Record<string, string> = {
@@ -76,9 +118,9 @@ function list(type: DnsRecordType, answers: string[]): string {
  * expected answers are failed results; an unreachable or silent resolver
  * rejects.
  */
-export function createDnsProbe(check: CheckConfigOf<'dns'>, context: ProbeContext): Probe {
+function createDnsProbe(check: DnsCheckConfig, context: ProbeContext): Probe {
   const type = check.recordType;
-  const where = context.redactor.text(`dns ${type} ${check.host}${check.resolver ? ` @${check.resolver.join(',')}` : ''}`);
+  const where = context.redactor.text(target(check));
   const active = new Set<dnsPromises.Resolver>();
   return {
     async run(signal) {
@@ -114,3 +156,14 @@ export function createDnsProbe(check: CheckConfigOf<'dns'>, context: ProbeContex
     },
   };
 }
+
+export const dnsKind: ProbeKind<DnsCheckConfig> = {
+  kind: 'dns',
+  schema,
+  create: createDnsProbe,
+  targetField: 'host',
+  placeholder: 'unset.invalid',
+  target,
+  secrets: () => [], // no URL, no credentials
+  redact: (check) => check,
+};

@@ -1,17 +1,34 @@
 import type { Socket } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import type { CheckConfigOf } from '../config/types';
+import type * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import { commonCheck, hasPort, tlsSchema, urlWithSchemes } from '../config/schema';
+import { urlSecrets } from '../config/secrets';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortError, hardClose, type Probe, type ProbeContext } from './probe';
+import { abortError, hardClose, type Probe, type ProbeContext, type ProbeKind } from './probe';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
+const schema = z
+  .strictObject({
+    ...commonCheck,
+    kind: z.literal('grpc'),
+    url: urlWithSchemes(['grpc', 'grpcs']).describe('grpc://host:port (plaintext) or grpcs://host[:port] (TLS, port 443 by default)'),
+    service: z.string().default('').describe('service name sent in grpc.health.v1.HealthCheckRequest ("" = the whole server)'),
+    tls: tlsSchema.optional(),
+  })
+  .superRefine((check, ctx) => {
+    if (check.url.startsWith('grpc://') && !hasPort(check.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'must name a port: grpc://host:port' });
+    }
+    if (check.url.startsWith('grpc://') && check.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'TLS options need a grpcs:// URL (grpc:// is plaintext)' });
+    }
+  });
+
+export type GrpcCheckConfig = KindCheckConfig<typeof schema>;
+
 const CHECK_PATH = '/grpc.health.v1.Health/Check';
-const checkMethod = healthService.Check as unknown as {
-  requestSerialize: (value: { service: string }) => Buffer;
-  responseDeserialize: (bytes: Buffer) => { status: string };
-};
 
 /**
  * Headroom of the gRPC deadline over the check timeout. The policy's timeout
@@ -20,50 +37,75 @@ const checkMethod = healthService.Check as unknown as {
  */
 const DEADLINE_HEADROOM_MS = 100;
 
-/** Status codes that say "the channel/connection is the problem": the next run starts a fresh channel. */
-const TRANSPORT_CODES = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
+function endpoint(check: GrpcCheckConfig): { secure: boolean; target: string } {
+  const url = new URL(check.url);
+  const secure = url.protocol === 'grpcs:';
+  return { secure, target: `${url.hostname}:${url.port || (secure ? '443' : '')}` };
+}
+
+const target = (check: GrpcCheckConfig) => `grpc ${endpoint(check).target}${check.service ? ` service ${JSON.stringify(check.service)}` : ''}`;
 
 /**
- * Channel credentials that remember the TCP sockets their channel opened.
- * grpc-js has no handshake timeout and closes a connection gracefully (GOAWAY,
- * then wait), so a connection to a black-holed server would stay open after
- * the channel is closed; one per timed-out run. Dropping a channel therefore
- * also resets its sockets. (`_createSecureConnector` is the documented
- * abstract member of grpc-js ChannelCredentials.)
+ * @grpc/grpc-js and the health service definition, loaded when a grpc check is
+ * created (they are heavy): the driver, the Check method's (de)serialisers, the
+ * status codes that mean "the channel is the problem", and credentials that
+ * remember their sockets.
  */
-class SocketTrackingCredentials extends grpc.ChannelCredentials {
-  private readonly sockets = new Set<Socket>();
+function loadDriver() {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const grpcJs = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { service: healthService } = require('grpc-health-check') as typeof import('grpc-health-check');
+  const checkMethod = healthService.Check as unknown as {
+    requestSerialize: (value: { service: string }) => Buffer;
+    responseDeserialize: (bytes: Buffer) => { status: string };
+  };
+  /** Status codes that say "the channel/connection is the problem": the next run starts a fresh channel. */
+  const transportCodes = new Set([grpcJs.status.UNAVAILABLE, grpcJs.status.DEADLINE_EXCEEDED, grpcJs.status.CANCELLED, grpcJs.status.INTERNAL, grpcJs.status.UNKNOWN]);
 
-  constructor(private readonly inner: grpc.ChannelCredentials) {
-    super();
-  }
+  /**
+   * Channel credentials that remember the TCP sockets their channel opened.
+   * grpc-js has no handshake timeout and closes a connection gracefully (GOAWAY,
+   * then wait), so a connection to a black-holed server would stay open after
+   * the channel is closed; one per timed-out run. Dropping a channel therefore
+   * also resets its sockets. (`_createSecureConnector` is the documented
+   * abstract member of grpc-js ChannelCredentials.)
+   */
+  class SocketTrackingCredentials extends grpcJs.ChannelCredentials {
+    private readonly sockets = new Set<Socket>();
 
-  _isSecure(): boolean {
-    return this.inner._isSecure();
-  }
+    constructor(private readonly inner: grpc.ChannelCredentials) {
+      super();
+    }
 
-  _equals(other: grpc.ChannelCredentials): boolean {
-    return other === this;
-  }
+    _isSecure(): boolean {
+      return this.inner._isSecure();
+    }
 
-  _createSecureConnector(...args: Parameters<grpc.ChannelCredentials['_createSecureConnector']>): ReturnType<grpc.ChannelCredentials['_createSecureConnector']> {
-    const connector = this.inner._createSecureConnector(...args);
-    return {
-      connect: (socket: Socket) => {
-        this.sockets.add(socket);
-        socket.once('close', () => this.sockets.delete(socket));
-        return connector.connect(socket);
-      },
-      waitForReady: () => connector.waitForReady(),
-      getCallCredentials: () => connector.getCallCredentials(),
-      destroy: () => connector.destroy(),
-    };
-  }
+    _equals(other: grpc.ChannelCredentials): boolean {
+      return other === this;
+    }
 
-  resetSockets(): void {
-    for (const socket of this.sockets) hardClose(socket);
-    this.sockets.clear();
+    _createSecureConnector(...args: Parameters<grpc.ChannelCredentials['_createSecureConnector']>): ReturnType<grpc.ChannelCredentials['_createSecureConnector']> {
+      const connector = this.inner._createSecureConnector(...args);
+      return {
+        connect: (socket: Socket) => {
+          this.sockets.add(socket);
+          socket.once('close', () => this.sockets.delete(socket));
+          return connector.connect(socket);
+        },
+        waitForReady: () => connector.waitForReady(),
+        getCallCredentials: () => connector.getCallCredentials(),
+        destroy: () => connector.destroy(),
+      };
+    }
+
+    resetSockets(): void {
+      for (const socket of this.sockets) hardClose(socket);
+      this.sockets.clear();
+    }
   }
+  return { grpc: grpcJs, checkMethod, transportCodes, SocketTrackingCredentials };
 }
 
 /**
@@ -75,18 +117,15 @@ class SocketTrackingCredentials extends grpc.ChannelCredentials {
  * timeout or a transport error it is closed and the next run opens a new one
  * (a fresh connection attempt, not grpc-js's reconnect backoff).
  */
-export function createGrpcProbe(check: CheckConfigOf<'grpc'>, context: ProbeContext): Probe {
-  const url = new URL(check.url);
-  const secure = url.protocol === 'grpcs:';
-  const host = url.hostname;
-  const port = url.port || (secure ? '443' : '');
-  const target = `${host}:${port}`;
-  const where = context.redactor.text(`grpc ${target}${check.service ? ` service ${JSON.stringify(check.service)}` : ''}`);
+function createGrpcProbe(check: GrpcCheckConfig, context: ProbeContext): Probe {
+  const { grpc, checkMethod, transportCodes: TRANSPORT_CODES, SocketTrackingCredentials } = loadDriver();
+  const { secure, target: address } = endpoint(check);
+  const where = context.redactor.text(target(check));
   const tls = check.tls;
   const certs = certExpiryRecorder(check.name, check.kind);
   let seenCertificate: CertExpiry | undefined;
   let client: grpc.Client | undefined;
-  let clientCredentials: SocketTrackingCredentials | undefined;
+  let clientCredentials: InstanceType<typeof SocketTrackingCredentials> | undefined;
 
   function credentials(): grpc.ChannelCredentials {
     if (!secure) return grpc.credentials.createInsecure();
@@ -127,7 +166,7 @@ export function createGrpcProbe(check: CheckConfigOf<'grpc'>, context: ProbeCont
       options['grpc.default_authority'] = tls.serverName;
     }
     clientCredentials = new SocketTrackingCredentials(credentials());
-    client = new grpc.Client(target, clientCredentials, options);
+    client = new grpc.Client(address, clientCredentials, options);
     return client;
   }
 
@@ -201,3 +240,14 @@ export function createGrpcProbe(check: CheckConfigOf<'grpc'>, context: ProbeCont
     },
   };
 }
+
+export const grpcKind: ProbeKind<GrpcCheckConfig> = {
+  kind: 'grpc',
+  schema,
+  create: createGrpcProbe,
+  targetField: 'url',
+  placeholder: 'grpc://unset.invalid:1',
+  target,
+  secrets: (check) => [...(check.tls?.key ? [check.tls.key] : []), ...urlSecrets(check.url)],
+  redact: (check, redactor) => ({ ...check, url: redactor.url(check.url) }),
+};

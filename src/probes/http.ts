@@ -3,11 +3,66 @@ import https from 'node:https';
 import { connect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { trace, type Span } from '@opentelemetry/api';
-import { isCredentialHeader } from '../config/load';
-import type { CheckConfigOf } from '../config/types';
+import { z } from 'zod';
+import { commonCheck, tlsSchema, urlWithSchemes } from '../config/schema';
+import { ALWAYS_SECRET_HEADERS, headerSecrets, isCredentialHeader, urlSecrets } from '../config/secrets';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { REDACTED } from '../redact';
+import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+
+/** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
+const REDIRECT_HOST = /^(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+
+const STATUS_RANGE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
+const statusSpec = z.union([
+  z.number().int().min(100).max(599),
+  z
+    .string()
+    .regex(STATUS_RANGE, { error: 'must be a status code or range such as "200-299"' })
+    .refine((s) => {
+      const m = STATUS_RANGE.exec(s);
+      return !m || m[2] === undefined || Number(m[1]) <= Number(m[2]);
+    }, { error: 'range start must not exceed its end, e.g. "200-299"' }),
+]);
+
+const schema = z.strictObject({
+  ...commonCheck,
+  kind: z.literal('http'),
+  url: urlWithSchemes(['http', 'https']),
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS']).default('GET'),
+  headers: z.record(z.string(), z.string()).default({}),
+  secretHeaders: z.array(z.string()).default([]).describe('header names whose values are secrets (Authorization, Cookie and X-API-Key always are)'),
+  body: z.string().optional(),
+  followRedirects: z
+    .union([z.boolean(), z.enum(['same-origin', 'any']), z.array(z.string().regex(REDIRECT_HOST, { error: 'must be a host name, host:port or *.domain' })).min(1)], {
+      error: 'must be true, false, "same-origin", "any" or a list of host names',
+    })
+    .default(false)
+    .transform((value) => (value === true ? ('same-origin' as const) : value))
+    .describe('follow 3xx responses: false (judge the 3xx), true or "same-origin" (only to the same scheme, host and port), "any", or a list of allowed hosts ("host", "host:port", "*.domain"). Credentials never cross to another origin; https → http is refused'),
+  expect: z
+    .strictObject({
+      status: z.array(statusSpec).min(1).default(['200-299']),
+      bodyContains: z.string().optional(),
+      bodyRegex: z
+        .string()
+        .refine((s) => {
+          try {
+            new RegExp(s);
+            return true;
+          } catch {
+            return false;
+          }
+        }, { error: 'must be a valid regular expression' })
+        .optional(),
+    })
+    .prefault({}),
+  tls: tlsSchema.optional(),
+});
+
+export type HttpCheckConfig = KindCheckConfig<typeof schema>;
 
 /** Bodies are read only as far as the body assertions need; beyond this the response is cut. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -18,7 +73,7 @@ interface StatusRange {
   to: number;
 }
 
-type RedirectPolicy = CheckConfigOf<'http'>['followRedirects'];
+type RedirectPolicy = HttpCheckConfig['followRedirects'];
 
 /** Does the policy allow a hop to `next`? Same origin always; `any` anything; a list names hosts. */
 export function redirectAllowed(policy: Exclude<RedirectPolicy, false>, next: URL, origin: URL): boolean {
@@ -52,12 +107,15 @@ export function parseStatusRanges(specs: (number | string)[]): StatusRange[] {
   });
 }
 
+/** "METHOD origin/path": how messages name a request (never the query, which may carry a token) */
+const describeRequest = (method: string, url: URL) => `${method} ${url.origin}${url.pathname}`;
+
 /**
  * http(s):// — one keep-alive connection per check (node:http Agent, so the
  * OpenTelemetry http instrumentation sees every request). A timeout aborts the
  * request and destroys its socket.
  */
-export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeContext): Probe {
+function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   const ranges = parseStatusRanges(check.expect.status);
   const bodyRegex = check.expect.bodyRegex ? new RegExp(check.expect.bodyRegex) : undefined;
   const needBody = check.expect.bodyContains !== undefined || bodyRegex !== undefined;
@@ -72,7 +130,7 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     key: tls?.key,
     servername: tls?.serverName,
   });
-  const describe = (url: URL) => `${check.method} ${url.origin}${url.pathname}`;
+  const describe = (url: URL) => describeRequest(check.method, url);
   // per-run constants, built once: the parsed target, the request options (node:http and the
   // http instrumentation copy them, never change them) and the redacted "METHOD origin/path"
   const target = new URL(check.url);
@@ -263,6 +321,21 @@ export function createHttpProbe(check: CheckConfigOf<'http'>, context: ProbeCont
     },
   };
 }
+
+export const httpKind: ProbeKind<HttpCheckConfig> = {
+  kind: 'http',
+  schema,
+  create: createHttpProbe,
+  targetField: 'url',
+  placeholder: 'http://unset.invalid:1',
+  target: (check) => describeRequest(check.method, new URL(check.url)),
+  secrets: (check) => [...urlSecrets(check.url), ...headerSecrets(check.headers, check.secretHeaders), ...(check.tls?.key ? [check.tls.key] : [])],
+  redact(check, redactor) {
+    const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...check.secretHeaders.map((h) => h.toLowerCase())]);
+    const headers = Object.fromEntries(Object.entries(check.headers).map(([name, value]) => [name, secretNames.has(name.toLowerCase()) ? REDACTED : value]));
+    return { ...check, url: redactor.url(check.url), headers, body: check.body === undefined ? undefined : redactor.text(check.body) };
+  },
+};
 
 /**
  * Event-driven detection for HTTP: watch the kept-alive socket while it sits

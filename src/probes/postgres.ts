@@ -1,8 +1,35 @@
-import pg from 'pg';
-import type { CheckConfigOf } from '../config/types';
+import type pg from 'pg';
+import { z } from 'zod';
+import { commonCheck, urlWithSchemes } from '../config/schema';
+import { urlSecrets } from '../config/secrets';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
 import { checkPostgresReplication } from './replication';
+
+const schema = z.strictObject({
+  ...commonCheck,
+  kind: z.literal('postgres'),
+  url: urlWithSchemes(['postgres', 'postgresql']),
+  query: z.string().min(1).default('SELECT 1'),
+  expectPrimary: z.boolean().optional().describe('true: fail on a standby (pg_is_in_recovery()); false: fail on a primary'),
+  maxReplicationLagSeconds: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('on a standby: fail when now() - pg_last_xact_replay_timestamp() exceeds this (0 when all received WAL is replayed)'),
+}).superRefine((check, ctx) => {
+  if (check.expectPrimary === true && check.maxReplicationLagSeconds !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a standby (expectPrimary: true has no replication lag)' });
+  }
+});
+
+export type PostgresCheckConfig = KindCheckConfig<typeof schema>;
+
+const target = (check: PostgresCheckConfig) => {
+  const url = new URL(check.url);
+  return `postgres ${url.hostname}:${url.port || '5432'}`;
+};
 
 /** SQLSTATE class 28 = invalid authorization specification (bad password, unknown role, pg_hba refusal). */
 const AUTH_SQLSTATE = /^28/;
@@ -16,9 +43,11 @@ const AUTH_SQLSTATE = /^28/;
  * start of a run (closed by the server while idle) is replaced once within
  * the same attempt.
  */
-export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: ProbeContext): Probe {
-  const target = new URL(check.url);
-  const where = `postgres ${target.hostname}:${target.port || '5432'}`;
+function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext): Probe {
+  // the driver loads with the first postgres check, not with the sidecar
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Client } = require('pg') as typeof import('pg');
+  const where = target(check);
   let client: pg.Client | undefined;
 
   function socketOf(target: pg.Client) {
@@ -35,7 +64,7 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
   }
 
   async function open(signal: AbortSignal): Promise<pg.Client> {
-    const fresh = new pg.Client({
+    const fresh = new Client({
       connectionString: check.url,
       connectionTimeoutMillis: check.timeout,
       statement_timeout: check.timeout,
@@ -112,3 +141,14 @@ export function createPostgresProbe(check: CheckConfigOf<'postgres'>, context: P
     },
   };
 }
+
+export const postgresKind: ProbeKind<PostgresCheckConfig> = {
+  kind: 'postgres',
+  schema,
+  create: createPostgresProbe,
+  targetField: 'url',
+  placeholder: 'postgres://unset.invalid:1',
+  target,
+  secrets: (check) => urlSecrets(check.url),
+  redact: (check, redactor) => ({ ...check, url: redactor.url(check.url) }),
+};

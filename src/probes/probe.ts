@@ -5,7 +5,7 @@
  * Either way the runner turns it into data; callers never see exceptions.
  */
 import type { Socket } from 'node:net';
-import type { CheckConfig } from '../config/types';
+import type { CheckConfig, CheckKindSpec } from '../config/types';
 import { ProbeFailure } from '../errors';
 import type { Redactor } from '../redact';
 
@@ -29,6 +29,22 @@ export interface ProbeContext {
 }
 
 export type ProbeFactory<C extends CheckConfig = CheckConfig> = (check: C, context: ProbeContext) => Probe;
+
+/**
+ * Everything about one check kind, exported by its module in probes/ and listed
+ * in registry.ts: the config schema, the placeholder target and the secret
+ * fields (for the config loader), the probe itself, how its messages name the
+ * target, and how the effective check is shown in diagnostics.
+ */
+export interface ProbeKind<C extends CheckConfig = CheckConfig> extends CheckKindSpec {
+  /** one probe for a check of this kind; a driver it needs is loaded here, not at import */
+  create(check: C, context: ProbeContext): Probe;
+  secrets(check: C): string[];
+  /** what is probed, as the probe's messages name it (e.g. "redis host:6379") */
+  target(check: C): string;
+  /** the check as admin diagnostics show it: secret fields masked (Redactor.value then runs over it as well) */
+  redact(check: C, redactor: Redactor): object;
+}
 
 /** Reject with the signal's reason as soon as it aborts. */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal, onAbort?: () => void): Promise<T> {

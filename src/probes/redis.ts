@@ -1,8 +1,36 @@
-import Redis from 'ioredis';
-import type { CheckConfigOf } from '../config/types';
+import type Redis from 'ioredis';
+import { z } from 'zod';
+import { commonCheck, urlWithSchemes } from '../config/schema';
+import { urlSecrets } from '../config/secrets';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext } from './probe';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
 import { checkRedisReplication } from './replication';
+
+const schema = z
+  .strictObject({
+    ...commonCheck,
+    kind: z.literal('redis'),
+    url: urlWithSchemes(['redis', 'rediss']),
+    role: z.enum(['master', 'replica']).optional().describe('required replication role (INFO replication role:)'),
+    maxReplicationLagSeconds: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('on a replica: fail when the master link is down or master_last_io_seconds_ago exceeds this'),
+  })
+  .superRefine((check, ctx) => {
+    if (check.role === 'master' && check.maxReplicationLagSeconds !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a replica (role: master has no replication lag)' });
+    }
+  });
+
+export type RedisCheckConfig = KindCheckConfig<typeof schema>;
+
+const target = (check: RedisCheckConfig) => {
+  const url = new URL(check.url);
+  return `redis ${url.hostname}:${url.port || '6379'}`;
+};
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH.*failed/i;
 
@@ -15,9 +43,11 @@ const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password|
  * at the start of a run (closed by the server while idle) is replaced once
  * within the same attempt.
  */
-export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeContext): Probe {
-  const target = new URL(check.url);
-  const where = `redis ${target.hostname}:${target.port || '6379'}`;
+function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe {
+  // the driver loads with the first redis check, not with the sidecar
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Redis = (require('ioredis') as typeof import('ioredis')).default;
+  const where = target(check);
   let client: Redis | undefined;
   /** first error each connection reported (e.g. WRONGPASS from the AUTH sent on connect) */
   const connectionErrors = new WeakMap<Redis, Error>();
@@ -115,3 +145,14 @@ export function createRedisProbe(check: CheckConfigOf<'redis'>, context: ProbeCo
     },
   };
 }
+
+export const redisKind: ProbeKind<RedisCheckConfig> = {
+  kind: 'redis',
+  schema,
+  create: createRedisProbe,
+  targetField: 'url',
+  placeholder: 'redis://unset.invalid:1',
+  target,
+  secrets: (check) => urlSecrets(check.url),
+  redact: (check, redactor) => ({ ...check, url: redactor.url(check.url) }),
+};

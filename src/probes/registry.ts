@@ -1,28 +1,48 @@
-/** kind → probe factory. New kinds register here; nothing else switches on kind. */
-import type { CheckConfig, CheckKind, CheckConfigOf } from '../config/types';
-import { createDnsProbe } from './dns';
-import { createHttpProbe } from './http';
-import { createPostgresProbe } from './postgres';
-import type { Probe, ProbeContext, ProbeFactory } from './probe';
-import { createRedisProbe } from './redis';
-import { createTcpProbe } from './tcp';
+/**
+ * The check kinds. Each kind is one module in probes/ exporting everything
+ * about it (config schema, probe, target text, placeholder, secret fields,
+ * redaction); this list is the only place that names them. The config union,
+ * CHECK_KINDS, secret collection and admin redaction are all built from it, and
+ * nothing else switches on kind. Adding a kind: docs/contributing.md.
+ */
+import { createConfigLoader } from '../config/load';
+import type { CheckConfig } from '../config/types';
+import type { Redactor } from '../redact';
+import { dnsKind } from './dns';
+import { grpcKind } from './grpc';
+import { httpKind } from './http';
+import { postgresKind } from './postgres';
+import type { Probe, ProbeContext, ProbeKind } from './probe';
+import { redisKind } from './redis';
+import { tcpKind } from './tcp';
 
-const factories: { [K in CheckKind]: ProbeFactory<CheckConfigOf<K>> } = {
-  http: createHttpProbe,
-  tcp: createTcpProbe,
-  redis: createRedisProbe,
-  postgres: createPostgresProbe,
-  // loaded only when a grpc check exists (@grpc/grpc-js and protobufjs are heavy)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  grpc: (check, context) => (require('./grpc') as typeof import('./grpc')).createGrpcProbe(check, context),
-  dns: createDnsProbe,
-};
+/** every check kind, in the order messages list them */
+export const PROBE_KINDS = [httpKind, tcpKind, redisKind, postgresKind, grpcKind, dnsKind] as const;
 
+export type CheckKindName = (typeof PROBE_KINDS)[number]['kind'];
+/** a check of any registered kind (narrow it with `check.kind === 'http'`…) */
+export type AnyCheckConfig = Parameters<(typeof PROBE_KINDS)[number]['create']>[0];
+export const CHECK_KINDS: readonly CheckKindName[] = PROBE_KINDS.map((k) => k.kind);
+
+const byKind = new Map<string, ProbeKind>(PROBE_KINDS.map((k) => [k.kind, k as unknown as ProbeKind]));
+
+function kindOf(check: CheckConfig): ProbeKind {
+  const kind = byKind.get(check.kind);
+  if (!kind) throw new Error(`unknown check kind "${check.kind}" (kinds: ${CHECK_KINDS.join(', ')})`);
+  return kind;
+}
+
+/** The probe of a (validated) check. */
 export function createProbe(check: CheckConfig, context: ProbeContext): Probe {
-  const factory = factories[check.kind] as ProbeFactory<CheckConfig>;
-  return factory(check, context);
+  return kindOf(check).create(check, context);
 }
 
-export function probeKinds(): CheckKind[] {
-  return Object.keys(factories) as CheckKind[];
+/** The check as admin diagnostics show it: the kind's secret fields masked. */
+export function redactCheck(check: CheckConfig, redactor: Redactor): object {
+  return kindOf(check).redact(check, redactor);
 }
+
+/** The config loader that knows these kinds. */
+export const configLoader = createConfigLoader<AnyCheckConfig>(PROBE_KINDS);
+export const { parseConfig, loadConfigFile } = configLoader;
+export const configJsonSchema = () => configLoader.jsonSchema();

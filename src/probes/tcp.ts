@@ -1,7 +1,35 @@
 import { connect, type Socket } from 'node:net';
-import type { CheckConfigOf } from '../config/types';
+import { z } from 'zod';
+import { commonCheck, urlWithSchemes } from '../config/schema';
+import { urlSecrets } from '../config/secrets';
+import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortable, errorMessage, hardClose, type Probe, type ProbeContext } from './probe';
+import { abortable, errorMessage, hardClose, type Probe, type ProbeContext, type ProbeKind } from './probe';
+
+const schema = z.strictObject({
+  ...commonCheck,
+  kind: z.literal('tcp'),
+  url: urlWithSchemes(['tcp']).refine((u) => {
+    try {
+      const url = new URL(u);
+      return url.protocol !== 'tcp:' || url.port !== ''; // a wrong scheme is reported by the URL rule
+    } catch {
+      return true; // reported by the URL rule
+    }
+  }, { error: 'must name a port: tcp://host:port' }),
+});
+
+export type TcpCheckConfig = KindCheckConfig<typeof schema>;
+
+function hostPort(check: TcpCheckConfig): { host: string; port: number } {
+  const url = new URL(check.url);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) };
+}
+
+const target = (check: TcpCheckConfig) => {
+  const { host, port } = hostPort(check);
+  return `${host}:${port}`;
+};
 
 /**
  * tcp://host:port — healthy when a TCP connection is accepted. Connects fresh
@@ -9,11 +37,9 @@ import { abortable, errorMessage, hardClose, type Probe, type ProbeContext } fro
  * connect check has nothing to say to the server, and an RST leaves no
  * TIME_WAIT socket behind on our side nor a half-open one on a hung server's.
  */
-export function createTcpProbe(check: CheckConfigOf<'tcp'>, context: ProbeContext): Probe {
-  const url = new URL(check.url);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port);
-  const where = `${host}:${port}`;
+function createTcpProbe(check: TcpCheckConfig, context: ProbeContext): Probe {
+  const { host, port } = hostPort(check);
+  const where = target(check);
   const open = new Set<Socket>();
   return {
     async run(signal) {
@@ -39,3 +65,14 @@ export function createTcpProbe(check: CheckConfigOf<'tcp'>, context: ProbeContex
     },
   };
 }
+
+export const tcpKind: ProbeKind<TcpCheckConfig> = {
+  kind: 'tcp',
+  schema,
+  create: createTcpProbe,
+  targetField: 'url',
+  placeholder: 'tcp://unset.invalid:1',
+  target: (check) => `tcp ${target(check)}`,
+  secrets: (check) => urlSecrets(check.url),
+  redact: (check, redactor) => ({ ...check, url: redactor.url(check.url) }),
+};

@@ -10,8 +10,8 @@
  */
 import { rollup } from '../health/aggregate';
 import type { RunResult } from '../health/state';
-import { ALWAYS_SECRET_HEADERS } from '../config/load';
 import type { SidecarConfig } from '../config/types';
+import { redactCheck } from '../probes/registry';
 import { REDACTED, type Redactor } from '../redact';
 import type { Sidecar } from '../sidecar';
 import type { RequestContext, Router } from './app';
@@ -126,13 +126,7 @@ export function resultJson(result: RunResult, redactor: Redactor): Record<string
  */
 export function redactedConfig(config: SidecarConfig, redactor: Redactor): unknown {
   const { secrets: _secrets, ...rest } = config;
-  const checks = config.checks.map((check) => {
-    const url = 'url' in check && typeof check.url === 'string' ? redactor.url(check.url) : undefined;
-    if (check.kind !== 'http') return url === undefined ? check : { ...check, url };
-    const secretNames = new Set([...ALWAYS_SECRET_HEADERS, ...check.secretHeaders.map((h) => h.toLowerCase())]);
-    const headers = Object.fromEntries(Object.entries(check.headers).map(([name, value]) => [name, secretNames.has(name.toLowerCase()) ? REDACTED : value]));
-    return { ...check, url, headers, body: check.body === undefined ? undefined : redactor.text(check.body) };
-  });
+  const checks = config.checks.map((check) => redactCheck(check, redactor));
   const notifications = config.notifications.map((target) => {
     if (target.kind === 'slack') return { ...target, url: REDACTED }; // the webhook URL is the credential
     if (target.kind === 'webhook') return { ...target, url: redactor.url(target.url), headers: Object.fromEntries(Object.keys(target.headers).map((name) => [name, REDACTED])) };

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
-import { loadConfigFile } from '../../src/config/load';
+import { loadConfigFile } from '../../src/probes/registry';
 import { ConfigReloader, reloadStats } from '../../src/config/reload';
 import { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
@@ -215,7 +215,7 @@ describe('ConfigReloader in process', () => {
     await sidecar.start();
     const logged: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
-    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false }).start();
+    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f) }).start();
     try {
       const start = reloadStats();
       assert.deepEqual(await reader.sums(), { 'healthcheck.config.reload_failures': 0, 'healthcheck.config.reloads': 0 });

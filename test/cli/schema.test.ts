@@ -11,8 +11,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { parseConfig } from '../../src/config/load';
-import { configJsonSchema } from '../../src/config/schema';
+import { parseConfig } from '../../src/probes/registry';
+import { configJsonSchema } from '../../src/probes/registry';
 import { ROOT, run } from '../deploy/support';
 import { validateJsonSchema, type Schema } from './json-schema';
 

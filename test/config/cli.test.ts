@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadConfigFile } from '../../src/config/load';
+import { loadConfigFile } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 
 const ROOT = join(__dirname, '..', '..');

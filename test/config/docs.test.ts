@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load';
-import { CHECK_KINDS, configJsonSchema } from '../../src/config/schema';
+import { parseConfig } from '../../src/probes/registry';
+import { CHECK_KINDS, configJsonSchema } from '../../src/probes/registry';
 
 const DOC = readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8');
 

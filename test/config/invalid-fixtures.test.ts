@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile, parseConfig } from '../../src/config/load';
-import { CHECK_KINDS } from '../../src/config/schema';
+import { loadConfigFile, parseConfig } from '../../src/probes/registry';
+import { CHECK_KINDS } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 
 const DIR = join(__dirname, '..', 'fixtures', 'config');

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 import { ordinalFromEnv, ownsCheck, shardOf } from '../../src/health/shard';
 

@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import type { SidecarConfig } from '../../src/config/types';
+import type { AnyCheckConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 
-function load(text: string, env: NodeJS.ProcessEnv = {}): SidecarConfig {
+function load(text: string, env: NodeJS.ProcessEnv = {}): SidecarConfig<AnyCheckConfig> {
   return parseConfig(text, 'test.yaml', { env });
 }
 
@@ -26,7 +27,7 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string {
   assert.fail('config loaded without error');
 }
 
-const urlOf = (check: SidecarConfig['checks'][number]) => ('url' in check ? check.url : '');
+const urlOf = (check: AnyCheckConfig) => ('url' in check ? check.url : '');
 const tcp = (name: string, url: string, extra = '') => `  - name: ${name}\n    kind: tcp\n    url: ${url}\n${extra}`;
 
 describe('environment substitution', () => {

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { DEPLOY, parseDockerfile, readText, ROOT, words } from './support';
 
 type Service = { image?: string; build?: { context: string; dockerfile: string }; environment?: Record<string, string>; volumes?: string[]; ports?: string[]; depends_on?: string[]; command?: string[]; user?: string; read_only?: boolean };

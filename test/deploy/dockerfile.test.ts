@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { validate } from 'dockerfile-utils';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { freePort, waitFor } from '../helpers/servers';
 import { dockerIgnore, parseDockerfile, readText, ROOT, run, startChild, words, type Stage } from './support';
 

@@ -14,8 +14,9 @@ import { describe, test } from 'node:test';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import pino from 'pino';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import type { SidecarConfig } from '../../src/config/types';
+import type { AnyCheckConfig } from '../../src/probes/registry';
 import { Sidecar } from '../../src/sidecar';
 import { modelFile, unknownFields } from './k8s-fields';
 import { DEPLOY, readText, renderKustomization, type K8sObject } from './support';
@@ -77,7 +78,7 @@ function assertHardened(c: Container, where: string): void {
 }
 
 /** The sidecar config the container runs, read from the rendered ConfigMap it mounts. */
-function mountedConfig(objects: K8sObject[], pod: PodSpec, container: Container, extraEnv: NodeJS.ProcessEnv = {}): { text: string; config: SidecarConfig; configMap: string; file: string } {
+function mountedConfig(objects: K8sObject[], pod: PodSpec, container: Container, extraEnv: NodeJS.ProcessEnv = {}): { text: string; config: SidecarConfig<AnyCheckConfig>; configMap: string; file: string } {
   const args = container.args ?? [];
   assert.deepEqual(args.slice(0, 2), ['run', '--config']);
   const path = args[2]!;

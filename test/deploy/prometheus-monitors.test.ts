@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { DEPLOY, loadYamlDocs, renderKustomization } from './support';
 
 type Endpoint = { port: string; path: string; interval: string; scrapeTimeout: string; relabelings: { targetLabel: string; replacement?: string; sourceLabels?: string[] }[] };

@@ -1,7 +1,7 @@
 /** Incidents computed from a driven sequence of results through a real HealthStore. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { IncidentLog, type Incident } from '../../src/health/incidents';
 import { HealthStore, type RunResult } from '../../src/health/state';
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import type { CheckConfig } from '../../src/config/types';
 import { CheckRunner, type RunTrigger } from '../../src/health/runner';
 import { CheckLoop } from '../../src/health/scheduler';

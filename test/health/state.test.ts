@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyRun, HealthStore, initialState, type CheckState, type CheckStatus, type Outcome, type RunResult, type Thresholds, type Transition } from '../../src/health/state';
 import type { CheckConfig } from '../../src/config/types';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 
 /** One step of a table: the outcome of a run (S success, F failure, T timeout, R rejected). */
 type Step = 'S' | 'F' | 'T' | 'R';

@@ -1,7 +1,7 @@
 /** Shared pieces of the notification tests: a config, a driven store, receivers, metrics. */
 import type { IncomingHttpHeaders } from 'node:http';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import type { SidecarConfig } from '../../src/config/types';
 import { HealthStore, type RunResult } from '../../src/health/state';
 import { NotificationService, type NotificationServiceOptions } from '../../src/notify/service';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 import type { CheckRunner } from '../../src/health/runner';
 import { evaluateAnswers, normalizeAnswer } from '../../src/probes/dns';

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CheckConfig } from '../../src/config/types';
+import type { CheckKindName } from '../../src/probes/registry';
 import type { CheckRunner } from '../../src/health/runner';
 import { Redactor } from '../../src/redact';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
@@ -14,7 +15,7 @@ import { waitFor } from '../helpers/servers';
 import { checkFromYaml, runnerFor, timeoutRunBoundMs, type CheckOptions } from './support';
 
 export interface FaultSpec {
-  kind: 'http' | 'redis' | 'postgres';
+  kind: CheckKindName;
   /** where the real server listens (started in `setup` if need be) */
   target: () => { host: string; port: number };
   /** the check URL through the proxy, credentials included where the kind has them */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 import type { CheckRunner } from '../../src/health/runner';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 import type { CheckRunner } from '../../src/health/runner';
 import { evaluatePostgresReplication, evaluateRedisReplication, parseRedisInfo } from '../../src/probes/replication';

@@ -3,12 +3,12 @@
  * through the real loader, wire it to a real probe and a CheckRunner, and derive
  * time budgets from the config (tests never assert bare wall-clock constants).
  */
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import type { CheckConfig } from '../../src/config/types';
 import { CheckRunner, type AttemptObserver } from '../../src/health/runner';
 import type { Outcome } from '../../src/health/state';
 import type { BreakerState } from '../../src/policy/build';
-import { createProbe } from '../../src/probes/registry';
+import { createProbe, type AnyCheckConfig } from '../../src/probes/registry';
 import { Redactor } from '../../src/redact';
 
 export interface CheckOptions {
@@ -26,7 +26,7 @@ export interface CheckOptions {
  * (indented by four spaces, i.e. at the level of `name:`), e.g. `kind: http\n    url: …`.
  * Policy knobs default to: one attempt, a breaker that never opens.
  */
-export function checkFromYaml(body: string, options: CheckOptions = {}): { check: CheckConfig; redactor: Redactor; secrets: string[] } {
+export function checkFromYaml(body: string, options: CheckOptions = {}): { check: AnyCheckConfig; redactor: Redactor; secrets: string[] } {
   const text = [
     'defaults:',
     '  interval: 10m',

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { Sidecar, type SidecarHooks } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';
 

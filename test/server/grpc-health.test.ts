@@ -8,7 +8,7 @@ import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
 import { Sidecar } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';

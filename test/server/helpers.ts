@@ -4,7 +4,7 @@
  * returns status, headers and the whole body.
  */
 import http from 'node:http';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { Sidecar } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { parseConfig } from '../../src/config/load';
+import { parseConfig } from '../../src/probes/registry';
 import { Sidecar } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';
 import { REDIS_URL, freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';

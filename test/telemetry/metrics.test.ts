@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { DataPointType } from '@opentelemetry/sdk-metrics';
 import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { parseConfig } from '../../src/config/load';
+import { loadConfigFile, parseConfig } from '../../src/probes/registry';
 import { Sidecar } from '../../src/sidecar';
 import { Redactor } from '../../src/redact';
 import { createLogger } from '../../src/telemetry/log';
@@ -123,7 +123,7 @@ checks:
     configDir = tempDir('metrics-test-');
     const file = join(configDir.path, 'sidecar.yaml');
     writeFileSync(file, yaml);
-    reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false }).start();
+    reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f) }).start();
     await waitFor(() => sidecar.store.all().every((s) => (s.consecutiveFailures + s.consecutiveSuccesses >= 3) && (s.name !== 'flaky' || s.breaker === 'open')), {
       timeoutMs: 20_000,
       what: 'three runs of every check and the open breaker of flaky',
