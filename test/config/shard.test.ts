@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
-import { ordinalFromEnv, ownsCheck, shardOf } from '../../src/health/shard';
+import { ordinalFromEnv, ownsCheck, shardOf } from '../../src/config/shard';
 
 function problems(yaml: string, env: Record<string, string> = {}): string[] {
   try {

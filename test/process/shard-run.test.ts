@@ -13,7 +13,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { shardOf } from '../../src/health/shard';
+import { shardOf } from '../../src/config/shard';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { CLI, ensureBuilt, ROOT } from '../telemetry/support';
 

@@ -14,6 +14,8 @@
  * A check may pin itself with `shard: N` (checks[].shard) instead.
  */
 
+import type { ShardInfo } from './types';
+
 export interface ShardConfig {
   index: number;
   count: number;
@@ -74,4 +76,20 @@ export function ordinalFromEnv(env: NodeJS.ProcessEnv): { index: number; from: s
     return { index, from: variable };
   }
   return { error: `auto needs ${ORDINAL_SOURCES.join(' or ')} set to the pod name (e.g. checks-monitor-0)` };
+}
+
+/**
+ * The shard this replica is, from the config's `shard` block: a fixed index, or
+ * `auto` read from the pod name. `owned` is filled in by the caller.
+ */
+export function resolveShard(spec: { index: number | 'auto'; count: number }, env: NodeJS.ProcessEnv, total: number): { shard: ShardInfo } | { error: string } {
+  let index = spec.index;
+  let indexFrom = 'config';
+  if (index === 'auto') {
+    const ordinal = ordinalFromEnv(env);
+    if ('error' in ordinal) return ordinal;
+    if (ordinal.index >= spec.count) return { error: `auto: ordinal ${ordinal.index} (from ${ordinal.from}) is not less than shard.count (${spec.count}); more replicas than shards?` };
+    ({ index, from: indexFrom } = ordinal);
+  }
+  return { shard: { index, count: spec.count, indexFrom, owned: 0, total } };
 }
