@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { CheckConfig, SidecarConfig } from './config/types';
-import { GroupEvaluator } from './health/aggregate';
+import { HealthSnapshots } from './health/snapshot';
 import { CheckRunner, type AttemptObserver } from './health/runner';
 import { CheckLoop } from './health/scheduler';
 import { HealthStore, type RunResult } from './health/state';
@@ -19,7 +19,11 @@ import { Authenticator } from './server/auth';
 import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
 import { registerStatusRoutes } from './server/status';
-import { OnCall } from './notify/oncall';
+import { IncidentLog } from './health/incidents';
+import { LatencyStats } from './health/stats';
+import type { DeadLetter } from './notify/dead-letters';
+import { NotificationService } from './notify/service';
+import { RedisHistory } from './persist/redis';
 import type { GrpcHealthServer } from './server/grpc-health';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
@@ -35,12 +39,19 @@ export interface SidecarHooks {
 
 export class Sidecar {
   readonly store = new HealthStore();
-  readonly groups = new GroupEvaluator();
+  /** the one health snapshot every endpoint, the status page, gRPC health and the metrics read */
+  readonly health = new HealthSnapshots(this.store);
   readonly router = new Router();
   readonly startedAt = Date.now();
   private readonly loops = new Map<string, CheckLoop>();
-  /** stats, incidents, notifications (and their persistence) */
-  readonly oncall: OnCall;
+  /** latency statistics per check (every run) */
+  readonly stats: LatencyStats;
+  /** failing streaks and DOWN periods */
+  readonly incidents: IncidentLog;
+  /** messages on state changes, with their dead letters */
+  readonly notifications: NotificationService;
+  /** incidents and dead letters kept in Redis (state.redis), when configured */
+  private readonly history: RedisHistory<DeadLetter> | undefined;
   private server: Server | undefined;
   /** grpc.health.v1 on server.grpcPort, when configured */
   private grpcHealth: GrpcHealthServer | undefined;
@@ -60,22 +71,58 @@ export class Sidecar {
     this.redactorValue = new Redactor(config.secrets);
     setLogRedactor(this.redactorValue);
     this.auth = new Authenticator(config.server.auth.keys);
-    // startup latches when its members come UP, not only when someone asks /startupz
-    this.store.onChange(() => this.groups.observe(this.store.all()));
     this.store.onTransition((t) => {
       const level = t.to === 'DOWN' ? 'warn' : 'info';
       this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`);
     });
     const view: HealthView = {
-      store: this.store,
-      groups: this.groups,
+      health: this.health,
       canSeeDetails: (ctx) => this.canSeeDetails(ctx),
       startedAt: this.startedAt,
       version: VERSION,
     };
     registerProbeRoutes(this.router, view);
     registerHealthRoutes(this.router, view);
-    this.oncall = new OnCall(this.store, () => this.current, () => this.redactorValue, logger);
+    // what the on-call engineer reads and is paged by; listeners only record in memory and queue
+    const log = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    const redactor = () => this.redactorValue;
+    this.stats = new LatencyStats((name) => this.current.checks.find((c) => c.name === name)?.interval);
+    this.incidents = new IncidentLog(config.state.maxIncidents, (list) => this.history?.saveIncidents(list));
+    this.notifications = new NotificationService({
+      targets: config.notifications,
+      maxDeadLetters: config.state.maxDeadLetters,
+      service: config.telemetry.serviceName,
+      redactor,
+      currentState: (check) => this.store.get(check),
+      openIncident: (check) => this.incidents.openFor(check)?.id ?? null,
+      onDeadLettersChange: (letters, dropped) => this.history?.saveDeadLetters(letters, dropped),
+      log,
+    });
+    this.history = config.state.redis
+      ? new RedisHistory<DeadLetter>({
+          url: config.state.redis,
+          keyPrefix: config.state.keyPrefix,
+          redactor,
+          log,
+          onLoad: (stored) => {
+            this.incidents.restore(stored.incidents);
+            this.notifications.deadLetters.restore(stored.deadLetters, stored.dropped);
+            // what happened before Redis answered is written together with what it held
+            this.history?.saveIncidents(this.incidents.list().reverse());
+            const dead = this.notifications.listDead();
+            this.history?.saveDeadLetters(dead.deadLetters, dead.dropped);
+          },
+        })
+      : undefined;
+    this.store.onRecord((name, run, state) => {
+      this.stats.record(name, run);
+      this.incidents.observeRun(name, run, state);
+    });
+    // one listener, so the incident exists before the message naming it is queued
+    this.store.onTransition((t) => {
+      const incident = this.incidents.observeTransition(t);
+      this.notifications.notify(t, incident?.id ?? null);
+    });
     registerStatusRoutes(this.router, this);
     this.rateLimit = createRateLimitGuard({
       keyRate: (name) => this.current.server.auth.keys.find((k) => k.name === name)?.rateLimit,
@@ -105,7 +152,10 @@ export class Sidecar {
 
   /** Start the loops and the server; resolves with the bound port. */
   async start(): Promise<number> {
-    await this.oncall.start(); // persisted incidents and dead letters, before any probe runs
+    // persisted incidents and dead letters, before any probe runs
+    if (this.history && !(await this.history.start())) {
+      this.logger.warn({ keyPrefix: this.current.state.keyPrefix }, 'state.redis not reachable at start: history starts in memory and is merged when Redis answers');
+    }
     for (const skipped of this.current.skipped) this.logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
     // Known to the store (UNKNOWN, so probes answer 503) before the port opens; the loops
     // start once it listens, so a check of the sidecar's own port cannot race the listen.
@@ -114,7 +164,7 @@ export class Sidecar {
       router: this.router,
       identify: (req) => this.auth.identify(req),
       guard: this.rateLimit,
-      fastPath: createProbeFastPath({ store: this.store, groups: this.groups }),
+      fastPath: createProbeFastPath({ health: this.health }),
       logger: this.logger,
     });
     const { port, host } = this.current.server;
@@ -132,7 +182,7 @@ export class Sidecar {
         // loaded only when server.grpcPort is set (@grpc/grpc-js is heavy)
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { GrpcHealthServer } = require('./server/grpc-health') as typeof import('./server/grpc-health');
-        this.grpcHealth = await GrpcHealthServer.start({ host, port: grpcPort, store: this.store, groups: this.groups });
+        this.grpcHealth = await GrpcHealthServer.start({ host, port: grpcPort, store: this.store, health: this.health });
       } catch (err) {
         const server = this.server;
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -181,7 +231,7 @@ export class Sidecar {
    * rebuilt (state kept when the kind is unchanged); removed ones are closed.
    */
   async applyConfig(next: SidecarConfig): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
-    const before = new Map(this.current.checks.map((c) => [c.name, c]));
+    const before = Object.assign(new Map(this.current.checks.map((c) => [c.name, c])), { redis: this.current.state.redis });
     const after = new Map(next.checks.map((c) => [c.name, c]));
     const added: string[] = [];
     const changed: string[] = [];
@@ -207,7 +257,13 @@ export class Sidecar {
         this.addCheck(check);
       }
     }
-    this.oncall.applyConfig(next);
+    // notification targets and bounds; checks that are gone close their incidents
+    this.notifications.configure(next.notifications, next.telemetry.serviceName, next.state.maxDeadLetters);
+    this.incidents.setMax(next.state.maxIncidents);
+    const known = new Set(next.checks.map((c) => c.name));
+    this.incidents.closeMissing(known);
+    for (const name of this.stats.names()) if (!known.has(name)) this.stats.remove(name);
+    if (next.state.redis !== before.redis) this.logger.warn('state.redis changed: takes effect on restart');
     return { added, changed, removed };
   }
 
@@ -218,13 +274,14 @@ export class Sidecar {
   }
 
   private async doShutdown(drain: boolean): Promise<void> {
-    this.groups.startDraining();
+    this.health.startDraining();
     this.grpcHealth?.refresh(); // Watch streams hear NOT_SERVING for ready now
     const delay = drain ? this.current.server.drainDelay : 0;
     this.logger.info({ drainDelayMs: delay }, 'shutting down: readiness now fails; draining');
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
-    await this.oncall.close(); // queued notifications get a bounded grace; the rest become dead letters
+    await this.notifications.close(2000); // queued notifications get a bounded grace; the rest become dead letters
+    await this.history?.close();
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -258,6 +315,12 @@ export class Sidecar {
     loop = new CheckLoop(runner, this.store);
     this.loops.set(check.name, loop);
     loop.start();
+  }
+
+  /** tests: wait for deliveries and writes */
+  async settle(): Promise<void> {
+    await this.notifications.idle();
+    await this.history?.flush();
   }
 
   private async stopLoop(name: string): Promise<void> {

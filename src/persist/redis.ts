@@ -14,28 +14,28 @@
  */
 import type Redis from 'ioredis';
 import type { Incident } from '../health/incidents';
-import type { DeadLetter } from '../notify/dead-letters';
 import type { Redactor } from '../redact';
 
-export interface StoredHistory {
+/** `Letter`: what the notification side keeps as a dead letter (stored as it is given, JSON) */
+export interface StoredHistory<Letter> {
   incidents: Incident[];
-  deadLetters: DeadLetter[];
+  deadLetters: Letter[];
   dropped: number;
 }
 
 type Key = 'incidents' | 'dead-letters';
 
-export interface RedisHistoryOptions {
+export interface RedisHistoryOptions<Letter> {
   url: string;
   keyPrefix: string;
   redactor: () => Redactor;
   /** called once with what Redis held (at start, or when Redis first becomes reachable) */
-  onLoad: (history: StoredHistory) => void;
+  onLoad: (history: StoredHistory<Letter>) => void;
   log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
   connectTimeoutMs?: number;
 }
 
-export class RedisHistory {
+export class RedisHistory<Letter> {
   private readonly redis: Redis;
   private loaded = false;
   private loading: Promise<boolean> | undefined;
@@ -44,7 +44,7 @@ export class RedisHistory {
   private lastError = '';
   private closed = false;
 
-  constructor(private readonly options: RedisHistoryOptions) {
+  constructor(private readonly options: RedisHistoryOptions<Letter>) {
     // the driver loads only when state.redis is configured
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
@@ -80,7 +80,7 @@ export class RedisHistory {
     this.save('incidents', JSON.stringify(incidents));
   }
 
-  saveDeadLetters(letters: readonly DeadLetter[], dropped: number): void {
+  saveDeadLetters(letters: readonly Letter[], dropped: number): void {
     this.save('dead-letters', JSON.stringify({ letters, dropped }));
   }
 
@@ -128,8 +128,8 @@ export class RedisHistory {
     this.loading ??= (async () => {
       try {
         const [incidents, dead] = await this.redis.mget(this.key('incidents'), this.key('dead-letters'));
-        const letters = parse<{ letters?: DeadLetter[]; dropped?: number }>(dead) ?? {};
-        const history: StoredHistory = {
+        const letters = parse<{ letters?: Letter[]; dropped?: number }>(dead) ?? {};
+        const history: StoredHistory<Letter> = {
           incidents: Array.isArray(parse(incidents)) ? (parse(incidents) as Incident[]) : [],
           deadLetters: Array.isArray(letters.letters) ? letters.letters : [],
           dropped: typeof letters.dropped === 'number' ? letters.dropped : 0,

@@ -8,7 +8,6 @@
  * looked at, so an anonymous caller cannot probe which checks exist. Each
  * action is logged with the key's name, never the key.
  */
-import { rollup } from '../health/aggregate';
 import type { RunResult } from '../health/state';
 import type { SidecarConfig } from '../config/types';
 import { redactCheck } from '../probes/registry';
@@ -65,9 +64,10 @@ export function registerAdminRoutes(router: Router, sidecar: Sidecar, options: A
     for (const param of ctx.url.searchParams.keys()) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${param.slice(0, 40)}"`);
     sidecar.logger.info({ keyName, action: 'diagnostics' }, `admin: diagnostics read by key "${keyName}"`);
     const config = sidecar.config;
-    const states = sidecar.store.all();
+    const snapshot = sidecar.health.current();
+    const states = snapshot.checks;
     sendJson(req, res, 200, {
-      status: rollup(states),
+      status: snapshot.overall,
       startedAt: iso(sidecar.startedAt),
       uptimeSeconds: Math.round((Date.now() - sidecar.startedAt) / 1000),
       versions: { sidecar: VERSION, node: process.version, v8: process.versions.v8, openssl: process.versions.openssl },

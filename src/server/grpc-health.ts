@@ -15,7 +15,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { GroupName } from '../config/schema';
-import { isServing, type GroupEvaluator } from '../health/aggregate';
+import { isServing } from '../health/aggregate';
+import type { HealthSnapshot, HealthSnapshots } from '../health/snapshot';
 import type { HealthStore } from '../health/state';
 
 /** gRPC service name → group */
@@ -25,22 +26,13 @@ export interface GrpcHealthOptions {
   host: string;
   port: number;
   store: HealthStore;
-  groups: GroupEvaluator;
+  health: HealthSnapshots;
 }
 
 /** Pure: the serving status of each gRPC service name from the current check states. */
-export function servingStatuses(store: HealthStore, groups: GroupEvaluator): Record<string, ServingStatus> {
-  const states = store.all();
-  const byGroup = new Map<GroupName, ServingStatus>();
+export function servingStatuses(snapshot: HealthSnapshot): Record<string, ServingStatus> {
   const out: Record<string, ServingStatus> = {};
-  for (const [service, group] of Object.entries(GRPC_HEALTH_SERVICES)) {
-    let status = byGroup.get(group);
-    if (status === undefined) {
-      status = isServing(groups.evaluate(group, states).status) ? 'SERVING' : 'NOT_SERVING';
-      byGroup.set(group, status);
-    }
-    out[service] = status;
-  }
+  for (const [service, group] of Object.entries(GRPC_HEALTH_SERVICES)) out[service] = isServing(snapshot.groups[group].status) ? 'SERVING' : 'NOT_SERVING';
   return out;
 }
 
@@ -61,7 +53,7 @@ export class GrpcHealthServer {
   }
 
   static async start(options: GrpcHealthOptions): Promise<GrpcHealthServer> {
-    const initial = servingStatuses(options.store, options.groups);
+    const initial = servingStatuses(options.health.current());
     const health = new HealthImplementation(initial);
     const server = new grpc.Server({ 'grpc.max_concurrent_streams': 100 });
     health.addToServer(server);
@@ -75,7 +67,7 @@ export class GrpcHealthServer {
   /** Recompute the statuses; Watch streams hear about the ones that changed. */
   refresh(): void {
     if (this.closing) return;
-    const next = servingStatuses(this.options.store, this.options.groups);
+    const next = servingStatuses(this.options.health.current());
     for (const [service, status] of Object.entries(next)) {
       if (this.current[service] !== status) this.health.setStatus(service, status);
     }

@@ -5,7 +5,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isServing, rollup } from '../health/aggregate';
+import { isServing } from '../health/aggregate';
+import type { HealthSnapshot } from '../health/snapshot';
 import type { CheckState } from '../health/state';
 import type { RequestContext, Router } from './app';
 import { HttpError, sendJson } from './respond';
@@ -33,9 +34,9 @@ export function checkJson(state: CheckState, details: boolean): Record<string, u
   };
 }
 
-function etagFor(view: HealthView, details: boolean, scope: string): string {
+function etagFor(snapshot: HealthSnapshot, details: boolean, scope: string): string {
   // draining turns /health DOWN without any check changing: it must change the tag too
-  return `W/"${scope}-${view.store.generation}-${details ? 'd' : 's'}${view.groups.isDraining ? '-drain' : ''}"`;
+  return `W/"${scope}-${snapshot.generation}-${details ? 'd' : 's'}${snapshot.draining ? '-drain' : ''}"`;
 }
 
 function sendWithEtag(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, etag: string): void {
@@ -61,15 +62,13 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
   router.add('/health', ['GET'], (req, res, ctx) => {
     noParams(ctx);
     const details = view.canSeeDetails(ctx);
-    const states = view.store.all();
-    const groups = view.groups.evaluateAll(states);
-    const status = view.groups.isDraining ? 'DOWN' : rollup(states);
+    const snapshot = view.health.current();
     const body = {
-      status,
-      groups: Object.fromEntries(Object.entries(groups).map(([name, g]) => [name, g.status])),
-      checks: Object.fromEntries(states.map((s) => [s.name, checkJson(s, details)])),
+      status: snapshot.overall,
+      groups: Object.fromEntries(Object.entries(snapshot.groups).map(([name, g]) => [name, g.status])),
+      checks: Object.fromEntries(snapshot.checks.map((s) => [s.name, checkJson(s, details)])),
     };
-    sendWithEtag(req, res, isServing(status) ? 200 : 503, body, etagFor(view, details, 'all'));
+    sendWithEtag(req, res, isServing(snapshot.overall) ? 200 : 503, body, etagFor(snapshot, details, 'all'));
   });
 
   router.add('/health/system', ['GET'], (req, res, ctx) => {
@@ -95,7 +94,7 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
   router.addPrefix('/health/', ['GET'], (req, res, ctx) => {
     noParams(ctx);
     const name = ctx.param ?? '';
-    const state = view.store.get(name);
+    const state = view.health.current().checks.find((c) => c.name === name);
     if (!state) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
     const details = view.canSeeDetails(ctx);
     sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, { name, ...checkJson(state, details) }, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}"`);

@@ -31,30 +31,23 @@ const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', start
 /**
  * The kubelet's request — GET or HEAD of a probe path, no query, no body —
  * answered synchronously before any routing: no URL object, no auth, no
- * promise, and a group status recomputed only when the store's generation or
- * the drain flag changed. Anything else (`?verbose`, a body, another method)
+ * promise: the group status of the health snapshot, which is recomputed only
+ * when the store's generation or the drain flag changed. Anything else (`?verbose`, a body, another method)
  * returns false and takes the full path, which answers the same bytes.
  */
-export function createProbeFastPath(view: Pick<HealthView, 'store' | 'groups'>): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createProbeFastPath(view: Pick<HealthView, 'health'>): (req: IncomingMessage, res: ServerResponse) => boolean {
   const groupOf = new Map<string, GroupName>();
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) for (const path of paths) groupOf.set(path, group);
   const answer = (status: number, body: string) => ({ status, body, headers: { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } });
   const answers = new Map<GroupName, { pass: ReturnType<typeof answer>; fail: ReturnType<typeof answer> }>();
   for (const group of groupOf.values()) answers.set(group, { pass: answer(200, 'ok'), fail: answer(503, `${LABEL[group]} check failed`) });
-  const cached = new Map<GroupName, { generation: number; draining: boolean; serving: boolean }>();
   return (req, res) => {
     const group = groupOf.get(req.url ?? '');
     if (group === undefined) return false;
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
-    const generation = view.store.generation;
-    const draining = view.groups.isDraining;
-    let entry = cached.get(group);
-    if (!entry || entry.generation !== generation || entry.draining !== draining) {
-      entry = { generation, draining, serving: isServing(view.groups.evaluate(group, view.store.all()).status) };
-      cached.set(group, entry);
-    }
-    const reply = entry.serving ? answers.get(group)!.pass : answers.get(group)!.fail;
+    // the snapshot is cached until the store's generation or the drain flag changes
+    const reply = isServing(view.health.current().groups[group].status) ? answers.get(group)!.pass : answers.get(group)!.fail;
     res.writeHead(reply.status, reply.headers);
     res.end(method === 'HEAD' ? undefined : reply.body);
     return true;
@@ -67,7 +60,7 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
     if (!ALLOWED_PARAMS.has(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose, exclude)`);
   }
   const exclude = new Set(params.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
-  const result = view.groups.evaluate(group, view.store.all(), exclude);
+  const result = view.health.groupWithout(group, exclude);
   const serving = isServing(result.status);
   const status = serving ? 200 : 503;
   const label = LABEL[group];
@@ -86,7 +79,7 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
       lines.push(details ? `[-]${member.name} failed${suffix}: ${member.message}` : `[-]${member.name} failed${suffix}`);
     }
   }
-  const known = new Set(view.store.names());
+  const known = new Set(view.health.current().checks.map((c) => c.name));
   const missing = [...exclude].filter((name) => !known.has(name));
   if (missing.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`);
   lines.push(`${label} check ${serving ? 'passed' : 'failed'}`);

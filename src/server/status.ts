@@ -17,7 +17,6 @@
  * dependency is content, not an error of the page).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GroupEvaluator, rollup } from '../health/aggregate';
 import { WINDOWS, type WindowName } from '../health/stats';
 import type { Sidecar } from '../sidecar';
 import type { RequestContext, Router } from './app';
@@ -45,7 +44,7 @@ function intParam(ctx: RequestContext, name: string, min: number, max: number, f
 }
 
 export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
-  const oncall = () => sidecar.oncall;
+  const oncall = () => sidecar;
 
   /** details endpoints: 401/403 instead of a silently emptied body */
   const requireDetails = (ctx: RequestContext) => {
@@ -87,11 +86,10 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
 
   const model = (ctx: RequestContext, refreshSeconds: number): PageModel => {
     const details = sidecar.canSeeDetails(ctx);
-    const states = sidecar.store.all();
-    const groups = new GroupEvaluator(); // a fresh evaluator: rendering must not latch startup
+    const snapshot = sidecar.health.current();
+    const states = snapshot.checks;
     const groupStatus: Record<string, RowStatus> = {};
-    for (const [name, view] of Object.entries(groups.evaluateAll(states))) groupStatus[name] = view.status;
-    if (sidecar.groups.isDraining) groupStatus.ready = 'DOWN';
+    for (const [name, view] of Object.entries(snapshot.groups)) groupStatus[name] = view.status;
     const checks: CheckRow[] = states
       .map((s) => {
         if (!details) return { name: s.name, status: s.status, slow: s.slow };
@@ -115,7 +113,7 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
     return {
       title: `${sidecar.config.telemetry.serviceName} health`,
       details,
-      overall: sidecar.groups.isDraining ? 'DOWN' : rollup(states),
+      overall: snapshot.overall,
       groups: groupStatus,
       checks,
       incidents: details ? oncall().incidents.list().slice(0, 20).map((i) => oncall().incidents.toJson(i)) : [],

@@ -1,11 +1,10 @@
-import type { GroupEvaluator } from '../health/aggregate';
-import type { HealthStore } from '../health/state';
+import type { HealthSnapshots } from '../health/snapshot';
 import type { RequestContext } from './app';
 
 /** What the HTTP handlers may read of the running sidecar. */
 export interface HealthView {
-  store: HealthStore;
-  groups: GroupEvaluator;
+  /** the one health snapshot (startup latch and draining applied) */
+  health: HealthSnapshots;
   /** may this request see messages, latencies, errors? (server.showDetails) */
   canSeeDetails(ctx: RequestContext): boolean;
   startedAt: number;

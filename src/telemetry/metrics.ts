@@ -25,7 +25,8 @@ import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/ex
 import { AggregationType, DataPointType, type MetricData, type ResourceMetrics, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
 import type { CheckConfig } from '../config/types';
-import { GROUP_STATUS_VALUE, type GroupEvaluator } from '../health/aggregate';
+import { GROUP_STATUS_VALUE } from '../health/aggregate';
+import type { HealthSnapshots } from '../health/snapshot';
 import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
 import type { BreakerState } from '../policy/build';
@@ -49,7 +50,7 @@ export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'h
 /** What the observable gauges read at collection time. */
 export interface MetricsSource {
   readonly store: HealthStore;
-  readonly groups: GroupEvaluator;
+  readonly health: HealthSnapshots;
 }
 
 interface AttemptAttributes {
@@ -155,7 +156,8 @@ export class HealthMetrics implements AttemptObserver {
    */
   observe(source: MetricsSource): () => void {
     const callback = (result: { observe(gauge: ObservableGauge, value: number, attributes?: Record<string, string | number | boolean>): void }) => {
-      const states = source.store.all();
+      const snapshot = source.health.current();
+      const states = snapshot.checks;
       for (const state of states) {
         const name = { [ATTR.name]: state.name };
         if (state.status !== 'UNKNOWN') result.observe(this.status, state.status === 'UP' ? 1 : 0, { ...name, [ATTR.kind]: state.kind, [ATTR.critical]: state.critical });
@@ -163,7 +165,7 @@ export class HealthMetrics implements AttemptObserver {
         result.observe(this.consecutiveFailures, state.consecutiveFailures, name);
         if (state.lastSuccessAt !== null) result.observe(this.lastSuccess, state.lastSuccessAt / 1000, name);
       }
-      for (const [group, view] of Object.entries(source.groups.evaluateAll(states))) {
+      for (const [group, view] of Object.entries(snapshot.groups)) {
         result.observe(this.groupStatus, GROUP_STATUS_VALUE[view.status], { [ATTR.group]: group });
       }
     };

@@ -49,9 +49,9 @@ notifications:
     const first = new Sidecar(config(yaml), createLogger({ level: 'silent' }));
     cleanups.push(() => first.shutdown({ drain: false }));
     await first.start();
-    await waitFor(() => first.oncall.notifications.deadLetters.size === 1 && first.oncall.incidents.openFor('app'), { what: 'incident and dead letter', timeoutMs: 10_000 });
-    const incidentId = first.oncall.incidents.openFor('app')!.id;
-    const letterId = first.oncall.notifications.listDead().deadLetters[0]!.id;
+    await waitFor(() => first.notifications.deadLetters.size === 1 && first.incidents.openFor('app'), { what: 'incident and dead letter', timeoutMs: 10_000 });
+    const incidentId = first.incidents.openFor('app')!.id;
+    const letterId = first.notifications.listDead().deadLetters[0]!.id;
     await first.shutdown({ drain: false });
 
     const stored = JSON.parse((await redis.get(`${prefix}:incidents`)) ?? 'null') as { id: string; endedAt: number | null }[];
@@ -74,7 +74,7 @@ notifications:
     assert.equal(incidents.total, 1, 'the resumed incident, not a new one');
     const [incident] = incidents.incidents;
     assert.deepEqual({ id: incident!.id, check: incident!.check, open: incident!.open, closedBy: incident!.closedBy, firstError: incident!.firstError }, { id: incidentId, check: 'app', open: false, closedBy: 'recovered', firstError: `GET ${dependency.url}/healthz: status 500, expected 200-299` });
-    await second.oncall.settle();
+    await second.settle();
     const after = JSON.parse((await redis.get(`${prefix}:incidents`)) ?? 'null') as { id: string; closedBy: string }[];
     assert.deepEqual(after.map((i) => [i.id, i.closedBy]), [[incidentId, 'recovered']], 'the closing is persisted too');
   });

@@ -141,7 +141,7 @@ notifications:
     const auth = { authorization: `Bearer ${KEY}` };
     await waitFor(() => sidecar.store.get('app')?.status === 'UP', { what: 'app UP' });
     depStatus = 500;
-    await waitFor(() => sidecar.oncall.notifications.deadLetters.size === 1, { what: 'a dead letter', timeoutMs: 10_000 });
+    await waitFor(() => sidecar.notifications.deadLetters.size === 1, { what: 'a dead letter', timeoutMs: 10_000 });
     assert.deepEqual(hook.received.map((r) => r.status), [503, 503, 503]);
 
     const anonymous = await fetch(`${base}/admin/notifications/dead`);
@@ -164,7 +164,7 @@ notifications:
           to: 'DOWN',
           message: `GET ${dependency.url}/healthz: status 500, expected 200-299`,
           time: letter.time,
-          incidentId: sidecar.oncall.incidents.openFor('app')!.id,
+          incidentId: sidecar.incidents.openFor('app')!.id,
           error: 'webhook oncall answered HTTP 503: receiver unhappy',
           attempts: 3,
           failedAt: letter.failedAt,

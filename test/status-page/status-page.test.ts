@@ -76,7 +76,7 @@ checks:
   const sidecar = new Sidecar(cfg, createLogger({ level: 'silent' }));
   cleanups.push(() => sidecar.shutdown({ drain: false }));
   const port = await sidecar.start();
-  await waitFor(() => sidecar.store.all().every((s) => s.status !== 'UNKNOWN') && sidecar.oncall.stats.of('app').samples >= 3, { what: 'first results', timeoutMs: 10_000 });
+  await waitFor(() => sidecar.store.all().every((s) => s.status !== 'UNKNOWN') && sidecar.stats.of('app').samples >= 3, { what: 'first results', timeoutMs: 10_000 });
   return { sidecar, base: `http://127.0.0.1:${port}` };
 }
 
