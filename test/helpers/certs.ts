@@ -1,7 +1,8 @@
 /**
  * Test certificates made on the spot with the openssl binary (no files from the
  * network): a CA and server certificates it signs, each with a chosen lifetime
- * in days, so tests can present a certificate that expires in 1 day, 90 days…
+ * in days, so tests can present a certificate that expires in 1 day, 90 days…,
+ * and client certificates for mutual TLS.
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -48,12 +49,28 @@ export function makeCa(days: number, cn = 'Test CA'): Promise<Pem> {
   });
 }
 
-/** A server certificate for localhost / 127.0.0.1 signed by `ca`, valid for `days` days from now. */
-export function makeServerCert(ca: Pem, days: number, cn = 'localhost'): Promise<Pem> {
+/**
+ * A server certificate signed by `ca`, valid for `days` days from now, for
+ * localhost / 127.0.0.1 unless other subject alternative names are given
+ * (e.g. `DNS:db.example.test` for a certificate that does not match the address).
+ */
+export function makeServerCert(ca: Pem, days: number, cn = 'localhost', altNames = 'DNS:localhost,IP:127.0.0.1'): Promise<Pem> {
+  return makeLeaf(ca, days, cn, `subjectAltName=${altNames}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+}
+
+/**
+ * A client certificate signed by `ca` (extendedKeyUsage clientAuth), for mutual
+ * TLS. PostgreSQL's `cert` authentication maps its CN to the database user.
+ */
+export function makeClientCert(ca: Pem, days: number, cn = 'health-sidecar'): Promise<Pem> {
+  return makeLeaf(ca, days, cn, 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+}
+
+function makeLeaf(ca: Pem, days: number, cn: string, extensions: string): Promise<Pem> {
   return inTempDir(async (dir) => {
     writeFileSync(join(dir, 'ca.pem'), ca.cert);
     writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 });
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+    writeFileSync(join(dir, 'ext.cnf'), extensions);
     await run(OPENSSL, ['req', '-new', ...EC, '-keyout', join(dir, 'leaf.key'), '-out', join(dir, 'leaf.csr'), '-subj', `/CN=${cn}`]);
     await run(OPENSSL, [
       'x509', '-req', '-in', join(dir, 'leaf.csr'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'),

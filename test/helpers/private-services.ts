@@ -20,7 +20,8 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+/** Signal a child and resolve once it is gone (SIGKILL after `graceMs`). */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -94,7 +95,23 @@ export interface PrivatePostgres {
   port: number;
   /** postgres://USER:PASSWORD@127.0.0.1:PORT/postgres */
   url(user: string, password: string): string;
+  /** what the server logged on stderr so far (errors such as "canceling statement due to statement timeout") */
+  log(): string;
   stop(): Promise<void>;
+}
+
+export interface PrivatePostgresOptions {
+  /**
+   * ssl=on with this server certificate (ssl_cert_file/ssl_key_file); `ca`
+   * (ssl_ca_file) is what client certificates are checked against. Unless
+   * `hba` says otherwise, TCP clients must then use TLS: `hostssl … scram-sha-256`,
+   * `hostnossl … reject`.
+   */
+  tls?: { cert: string; key: string; ca?: string };
+  /** pg_hba.conf lines replacing the default (scram-sha-256 for every connection) */
+  hba?: string[];
+  /** extra `-c name=value` settings */
+  settings?: Record<string, string>;
 }
 
 /** Directory with initdb/pg_ctl/postgres of the newest installed PostgreSQL, if any. */
@@ -119,10 +136,11 @@ async function osUser(name: string): Promise<{ uid: number; gid: number } | unde
 
 /**
  * A PostgreSQL cluster in a temp dir whose superuser `postgres` needs
- * `password` (scram-sha-256 for every connection). initdb refuses to run as
- * root, so as root the cluster belongs to the `postgres` OS user.
+ * `password` (scram-sha-256 for every connection), optionally with ssl=on
+ * (see PrivatePostgresOptions). initdb refuses to run as root, so as root the
+ * cluster belongs to the `postgres` OS user.
  */
-export async function startPrivatePostgres(password: string): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(password: string, options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
   const asUser = process.getuid?.() === 0 ? await osUser('postgres') : undefined;
@@ -152,10 +170,28 @@ export async function startPrivatePostgres(password: string): Promise<PrivatePos
     throw err;
   }
   rmSync(pwfile, { force: true });
+  /** a file in the data directory that only the server's OS user may read */
+  const privateFile = (name: string, text: string) => {
+    writeFileSync(join(data, name), text, { mode: 0o600 });
+    if (asUser) chownSync(join(data, name), asUser.uid, asUser.gid);
+  };
+  const settings: Record<string, string> = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '16MB', max_connections: '40' };
+  if (options.tls) {
+    privateFile('server.crt', options.tls.cert);
+    privateFile('server.key', options.tls.key);
+    Object.assign(settings, { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' });
+    if (options.tls.ca !== undefined) {
+      privateFile('root.crt', options.tls.ca);
+      settings.ssl_ca_file = 'root.crt';
+    }
+  }
+  const hba = options.hba ?? (options.tls ? ['local all all scram-sha-256', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 127.0.0.1/32 reject'] : undefined);
+  if (hba) privateFile('pg_hba.conf', `${hba.join('\n')}\n`);
+  Object.assign(settings, options.settings);
   const port = await freePort();
   const child = spawn(
     join(bin, 'postgres'),
-    ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=40'],
+    ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])],
     { ...ids, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } },
   );
   let stderr = '';
@@ -181,6 +217,7 @@ export async function startPrivatePostgres(password: string): Promise<PrivatePos
   return {
     port,
     url: (user, pw) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/postgres`,
+    log: () => stderr,
     stop,
   };
 }
