@@ -2,10 +2,10 @@
  * Replication-aware checks for redis (`role`, `maxReplicationLagSeconds` from
  * INFO replication) and postgres (`expectPrimary`, `maxReplicationLagSeconds`
  * from pg_is_in_recovery() and the replay timestamp). The verdicts are pure
- * functions of what the server reported; the probes call the two small I/O
- * helpers below after their own PING / query succeeded, on the same connection.
+ * functions of what the server reported; the probes ask on their own connection
+ * after their PING / query succeeded (redis.ts sends INFO replication itself,
+ * postgres.ts calls checkPostgresReplication below).
  */
-import type Redis from 'ioredis';
 import type pg from 'pg';
 import { ProbeFailure } from '../errors';
 import type { Redactor } from '../redact';
@@ -55,26 +55,6 @@ export function evaluateRedisReplication(info: Record<string, string>, options: 
     return { ok: false, message: `role replica of ${master}, master link up, ${lagText}, more than maxReplicationLagSeconds ${options.maxReplicationLagSeconds}` };
   }
   return { ok: true, message: `role replica of ${master}, master link up, ${lagText}` };
-}
-
-/** INFO replication on the probe's connection, then the verdict; `where` prefixes failures like the probe's own. */
-export async function checkRedisReplication(
-  redis: Redis,
-  signal: AbortSignal,
-  options: RedisReplicationOptions,
-  where: string,
-  redactor: Redactor,
-  onAbort: () => void,
-): Promise<ProbeResult> {
-  let text: string;
-  try {
-    text = String(await abortable(redis.info('replication'), signal, onAbort));
-  } catch (err) {
-    if (signal.aborted) throw err;
-    throw new ProbeFailure('REDIS_FAILED', redactor.text(`${where}: INFO replication failed: ${errorMessage(err)}`));
-  }
-  const verdict = evaluateRedisReplication(parseRedisInfo(text), options);
-  return verdict.ok ? { ok: true, message: `PONG, ${verdict.message}` } : { ok: false, message: redactor.text(`${where}: ${verdict.message}`) };
 }
 
 // ---------------------------------------------------------------- PostgreSQL

@@ -11,6 +11,9 @@ export const ATTR = {
   attempts: 'healthcheck.attempts',
   trigger: 'healthcheck.trigger',
   breakerState: 'healthcheck.breaker.state',
+  /** redis with sentinels: the node that answered (host:port), and the Sentinel that named it */
+  redisNode: 'healthcheck.redis.node',
+  redisSentinel: 'healthcheck.redis.sentinel',
 } as const;
 
 export const METRIC = {

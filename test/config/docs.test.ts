@@ -30,6 +30,33 @@ function keyPaths(node: Node, path: string, out: Set<string>): Set<string> {
   return out;
 }
 
+/**
+ * The YAML examples of another doc that are configs (every top-level key is a
+ * config key; Kubernetes snippets are not), loaded with `${file:…}` references
+ * read as placeholder text: `[file, index, config]`.
+ */
+function configExamples(doc: string): { index: number; text: string }[] {
+  const topLevel = new Set(Object.keys((configJsonSchema() as Node).properties ?? {}));
+  return [...readFileSync(join(__dirname, '..', '..', 'docs', doc), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)]
+    .map((m, index) => ({ index: index + 1, text: m[1]! }))
+    .filter(({ text }) => {
+      const keys = [...text.matchAll(/^([A-Za-z]\w*):/gm)].map((k) => k[1]!);
+      return keys.length > 0 && keys.every((k) => topLevel.has(k));
+    });
+}
+
+for (const doc of ['probes.md']) {
+  describe(`docs/${doc}`, () => {
+    it('every config example loads (file references read as placeholder text)', () => {
+      const examples = configExamples(doc);
+      assert.ok(examples.length >= 5, `only ${examples.length} config examples`);
+      for (const { index, text } of examples) {
+        parseConfig(text, `docs/${doc} example ${index}`, { env: {}, readFile: (path) => `contents of ${path}` });
+      }
+    });
+  });
+}
+
 describe('docs/configuration.md', () => {
   it('documents every key of the schema (as `path` in a reference table)', () => {
     const paths = [...keyPaths(configJsonSchema() as Node, '', new Set())];

@@ -46,6 +46,8 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-unset-env.yaml': ['2:9 server.host: environment variable CONFIG_TEST_UNSET_HOST is not set and has no default'],
   'invalid-unreadable-file.yaml': ['5:14 server.auth.keys[0].key: cannot read /nonexistent/health-sidecar/admin-key (${file:…} reference): no such file (ENOENT)'],
   'invalid-reference-syntax.yaml': [`2:9 server.host: ${BAD_REFERENCE}`],
+  'invalid-redis-tls-plaintext.yaml': ['6:7 checks[0].tls: TLS options need a rediss:// URL (redis:// is plaintext)'],
+  'invalid-redis-sentinel-without-master.yaml': ['2:5 checks[0].masterName: is required with sentinels (the master group to ask for)'],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
   'invalid-unknown-group.yaml': ['5:21 checks[0].groups[1]: must be one of live, ready, startup (got "liveness")'],
@@ -109,6 +111,8 @@ describe('invalid config fixtures: exact error text per rule', () => {
   });
 });
 
+const REDIS = 'checks:\n  - name: c\n    kind: redis\n    url: redis://mymaster\n';
+
 /** More rules, inline: text → the whole error message (source name "t.yaml"). */
 const INLINE: [string, string, string][] = [
   ['check without kind', 'checks:\n  - name: app\n    url: http://127.0.0.1/\n', `2:5 checks[0].kind: is required: one of ${CHECK_KINDS.join(', ')}`],
@@ -130,6 +134,14 @@ const INLINE: [string, string, string][] = [
   ['zero rate limit', 'server:\n  auth:\n    anonymousRateLimit: 0/1m\n', '3:25 server.auth.anonymousRateLimit: must be COUNT/DURATION such as "100/1m"'],
   ['URL that does not parse', 'checks:\n  - name: a\n    kind: http\n    url: not a url\n', '4:10 checks[0].url: must be a URL (http:// or https://…)'],
   ['duplicate key in flow style', 'server: { port: 1, port: 2 }\n', '1:20 server.port: duplicate key (first defined on line 1)'],
+  ['redis: masterName without sentinels', `${REDIS}    masterName: mymaster\n`, '2:5 checks[0].sentinels: are required with masterName (the Sentinels to ask)'],
+  ['redis: sentinelPassword without sentinels', `${REDIS}    sentinelPassword: x\n`, '5:23 checks[0].sentinelPassword: applies only with sentinels'],
+  ['redis: a Sentinel address without a port', `${REDIS}    sentinels: [sentinel-0]\n    masterName: m\n`, '5:17 checks[0].sentinels[0]: must be host:port, e.g. sentinel-0.redis:26379'],
+  ['redis: sentinels and cluster', `${REDIS}    sentinels: [s:26379]\n    masterName: m\n    cluster: true\n`, '7:14 checks[0].cluster: cannot be combined with sentinels (a Cluster has no Sentinels)'],
+  ['redis: sentinels and role replica', `${REDIS}    sentinels: [s:26379]\n    masterName: m\n    role: replica\n`, '7:11 checks[0].role: with sentinels the probe checks the master the Sentinels name (role master is checked always)'],
+  ['redis: maxMemoryRatio above 1', `${REDIS}    maxMemoryRatio: 1.5\n`, '5:21 checks[0].maxMemoryRatio: must be at most 1'],
+  ['redis: maxMemoryRatio 0', `${REDIS}    maxMemoryRatio: 0\n`, '5:21 checks[0].maxMemoryRatio: must be greater than 0'],
+  ['redis: roundTrip on a replica', `${REDIS}    role: replica\n    roundTrip: true\n`, '6:16 checks[0].roundTrip: writes a key: a replica refuses writes (READONLY)'],
 ];
 
 describe('more rules, inline', () => {

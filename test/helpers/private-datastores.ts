@@ -138,8 +138,10 @@ export async function startTlsRedis(options: TlsRedisOptions = {}): Promise<TlsR
   ];
   let processHandle: RedisProcess;
   try {
+    // ready = a PING over TLS answered (the name is not checked here: `server` may be made for another name)
+    const ready = { ...tls, checkServerIdentity: () => undefined };
     processHandle = await startRedisProcess('redis-server (TLS)', port, args, dir, () =>
-      withRedis({ port, tls, password: options.password }, async (redis) => (await redis.ping()) === 'PONG'),
+      withRedis({ port, tls: ready, password: options.password }, async (redis) => (await redis.ping()) === 'PONG'),
     );
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
