@@ -1,28 +1,75 @@
+import type { TLSSocket } from 'node:tls';
 import type pg from 'pg';
 import { z } from 'zod';
-import { commonCheck, urlWithSchemes } from '../config/schema';
+import { commonCheck, tlsSchema, urlWithSchemes } from '../config/schema';
 import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
+import { evaluateConnections, effectiveSslMode, POSTGRES_CONNECTIONS_QUERY, postgresSslOption, splitSslParams, SSL_MODES } from './postgres-checks';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { checkPostgresReplication } from './replication';
+import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
-const schema = z.strictObject({
-  ...commonCheck,
-  kind: z.literal('postgres'),
-  url: urlWithSchemes(['postgres', 'postgresql']),
-  query: z.string().min(1).default('SELECT 1'),
-  expectPrimary: z.boolean().optional().describe('true: fail on a standby (pg_is_in_recovery()); false: fail on a primary'),
-  maxReplicationLagSeconds: z
-    .number()
-    .min(0)
-    .optional()
-    .describe('on a standby: fail when now() - pg_last_xact_replay_timestamp() exceeds this (0 when all received WAL is replayed)'),
-}).superRefine((check, ctx) => {
-  if (check.expectPrimary === true && check.maxReplicationLagSeconds !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['maxReplicationLagSeconds'], message: 'applies only to a standby (expectPrimary: true has no replication lag)' });
-  }
-});
+const schema = z
+  .strictObject({
+    ...commonCheck,
+    kind: z.literal('postgres'),
+    url: urlWithSchemes(['postgres', 'postgresql']),
+    query: z.string().min(1).default('SELECT 1'),
+    sslmode: z
+      .enum(SSL_MODES)
+      .optional()
+      .describe(
+        "TLS as libpq means it: disable (default), require (encrypted, not verified — unless tls.ca is given, then as verify-ca), verify-ca (the chain leads to tls.ca), verify-full (chain and host name). The URL's ?sslmode= is read as well",
+      ),
+    tls: tlsSchema
+      .optional()
+      .describe('ca (required by verify-ca), cert and key (client certificate), serverName (verify-full checks this name), minValidity; needs sslmode require, verify-ca or verify-full'),
+    expectPrimary: z.boolean().optional().describe('true: fail on a standby (pg_is_in_recovery()); false: fail on a primary'),
+    maxReplicationLagSeconds: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('on a standby: fail when now() - pg_last_xact_replay_timestamp() exceeds this (0 when all received WAL is replayed)'),
+    maxConnectionsRatio: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .describe("fail when client connections (pg_stat_activity, backend_type 'client backend') / max_connections exceeds this, e.g. 0.8"),
+  })
+  .superRefine((check, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (check.expectPrimary === true && check.maxReplicationLagSeconds !== undefined) {
+      issue(['maxReplicationLagSeconds'], 'applies only to a standby (expectPrimary: true has no replication lag)');
+    }
+    let fromUrl: ReturnType<typeof splitSslParams>;
+    try {
+      fromUrl = splitSslParams(check.url);
+    } catch {
+      return; // the URL rule reports it
+    }
+    for (const name of fromUrl.others) issue(['url'], `?${name}= is not used: TLS is set with sslmode and tls (ca, cert and key as PEM text, e.g. \${file:/path})`);
+    if (fromUrl.sslmode !== undefined && !(SSL_MODES as readonly string[]).includes(fromUrl.sslmode)) {
+      const fallback = fromUrl.sslmode === 'prefer' || fromUrl.sslmode === 'allow' ? ` (${fromUrl.sslmode} falls back to plaintext without telling; a check should know which it gets)` : '';
+      issue(['url'], `?sslmode=${fromUrl.sslmode} is not supported: use ${SSL_MODES.join(', ')}${fallback}`);
+      return;
+    }
+    if (fromUrl.sslmode !== undefined && check.sslmode !== undefined && fromUrl.sslmode !== check.sslmode) {
+      issue(['sslmode'], `${check.sslmode} contradicts ?sslmode=${fromUrl.sslmode} in the url`);
+      return;
+    }
+    const mode = effectiveSslMode(check);
+    if (check.tls !== undefined) {
+      if (mode === 'disable') issue(['tls'], 'TLS options need sslmode require, verify-ca or verify-full');
+      if (check.tls.insecureSkipVerify) issue(['tls', 'insecureSkipVerify'], 'is not used with postgres: sslmode require encrypts without verifying the certificate');
+      if ((check.tls.cert === undefined) !== (check.tls.key === undefined)) issue(['tls', check.tls.cert === undefined ? 'cert' : 'key'], 'a client certificate needs both cert and key');
+      if (check.tls.serverName !== undefined && mode !== 'verify-full') issue(['tls', 'serverName'], 'applies only with sslmode verify-full (the other modes do not check the name)');
+    }
+    if (mode === 'verify-ca' && check.tls?.ca === undefined) {
+      issue(check.tls === undefined ? ['sslmode'] : ['tls'], 'sslmode verify-ca needs tls.ca (with the system CAs any certificate a public CA issued would pass; use verify-full for those)');
+    }
+  });
 
 export type PostgresCheckConfig = KindCheckConfig<typeof schema>;
 
@@ -48,6 +95,13 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Client } = require('pg') as typeof import('pg');
   const where = target(check);
+  // TLS as libpq means sslmode (see postgres-checks.ts); the URL pg sees has no ssl* parameters left
+  const sslmode = effectiveSslMode(check);
+  const ssl = postgresSslOption(sslmode, check.tls);
+  const connectionString = splitSslParams(check.url).url;
+  const certs = certExpiryRecorder(check.name, check.kind);
+  /** the certificate the current connection's server presented, and the TLS version */
+  let tlsSeen: { certificate: CertExpiry | undefined; version: string } | undefined;
   let client: pg.Client | undefined;
 
   function socketOf(target: pg.Client) {
@@ -65,7 +119,8 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
 
   async function open(signal: AbortSignal): Promise<pg.Client> {
     const fresh = new Client({
-      connectionString: check.url,
+      connectionString,
+      ssl,
       connectionTimeoutMillis: check.timeout,
       statement_timeout: check.timeout,
       query_timeout: check.timeout,
@@ -89,6 +144,11 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
       throw err;
     }
     connected = true;
+    if (ssl) {
+      const socket = socketOf(fresh) as TLSSocket | undefined;
+      tlsSeen = { certificate: certificateExpiry(socket?.getPeerCertificate?.(true)), version: socket?.getProtocol?.() ?? 'TLS' };
+      if (tlsSeen.certificate) certs.record(tlsSeen.certificate);
+    }
     fresh.once('end', () => {
       if (client === fresh) {
         client = undefined;
@@ -100,6 +160,19 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
 
   async function query(active: pg.Client, signal: AbortSignal): Promise<pg.QueryArrayResult> {
     return abortable(active.query({ text: check.query, rowMode: 'array' }), signal, () => destroy(active));
+  }
+
+  /** `maxConnectionsRatio`: client backends against max_connections, on the probe's connection */
+  async function connections(active: pg.Client, signal: AbortSignal, ratio: number): Promise<ProbeResult> {
+    let row: { connections: number; max_connections: number; reserved: number } | undefined;
+    try {
+      row = (await abortable(active.query<{ connections: number; max_connections: number; reserved: number }>(POSTGRES_CONNECTIONS_QUERY), signal, () => destroy(active))).rows[0];
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: connection count query failed: ${errorMessage(err)}`));
+    }
+    if (!row) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection count query returned no row`);
+    return evaluateConnections({ connections: row.connections, maxConnections: row.max_connections, reserved: row.reserved }, ratio);
   }
 
   return {
@@ -121,16 +194,29 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
         const message = errorMessage(err);
         throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
       }
-      const message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
+      let message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
+      const active = client;
+      if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed after the query`);
       if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
         // primary/standby and replay lag on the same connection (see replication.ts)
-        const active = client;
-        if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed before the replication query`);
-        return checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));
+        const replication = await checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));
+        if (!replication.ok) return replication;
+        message = replication.message;
+      }
+      if (check.maxConnectionsRatio !== undefined) {
+        const headroom = await connections(active, signal, check.maxConnectionsRatio);
+        if (!headroom.ok) return { ok: false, message: context.redactor.text(`${where}: ${headroom.message}`) };
+        message = `${message}; ${headroom.message}`;
+      }
+      if (tlsSeen) {
+        const validity = minValidityVerdict(tlsSeen.certificate, check.tls ?? {});
+        if (validity.state === 'fail') return { ok: false, message: context.redactor.text(`${where}: ${message}, but ${validity.message}`) };
+        message = `${message}; ${tlsSeen.version} (sslmode ${sslmode})${validity.state === 'warn' ? `; ${validity.message}` : ''}`;
       }
       return { ok: true, message };
     },
     async close() {
+      certs.clear();
       const current = client;
       client = undefined;
       if (current) {
@@ -149,6 +235,7 @@ export const postgresKind: ProbeKind<PostgresCheckConfig> = {
   targetField: 'url',
   placeholder: 'postgres://unset.invalid:1',
   target,
-  secrets: (check) => urlSecrets(check.url),
+  secrets: (check) => [...urlSecrets(check.url), ...(check.tls?.key ? [check.tls.key] : [])],
+  // tls.key is masked by the Redactor's secret-named keys (and is among the secrets)
   redact: (check, redactor) => ({ ...check, url: redactor.url(check.url) }),
 };

@@ -392,10 +392,6 @@ export const redisKind: ProbeKind<RedisCheckConfig> = {
   placeholder: 'redis://unset.invalid:1',
   target,
   secrets: (check) => [...urlSecrets(check.url), ...(check.sentinelPassword ? [check.sentinelPassword] : []), ...(check.tls?.key ? [check.tls.key] : [])],
-  redact: (check, redactor) => ({
-    ...check,
-    url: redactor.url(check.url),
-    ...(check.sentinelPassword === undefined ? {} : { sentinelPassword: REDACTED }),
-    ...(check.tls?.key === undefined ? {} : { tls: { ...check.tls, key: REDACTED } }),
-  }),
+  // tls.key is masked by the Redactor's secret-named keys; sentinelPassword's name is not one of those
+  redact: (check, redactor) => ({ ...check, url: redactor.url(check.url), ...(check.sentinelPassword === undefined ? {} : { sentinelPassword: REDACTED }) }),
 };

@@ -48,6 +48,7 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-reference-syntax.yaml': [`2:9 server.host: ${BAD_REFERENCE}`],
   'invalid-redis-tls-plaintext.yaml': ['6:7 checks[0].tls: TLS options need a rediss:// URL (redis:// is plaintext)'],
   'invalid-redis-sentinel-without-master.yaml': ['2:5 checks[0].masterName: is required with sentinels (the master group to ask for)'],
+  'invalid-postgres-sslmode.yaml': ['4:10 checks[0].url: ?sslmode=prefer is not supported: use disable, require, verify-ca, verify-full (prefer falls back to plaintext without telling; a check should know which it gets)'],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
   'invalid-unknown-group.yaml': ['5:21 checks[0].groups[1]: must be one of live, ready, startup (got "liveness")'],
@@ -112,6 +113,7 @@ describe('invalid config fixtures: exact error text per rule', () => {
 });
 
 const REDIS = 'checks:\n  - name: c\n    kind: redis\n    url: redis://mymaster\n';
+const POSTGRES = 'checks:\n  - name: c\n    kind: postgres\n    url: postgres://db/app\n';
 
 /** More rules, inline: text → the whole error message (source name "t.yaml"). */
 const INLINE: [string, string, string][] = [
@@ -141,6 +143,14 @@ const INLINE: [string, string, string][] = [
   ['redis: sentinels and role replica', `${REDIS}    sentinels: [s:26379]\n    masterName: m\n    role: replica\n`, '7:11 checks[0].role: with sentinels the probe checks the master the Sentinels name (role master is checked always)'],
   ['redis: maxMemoryRatio above 1', `${REDIS}    maxMemoryRatio: 1.5\n`, '5:21 checks[0].maxMemoryRatio: must be at most 1'],
   ['redis: maxMemoryRatio 0', `${REDIS}    maxMemoryRatio: 0\n`, '5:21 checks[0].maxMemoryRatio: must be greater than 0'],
+  ['postgres: sslmode contradicting the url', 'checks:\n  - name: c\n    kind: postgres\n    url: postgres://db/app?sslmode=require\n    sslmode: verify-full\n', '5:14 checks[0].sslmode: verify-full contradicts ?sslmode=require in the url'],
+  ['postgres: tls without TLS', `${POSTGRES}    tls: { ca: x }\n`, '5:10 checks[0].tls: TLS options need sslmode require, verify-ca or verify-full'],
+  ['postgres: verify-ca without a CA', `${POSTGRES}    sslmode: verify-ca\n`, '5:14 checks[0].sslmode: sslmode verify-ca needs tls.ca (with the system CAs any certificate a public CA issued would pass; use verify-full for those)'],
+  ['postgres: a TLS file parameter in the url', 'checks:\n  - name: c\n    kind: postgres\n    url: postgres://db/app?sslrootcert=/etc/ca.pem&sslmode=verify-full\n', '4:10 checks[0].url: ?sslrootcert= is not used: TLS is set with sslmode and tls (ca, cert and key as PEM text, e.g. ${file:/path})'],
+  ['postgres: client certificate without its key', `${POSTGRES}    sslmode: verify-full\n    tls: { cert: x }\n`, '6:10 checks[0].tls.key: a client certificate needs both cert and key'],
+  ['postgres: serverName without verify-full', `${POSTGRES}    sslmode: require\n    tls: { serverName: db }\n`, '6:24 checks[0].tls.serverName: applies only with sslmode verify-full (the other modes do not check the name)'],
+  ['postgres: insecureSkipVerify', `${POSTGRES}    sslmode: require\n    tls: { insecureSkipVerify: true }\n`, '6:32 checks[0].tls.insecureSkipVerify: is not used with postgres: sslmode require encrypts without verifying the certificate'],
+  ['postgres: maxConnectionsRatio above 1', `${POSTGRES}    maxConnectionsRatio: 2\n`, '5:26 checks[0].maxConnectionsRatio: must be at most 1'],
   ['redis: roundTrip on a replica', `${REDIS}    role: replica\n    roundTrip: true\n`, '6:16 checks[0].roundTrip: writes a key: a replica refuses writes (READONLY)'],
 ];
 

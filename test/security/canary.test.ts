@@ -4,7 +4,10 @@
  * passwords (the shared trust-auth server ignores them; a closed port fails),
  * HTTP URL passwords and secret header values, a TLS private key, a webhook
  * Authorization header and HMAC secret, and API keys (a valid one and a wrong one
- * presented by the client). Every endpoint, error path and log line is driven;
+ * presented by the client); and, really used against real servers: the client
+ * private keys of a TLS-only redis-server and of an ssl=on PostgreSQL (every
+ * base64 line of each key is a canary of its own), the password of Sentinels
+ * (right and wrong) and of the master they name. Every endpoint, error path and log line is driven;
  * no canary may appear in any response (headers or body), log line, exported
  * span (ours and the ioredis/pg/http instrumentations'), or webhook body.
  */
@@ -43,14 +46,26 @@ const C = {
   HOOK_PW: canary('hookpw'),
   HOOK_SECRET: canary('hooksecret'),
   API_KEY: canary('apikey'),
+  SENTINEL_PW: canary('sentinelpw'),
+  SENTINEL_WRONG_PW: canary('sentinelwrong'),
+  SENTINEL_DATA_PW: canary('sentineldatapw'),
+  PG_TLS_PW: canary('pgtlspw'),
+  /** PEM private keys of client certificates, made in before() */
+  REDIS_TLS_KEY: '',
+  PG_TLS_KEY: '',
 };
 /** presented by a client, never configured: the Redactor does not know it, so only "never echo input credentials" protects it */
 const WRONG_KEY = canary('wrongkey');
-const ALL_CANARIES = [...Object.values(C), WRONG_KEY];
+/** a leak of part of a PEM key is a leak too: each of its base64 lines is looked for */
+const pemLines = (pem: string) => pem.split('\n').filter((line) => line.length >= 16 && !line.startsWith('-----'));
+const allCanaries = () => [...Object.values(C).filter((v) => v !== ''), ...pemLines(C.REDIS_TLS_KEY), ...pemLines(C.PG_TLS_KEY), WRONG_KEY];
+/** environment for the config: the canaries, and the certificates that go with the keys (not secrets) */
+const ENV: Record<string, string> = {};
 
 type Support = typeof import('./support');
 type Servers = typeof import('../helpers/servers');
 type Private = typeof import('../helpers/private-services');
+type Datastores = typeof import('../helpers/private-datastores');
 
 let support: Support;
 let servers: Servers;
@@ -58,16 +73,39 @@ let running: Awaited<ReturnType<Support['startSidecar']>>;
 let dependency: Awaited<ReturnType<Servers['startHttpServer']>>;
 let hook: Awaited<ReturnType<Servers['startHttpServer']>>;
 let redis: Awaited<ReturnType<Private['startPrivateRedis']>>;
+let tlsRedis: Awaited<ReturnType<Datastores['startTlsRedis']>>;
+let sentinels: Awaited<ReturnType<Datastores['startSentinelSet']>>;
+let tlsPostgres: Awaited<ReturnType<Private['startPrivatePostgres']>>;
 let yaml = '';
-const CHECK_NAMES = ['redis-ok', 'redis-wrongpass', 'redis-user', 'pg-ok', 'pg-badquery', 'pg-down', 'http-ok', 'http-500', 'http-refused', 'https-badkey'];
+const CHECK_NAMES = [
+  'redis-ok', 'redis-wrongpass', 'redis-user', 'pg-ok', 'pg-badquery', 'pg-down', 'http-ok', 'http-500', 'http-refused', 'https-badkey',
+  'redis-tls', 'redis-sentinel', 'redis-sentinel-wrongpw', 'pg-tls',
+];
 const dependencyAuth: string[] = [];
 const hookBodies: string[] = [];
 
 before(async () => {
   support = await import('./support');
   servers = await import('../helpers/servers');
-  const { startPrivateRedis } = await import('../helpers/private-services');
+  const { startPrivateRedis, startPrivatePostgres } = await import('../helpers/private-services');
+  const { startTlsRedis, startSentinelSet } = await import('../helpers/private-datastores');
+  const { makeCa, makeClientCert, makeServerCert } = await import('../helpers/certs');
   redis = await startPrivateRedis(C.REDIS_PW);
+  tlsRedis = await startTlsRedis({ authClients: 'yes' });
+  C.REDIS_TLS_KEY = tlsRedis.client.key;
+  sentinels = await startSentinelSet({ password: C.SENTINEL_DATA_PW, sentinelPassword: C.SENTINEL_PW });
+  const pgCa = await makeCa(10, 'Canary PG CA');
+  const pgServerCert = await makeServerCert(pgCa, 10);
+  const pgClientCert = await makeClientCert(pgCa, 10, 'postgres');
+  C.PG_TLS_KEY = pgClientCert.key;
+  // ssl_ca_file set: the server asks for the client certificate, so the key is really used in the handshake
+  tlsPostgres = await startPrivatePostgres(C.PG_TLS_PW, { tls: { cert: pgServerCert.cert, key: pgServerCert.key, ca: pgCa.cert } });
+  Object.assign(ENV, C, {
+    REDIS_TLS_CA: tlsRedis.ca.cert,
+    REDIS_TLS_CERT: tlsRedis.client.cert,
+    PG_TLS_CA: pgCa.cert,
+    PG_TLS_CERT: pgClientCert.cert,
+  });
   dependency = await servers.startHttpServer((req, res) => {
     dependencyAuth.push(`${req.headers.authorization} ${req.headers['x-token']}`);
     res.statusCode = req.url === '/fail' ? 500 : 200;
@@ -120,10 +158,14 @@ checks:
     secretHeaders: [X-Token]
   - { name: http-refused, kind: http, url: "http://user:\${HTTP_REFUSED_PW}@127.0.0.1:${closed}/", interval: 1h, critical: false }
   - { name: https-badkey, kind: http, url: "https://127.0.0.1:${dependency.port}/", interval: 1h, critical: false, tls: { key: "\${TLS_KEY}" } }
+  - { name: redis-tls, kind: redis, url: "rediss://127.0.0.1:${tlsRedis.port}", interval: 1h, tls: { ca: "\${REDIS_TLS_CA}", cert: "\${REDIS_TLS_CERT}", key: "\${REDIS_TLS_KEY}" } }
+  - { name: redis-sentinel, kind: redis, url: "redis://:\${SENTINEL_DATA_PW}@mymaster", sentinels: ["${sentinels.sentinelAddresses()[0]}"], masterName: mymaster, sentinelPassword: "\${SENTINEL_PW}", interval: 1h }
+  - { name: redis-sentinel-wrongpw, kind: redis, url: "redis://:\${SENTINEL_DATA_PW}@mymaster", sentinels: ["${sentinels.sentinelAddresses()[0]}"], masterName: mymaster, sentinelPassword: "\${SENTINEL_WRONG_PW}", interval: 1h, critical: false, retry: { attempts: 1 } }
+  - { name: pg-tls, kind: postgres, url: "postgres://postgres:\${PG_TLS_PW}@127.0.0.1:${tlsPostgres.port}/postgres", sslmode: verify-full, tls: { ca: "\${PG_TLS_CA}", cert: "\${PG_TLS_CERT}", key: "\${PG_TLS_KEY}" }, interval: 1h }
 notifications:
   - { name: hook, kind: webhook, url: "http://127.0.0.1:${hook.port}/hook", headers: { Authorization: "Bearer \${HOOK_PW}" }, secret: "\${HOOK_SECRET}", cooldown: 0s, retry: { attempts: 1 } }
 `;
-  running = await support.startSidecar(yaml, { env: C });
+  running = await support.startSidecar(yaml, { env: ENV });
   await servers.waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'every check has a result', timeoutMs: 20_000 });
 });
 
@@ -132,6 +174,9 @@ after(async () => {
   await dependency?.close();
   await hook?.close();
   await redis?.stop();
+  await tlsRedis?.stop();
+  await sentinels?.stop();
+  await tlsPostgres?.stop();
   await provider.shutdown();
 });
 
@@ -197,8 +242,9 @@ async function drive(port: number): Promise<{ outputs: Output[]; statuses: Map<s
 
 function scan(outputs: Output[]): string[] {
   const leaks: string[] = [];
+  const canaries = allCanaries();
   for (const output of outputs) {
-    for (const secret of ALL_CANARIES) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
+    for (const secret of canaries) if (output.text.includes(secret)) leaks.push(`${output.where}: ${secret.slice(0, 20)}… in ${output.text.slice(0, 300)}`);
   }
   return leaks;
 }
@@ -219,6 +265,13 @@ test('no canary appears in any response, log line, exported span or notification
   assert.match(state('http-500').message, /status 500/);
   assert.match(state('http-refused').message, /connection refused/);
   assert.equal(state('https-badkey').status, 'DOWN');
+  // the new secrets, really used: mutual TLS with each key, the Sentinel and master passwords; a wrong Sentinel password
+  assert.equal(state('redis-tls').status, 'UP', state('redis-tls').message);
+  assert.equal(state('redis-sentinel').status, 'UP', state('redis-sentinel').message);
+  assert.equal(state('pg-tls').status, 'UP', state('pg-tls').message);
+  assert.match(state('pg-tls').message, /TLSv1\.[23] \(sslmode verify-full\)$/);
+  assert.match(state('redis-sentinel-wrongpw').message, /no Sentinel named the master \(.*authentication failed \(WRONGPASS/);
+  assert.ok(pemLines(C.REDIS_TLS_KEY).length >= 2 && pemLines(C.PG_TLS_KEY).length >= 2, 'the PEM keys give canary lines');
   const { outputs, statuses } = await drive(port);
   assert.ok(outputs.some((o) => o.where === 'flood → 429'), 'the flood reached the anonymous limit');
 
@@ -242,7 +295,7 @@ test('no canary appears in any response, log line, exported span or notification
 
   const leaks = scan(outputs);
   assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
-  t.diagnostic(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${ALL_CANARIES.length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
+  t.diagnostic(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${allCanaries().length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
 });
 
 test('production path (compiled CLI, OTLP export, /metrics): no canary in any response, log line, /metrics text or OTLP request body', async (t) => {
@@ -250,7 +303,7 @@ test('production path (compiled CLI, OTLP export, /metrics): no canary in any re
   const { startOtlpReceiver } = await import('../helpers/otlp-receiver');
   ensureBuilt();
   const receiver = await startOtlpReceiver();
-  const cli = await startCli(yaml, { ...C, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', LOG_LEVEL: 'debug' });
+  const cli = await startCli(yaml, { ...ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', LOG_LEVEL: 'debug' });
   try {
     const { call, bearer } = support;
     await servers.waitFor(
@@ -275,7 +328,7 @@ test('production path (compiled CLI, OTLP export, /metrics): no canary in any re
     assert.ok(receiver.spans.some((s) => s.scope.name.includes('ioredis')) && receiver.spans.some((s) => s.scope.name.includes('pg')), 'client spans of the ioredis and pg instrumentations exported');
     const leaks = scan(outputs);
     assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
-    t.diagnostic(`canary scan (CLI): ${outputs.length} outputs (${receiver.requests.length} OTLP requests with ${receiver.spans.length} spans, ${cli.lines.length} log lines, /metrics ${metrics.length} bytes), ${ALL_CANARIES.length} canaries, 0 leaks`);
+    t.diagnostic(`canary scan (CLI): ${outputs.length} outputs (${receiver.requests.length} OTLP requests with ${receiver.spans.length} spans, ${cli.lines.length} log lines, /metrics ${metrics.length} bytes), ${allCanaries().length} canaries, 0 leaks`);
   } finally {
     cli.kill();
     await receiver.close();
