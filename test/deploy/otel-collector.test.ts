@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { DEPLOY, loadYamlDocs } from './support';
+import { DEPLOY, kustomize } from './support';
 
 type Collector = {
   receivers: Record<string, { protocols?: Record<string, { endpoint: string }> }>;
@@ -89,8 +89,8 @@ describe('OpenTelemetry Collector config', () => {
     const port = config.exporters.prometheus!.endpoint.split(':')[1];
     assert.ok(prom.scrape_configs.some((s) => s.static_configs.some((sc) => sc.targets.includes(`otel-collector:${port}`))));
     // the sidecar exports OTLP/HTTP: its configured endpoint is the collector's HTTP receiver port
-    const deployment = loadYamlDocs(join(DEPLOY, 'kustomize/base/deployment.yaml'))[0] as { spec: { template: { spec: { initContainers: { env: { name: string; value?: string }[] }[] } } } };
-    const endpoint = deployment.spec.template.spec.initContainers[0]!.env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')!.value!;
+    const envConfigMap = kustomize(join(DEPLOY, 'kustomize/base')).find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('health-sidecar-env')) as unknown as { data: Record<string, string> };
+    const endpoint = envConfigMap.data.OTEL_EXPORTER_OTLP_ENDPOINT!;
     assert.equal(new URL(endpoint).port, config.receivers.otlp!.protocols!.http!.endpoint.split(':')[1]);
   });
 });

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { DEPLOY, loadYamlDocs, ROOT, startChild, type Child } from './support';
+import { DEPLOY, kustomize, ROOT, startChild, type Child } from './support';
 
 function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -53,7 +53,8 @@ test('sidecar memory request/limit match the measured RSS of the compiled sideca
   const peakMi = statusKb(pid, 'VmHWM') / 1024;
   t.diagnostic(`sidecar RSS: steady ${steadyMi.toFixed(1)} MiB (max of the last 5 s), peak ${peakMi.toFixed(1)} MiB over ${samples.length} samples`);
 
-  const deployment = loadYamlDocs(join(DEPLOY, 'kustomize/base/deployment.yaml'))[0] as { spec: { template: { spec: { initContainers: { name: string; resources: { requests: { memory: string }; limits: { memory: string } } }[] } } } };
+  // the sidecar container as the component adds it (kubectl kustomize of the sample base)
+  const deployment = kustomize(join(DEPLOY, 'kustomize/base')).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { initContainers: { name: string; resources: { requests: { memory: string }; limits: { memory: string } } }[] } } } };
   const resources = deployment.spec.template.spec.initContainers.find((c) => c.name === 'health-sidecar')!.resources;
   assert.ok(mi(resources.requests.memory) >= steadyMi, `request ${resources.requests.memory} covers the steady RSS ${steadyMi.toFixed(1)} MiB`);
   assert.ok(mi(resources.limits.memory) >= 1.5 * peakMi, `limit ${resources.limits.memory} leaves 50% headroom over the peak ${peakMi.toFixed(1)} MiB`);

@@ -1,8 +1,9 @@
-/** Helpers for the deploy tests: Dockerfile/.dockerignore parsing, a small kustomize renderer, child processes. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+/** Helpers for the deploy tests: Dockerfile/.dockerignore parsing, `kubectl kustomize`, child processes. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import type { K8sObject } from './k8s-fields';
 
 export const ROOT = resolve(__dirname, '../..');
 export const DEPLOY = join(ROOT, 'deploy');
@@ -89,11 +90,11 @@ export function dockerIgnore(text: string): (path: string) => boolean {
   };
 }
 
-// ── kustomize (the subset this repo uses; anything else is an error) ───────
+// ── kustomize: the real `kubectl kustomize`, so what is tested is what `kubectl apply -k` applies ──
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown };
+export type { K8sObject } from './k8s-fields';
 
-const SUPPORTED_KUSTOMIZATION_KEYS = new Set(['apiVersion', 'kind', 'resources', 'configMapGenerator', 'labels']);
+export const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 
 export function loadYamlDocs(file: string): unknown[] {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
@@ -103,42 +104,70 @@ export function loadYamlDocs(file: string): unknown[] {
   }).filter((d) => d !== null);
 }
 
-/** Render a kustomization directory like `kustomize build` would for the features used here. */
-export function renderKustomization(dir: string): { objects: K8sObject[]; files: string[] } {
-  const file = join(dir, 'kustomization.yaml');
-  const k = loadYamlDocs(file)[0] as Record<string, unknown>;
-  for (const key of Object.keys(k)) if (!SUPPORTED_KUSTOMIZATION_KEYS.has(key)) throw new Error(`${relative(ROOT, file)}: kustomization key "${key}" is not supported by the test renderer`);
-  if (k.apiVersion !== 'kustomize.config.k8s.io/v1beta1' || k.kind !== 'Kustomization') throw new Error(`${relative(ROOT, file)}: not a Kustomization`);
-  const files: string[] = [];
-  const objects: K8sObject[] = [];
-  for (const resource of (k.resources as string[] | undefined) ?? []) {
-    const path = resolve(dir, resource);
-    if (!path.startsWith(dir)) throw new Error(`resource ${resource} is outside ${dir}`);
-    if (existsSync(join(path, 'kustomization.yaml'))) {
-      const sub = renderKustomization(path);
-      objects.push(...sub.objects);
-      files.push(...sub.files);
-    } else {
-      files.push(path);
-      objects.push(...(loadYamlDocs(path) as K8sObject[]));
+/**
+ * `kubectl kustomize DIR` (kustomize v5 built into kubectl), parsed. Throws with
+ * kubectl's own message when the build fails, and with a clear one when kubectl
+ * is missing (it is a requirement of this repository's tests, never a skip).
+ */
+export function kustomize(dir: string): K8sObject[] {
+  const result = spawnSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 });
+  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw new Error(`kubectl not found (${KUBECTL}): the deploy tests render with the real \`kubectl kustomize\` (kustomize v5); install kubectl or set KUBECTL`);
+  }
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`kubectl kustomize ${relative(ROOT, dir) || dir} failed (exit ${result.status}):\n${result.stderr.trim()}`);
+  const docs = parseAllDocuments(result.stdout);
+  return docs.map((doc) => {
+    if (doc.errors.length) throw new Error(`kubectl kustomize ${relative(ROOT, dir)}: unparseable output: ${doc.errors[0]!.message}`);
+    return doc.toJS() as K8sObject;
+  }).filter((d) => d !== null);
+}
+
+/** Every kustomization directory under `root` (Components excluded: they only render inside a kustomization). */
+export function kustomizations(root: string = DEPLOY): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const sub = join(dir, entry.name);
+      try {
+        if ((parse(readFileSync(join(sub, 'kustomization.yaml'), 'utf8')) as { kind?: string }).kind !== 'Component') out.push(sub);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      walk(sub);
     }
-  }
-  for (const gen of (k.configMapGenerator as { name: string; files: string[]; options?: { disableNameSuffixHash?: boolean } }[] | undefined) ?? []) {
-    if (!gen.options?.disableNameSuffixHash) throw new Error('configMapGenerator without disableNameSuffixHash would need name-reference rewriting; not supported');
-    const data: Record<string, string> = {};
-    for (const f of gen.files) {
-      const path = resolve(dir, f);
-      if (dirname(path) !== dir && !path.startsWith(`${dir}/`)) throw new Error(`configMapGenerator file ${f} is outside the kustomization directory (kustomize refuses it)`);
-      files.push(path);
-      data[f.split('/').pop()!] = readFileSync(path, 'utf8');
+  };
+  walk(root);
+  return out.sort();
+}
+
+/** Every kustomize Component directory under `root`. */
+export function components(root: string = DEPLOY): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const sub = join(dir, entry.name);
+      try {
+        if ((parse(readFileSync(join(sub, 'kustomization.yaml'), 'utf8')) as { kind?: string }).kind === 'Component') out.push(sub);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      walk(sub);
     }
-    objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: gen.name }, data });
-  }
-  for (const entry of (k.labels as { pairs: Record<string, string>; includeSelectors?: boolean }[] | undefined) ?? []) {
-    if (entry.includeSelectors) throw new Error('labels.includeSelectors is not supported by the test renderer');
-    for (const obj of objects) obj.metadata.labels = { ...obj.metadata.labels, ...entry.pairs };
-  }
-  return { objects, files };
+  };
+  walk(root);
+  return out.sort();
+}
+
+/** The version line of `kubectl version --client` for kustomize, e.g. "v5.5.0". */
+export function kustomizeVersion(): string {
+  const result = spawnSync(KUBECTL, ['version', '--client'], { encoding: 'utf8', timeout: 30_000 });
+  if (result.status !== 0) throw new Error(`\`${KUBECTL} version --client\` failed: ${result.error?.message ?? result.stderr}`);
+  const m = /Kustomize Version: (v\d+\.\d+\.\d+)/.exec(result.stdout);
+  if (!m) throw new Error(`no "Kustomize Version" in \`${KUBECTL} version --client\`:\n${result.stdout}`);
+  return m[1]!;
 }
 
 // ── processes ──────────────────────────────────────────────────────────────
