@@ -28,6 +28,20 @@ RUN npm pack --ignore-scripts --silent && tar -xzf otel-health-sidecar-*.tgz
 
 # ── runtime ──
 FROM ${NODE_IMAGE} AS runtime
+# OCI image metadata. The release workflow (.github/workflows/release.yml)
+# passes VERSION (from the v* tag, which must equal package.json's version) and
+# REVISION (the commit); the defaults describe a local build of this checkout.
+# test/deploy/dockerfile.test.ts checks them against package.json.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="otel-health-sidecar" \
+      org.opencontainers.image.description="Kubernetes health-check sidecar: probes dependencies through cockatiel policies, answers kubelet probes from memory, exports OpenTelemetry metrics and traces" \
+      org.opencontainers.image.source="https://github.com/otel-health-sidecar/otel-health-sidecar" \
+      org.opencontainers.image.url="https://github.com/otel-health-sidecar/otel-health-sidecar" \
+      org.opencontainers.image.documentation="https://github.com/otel-health-sidecar/otel-health-sidecar/blob/main/docs/quickstart.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 ENV NODE_ENV=production
 RUN groupadd --system --gid 10001 sidecar && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sidecar
 WORKDIR /app

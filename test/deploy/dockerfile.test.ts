@@ -77,6 +77,23 @@ describe('Dockerfile', () => {
     assert.ok(!copies.some((c) => c.startsWith('--from=build') && c.includes('node_modules')));
   });
 
+  test('runtime: OCI labels (title, description, source, licenses, version, revision) match package.json; the version is a build arg defaulting to the package version', () => {
+    const runtime = stage('runtime');
+    const labels = Object.fromEntries([...of(runtime, 'LABEL').map((l) => l.args).join(' ').matchAll(/([\w.]+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const full = JSON.parse(readText('package.json')) as { name: string; description: string; license: string; version: string };
+    const args = Object.fromEntries(of(runtime, 'ARG').map((a) => a.args.split('=') as [string, string]));
+    assert.equal(labels['org.opencontainers.image.title'], full.name);
+    assert.equal(labels['org.opencontainers.image.description'], full.description);
+    assert.equal(labels['org.opencontainers.image.licenses'], full.license);
+    assert.equal(labels['org.opencontainers.image.source'], `https://github.com/${full.name}/${full.name}`);
+    assert.equal(labels['org.opencontainers.image.version'], '${VERSION}');
+    assert.equal(args.VERSION, full.version, 'a local build is labelled with the package version');
+    assert.equal(labels['org.opencontainers.image.revision'], '${REVISION}');
+    assert.ok('REVISION' in args);
+    const order = runtime.instructions.map((i) => i.keyword);
+    assert.ok(order.indexOf('ARG') < order.indexOf('LABEL'), 'ARG declared in the stage before the LABEL that uses it');
+  });
+
   test('every COPY source from the build context exists and survives .dockerignore', () => {
     const sources = stages.flatMap((s) => of(s, 'COPY')).filter((c) => !c.args.startsWith('--from')).flatMap((c) => words(c.args).slice(0, -1));
     assert.ok(sources.length >= 5);
