@@ -106,8 +106,8 @@ const URL_RE = /\b([a-z][a-z0-9+.-]*):\/\/(?:[^\s"'@/}]*@)?(\[[0-9a-fA-F:]+\]|[A
 
 export async function startStandIns(): Promise<StandIns> {
   const dir = mkdtempSync(join(tmpdir(), 'stand-ins-'));
-  const ca = await makeCa(2, 'Stand-in CA');
-  const cert = await makeServerCert(ca, 2);
+  const ca = await makeCa(365, 'Stand-in CA');
+  const cert = await makeServerCert(ca, 90); // long enough for a `tls.minValidity: 14d` example
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.cert);
   const closers: (() => Promise<void>)[] = [];
@@ -202,7 +202,8 @@ export interface ReadySidecar extends CliProcess {
  * Run `config` (YAML text as shipped) with the compiled CLI: every target
  * pointed at its stand-in, and only what a test harness must change —
  * `server.port` to a free port (and the sidecar's own `127.0.0.1:9464` /
- * `${PORT}` with it), `server.host` 127.0.0.1, `server.drainDelay` 0s.
+ * `${PORT}` with it; `server.grpcPort` too when set), `server.host`
+ * 127.0.0.1, `server.drainDelay` 0s.
  * Resolves once `/readyz` answers 200; rejects with `/readyz?verbose` and the
  * log when it does not within `timeoutMs`.
  */
@@ -216,6 +217,7 @@ export async function runUntilReady(standIns: StandIns, where: string, config: s
   doc.setIn(['server', 'port'], port);
   doc.setIn(['server', 'host'], '127.0.0.1');
   doc.setIn(['server', 'drainDelay'], '0s');
+  if (doc.hasIn(['server', 'grpcPort'])) doc.setIn(['server', 'grpcPort'], await freePort());
   const childEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, standIns.point(v, `${where} env ${k}`)]));
   const cli = await startCli(doc.toString(), { ...childEnv, PORT: String(port), NODE_EXTRA_CA_CERTS: standIns.caFile });
   const deadline = Date.now() + timeoutMs;
