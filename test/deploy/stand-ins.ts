@@ -208,6 +208,23 @@ export interface ReadySidecar extends CliProcess {
  * log when it does not within `timeoutMs`.
  */
 export async function runUntilReady(standIns: StandIns, where: string, config: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ReadySidecar> {
+  const cli = await runPointed(standIns, where, config, env);
+  const port = cli.port;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await get(port, '/readyz').catch(() => undefined);
+    if (ready?.status === 200) return cli;
+    if (cli.child.exitCode !== null || Date.now() > deadline) {
+      const verbose = await get(port, '/readyz?verbose').catch((err: Error) => ({ status: 0, body: err.message }));
+      cli.kill();
+      throw new Error(`${where}: /readyz never answered 200 (last: ${ready?.status ?? 'no answer'}, exit ${cli.child.exitCode}); /readyz?verbose:\n${verbose.body}\nlog:\n${cli.lines.slice(-30).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The same start as runUntilReady, without waiting for ready (resolves once it listens). */
+export async function runPointed(standIns: StandIns, where: string, config: string, env: Record<string, string>): Promise<ReadySidecar> {
   ensureBuilt();
   const port = await freePort();
   standIns.route('http://127.0.0.1:9464', `http://127.0.0.1:${port}`);
@@ -220,15 +237,5 @@ export async function runUntilReady(standIns: StandIns, where: string, config: s
   if (doc.hasIn(['server', 'grpcPort'])) doc.setIn(['server', 'grpcPort'], await freePort());
   const childEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, standIns.point(v, `${where} env ${k}`)]));
   const cli = await startCli(doc.toString(), { ...childEnv, PORT: String(port), NODE_EXTRA_CA_CERTS: standIns.caFile });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ready = await get(port, '/readyz').catch(() => undefined);
-    if (ready?.status === 200) return { ...cli, port };
-    if (cli.child.exitCode !== null || Date.now() > deadline) {
-      const verbose = await get(port, '/readyz?verbose').catch((err: Error) => ({ status: 0, body: err.message }));
-      cli.kill();
-      throw new Error(`${where}: /readyz never answered 200 (last: ${ready?.status ?? 'no answer'}, exit ${cli.child.exitCode}); /readyz?verbose:\n${verbose.body}\nlog:\n${cli.lines.slice(-30).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return { ...cli, port };
 }
