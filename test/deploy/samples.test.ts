@@ -53,7 +53,8 @@ async function assertAllUp(port: number, where: string, expected?: string[]): Pr
   if (expected) assert.deepEqual(Object.keys(body.checks).sort(), [...expected].sort(), `${where}: the checks that run`);
   assert.ok(Object.keys(body.checks).length > 0, `${where}: runs checks`);
   for (const [name, check] of Object.entries(body.checks)) assert.equal(check.status, 'UP', `${where}: check ${name} is UP`);
-  assert.equal(body.status, 'UP', `${where}: overall UP`);
+  // not the overall status: a check UP but slower than its latency.warnAbove (a busy machine) makes it DEGRADED, still ready
+  assert.ok(['UP', 'DEGRADED'].includes(body.status), `${where}: overall ${body.status}`);
 }
 
 describe('the podinfo stand-in answers as podinfo 6.7.1 does', () => {
