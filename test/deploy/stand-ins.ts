@@ -101,8 +101,8 @@ export interface StandIns {
 
 const DEFAULT_PORT: Record<string, number> = { http: 80, https: 443, redis: 6379, rediss: 6379, postgres: 5432, postgresql: 5432, grpc: 443, grpcs: 443 };
 
-/** `scheme://[userinfo@]host[:port]` then the rest of the URL (path, query) up to a delimiter. */
-const URL_RE = /\b([a-z][a-z0-9+.-]*):\/\/(?:[^\s"'@/}]*@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d+|\$\{[^}]*\}))?([^\s"'}]*)/g;
+/** `scheme://[userinfo@]host[:port]` (userinfo and port may hold `${…}`) then the rest of the URL (path, query) up to a delimiter. */
+const URL_RE = /\b([a-z][a-z0-9+.-]*):\/\/(?:(?:[^\s"'@/{}]|\$\{[^}]*\})*@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(\d+|\$\{[^}]*\}))?([^\s"'}]*)/g;
 
 export async function startStandIns(): Promise<StandIns> {
   const dir = mkdtempSync(join(tmpdir(), 'stand-ins-'));
