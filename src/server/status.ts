@@ -26,7 +26,7 @@ import { STATUS_CSS, STATUS_JS } from './status-page/assets';
 import { renderFragment, renderPage, type CheckRow, type PageModel, type RowStatus } from './status-page/render';
 
 const SPARK_SAMPLES = 30;
-const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 function onlyParams(ctx: RequestContext, allowed: readonly string[]): void {
   for (const key of ctx.url.searchParams.keys()) {

@@ -86,3 +86,31 @@ describe('SLO and error budget', () => {
     close(report.errorBudget.consumedRatio, (60 / 360) / 0.01, 1e-6, 'budget spent');
   });
 });
+
+describe('SLO gauges (what /metrics reports)', () => {
+  test('objective, availability per window (and the SLO window), budget remaining; nothing for empty windows', async () => {
+    const { sloGaugeValues } = await import('../../src/health/slo-gauges');
+    const now = START + 10 * DAY_MS;
+    const history = new History(() => now);
+    // 10 days at one run a minute; the last 2 hours: 1 failure every 10 minutes
+    for (let t = START; t <= now; t += MINUTE_MS) history.record('api', { finishedAt: t, outcome: t > now - 2 * HOUR_MS && (t - START) % (10 * MINUTE_MS) === 0 ? 'failure' : 'success', latencyMs: 5 });
+    const [api, quiet] = sloGaugeValues(
+      [
+        { name: 'api', slo: { objective: 0.99, windowMs: 28 * DAY_MS, window: '28d' } },
+        { name: 'quiet', slo: { objective: 0.999, windowMs: 30 * DAY_MS, window: '30d' } },
+      ],
+      (name, ms) => history.window(name, ms),
+    );
+    const w = (ms: number) => history.window('api', ms).availability!;
+    assert.deepEqual(api, {
+      name: 'api',
+      sloWindow: '28d',
+      objective: 0.99,
+      availability: { '1h': w(HOUR_MS), '24h': w(DAY_MS), '7d': w(7 * DAY_MS), '30d': w(30 * DAY_MS), '28d': w(28 * DAY_MS) },
+      budgetRemaining: errorBudget(0.99, 28 * DAY_MS, w(28 * DAY_MS)).remainingRatio,
+    });
+    assert.equal(w(HOUR_MS), 54 / 60);
+    assert.ok(api!.budgetRemaining! > 0.9 && api!.budgetRemaining! < 1);
+    assert.deepEqual(quiet, { name: 'quiet', sloWindow: '30d', objective: 0.999, availability: {}, budgetRemaining: null });
+  });
+});

@@ -28,6 +28,14 @@ table.checks{width:100%;border-collapse:collapse}
 .name{font-weight:600;word-break:break-word}
 .message{color:var(--muted);word-break:break-word;max-width:28rem}
 .spark{color:var(--fg);vertical-align:middle}.spark-fail{fill:var(--down)}
+.history-row td{padding-top:0}
+.history{display:flex;flex-wrap:wrap;gap:.4rem 1.5rem;align-items:flex-start}
+.numbers{display:flex;flex-direction:column;gap:.3rem}
+.uptime{display:flex;gap:1rem;margin:0}.uptime div{min-width:3.5rem}.uptime dt{font-size:.75rem;color:var(--muted)}.uptime dd{margin:0;font-weight:600}
+.slo{margin:0}.budget{vertical-align:middle}.b-track{fill:var(--line)}.b-ok{fill:var(--up)}.b-low{fill:var(--degraded)}.b-out{fill:var(--down)}
+.charts{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem}.chart{margin:0;max-width:100%}.chart svg{display:block;max-width:100%;height:auto}
+.rt-line{stroke:var(--fg)}.rt-dot{fill:var(--fg)}.rt-grid{stroke:var(--line);stroke-width:.5}.rt-axis{stroke:var(--muted);stroke-width:.5}
+.c-ok{fill:var(--up)}.c-some{fill:var(--degraded)}.c-bad{fill:var(--down)}.c-none{fill:var(--line)}
 .incidents{list-style:none;padding:0;margin:0}
 .incident{padding:.45rem 0;border-bottom:1px solid var(--line)}
 @media (max-width:640px){
@@ -35,6 +43,8 @@ table.checks{width:100%;border-collapse:collapse}
  .checks thead{display:none}
  .checks,.checks tbody,.checks tr,.checks th,.checks td{display:block;width:100%}
  .checks tr.row{margin:0 0 .7rem;border:1px solid var(--line);border-radius:8px;background:var(--card);padding:.3rem .2rem}
+ .checks tr.row:has(+ tr.history-row){margin-bottom:0;border-bottom:0;border-radius:8px 8px 0 0}
+ .checks tr.history-row{margin:0 0 .7rem;border:1px solid var(--line);border-top:0;border-radius:0 0 8px 8px;background:var(--card);padding:.2rem .2rem .5rem}
  .checks th,.checks td{border:0;padding:.2rem .6rem}
  .checks td[data-label]::before{content:attr(data-label);display:inline-block;min-width:7.5rem;color:var(--muted);font-size:.8rem}
 }

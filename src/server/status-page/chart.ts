@@ -92,7 +92,7 @@ export function budgetBar(remainingRatio: number | null, totalMinutes: number, r
   const share = Math.max(0, Math.min(1, remainingRatio));
   const cls = remainingRatio >= 0.5 ? 'b-ok' : remainingRatio >= 0.25 ? 'b-low' : 'b-out';
   const text = remainingRatio < 0
-    ? `budget overspent: ${formatMinutes(-(remainingMinutes ?? 0))} over ${formatMinutes(totalMinutes)}`
+    ? `budget overspent by ${formatMinutes(-(remainingMinutes ?? 0))} (budget ${formatMinutes(totalMinutes)})`
     : `${Math.floor(remainingRatio * 1000) / 10}% of budget left (${formatMinutes(remainingMinutes ?? 0)} of ${formatMinutes(totalMinutes)})`;
   return (
     `<svg class="budget" viewBox="0 0 ${width} 10" width="${width}" height="10" role="img" aria-label="${escapeHtml(text)}"><title>${escapeHtml(text)}</title>` +

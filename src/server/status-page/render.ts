@@ -7,6 +7,7 @@
  */
 import type { IncidentJson } from '../../health/incidents';
 import type { Sample } from '../../health/stats';
+import { budgetBar, responseTimeChart, type ChartPoint } from './chart';
 import { ago, escapeHtml, formatDuration, formatMs } from './format';
 
 export type RowStatus = 'UP' | 'DOWN' | 'UNKNOWN' | 'DEGRADED';
@@ -24,6 +25,12 @@ export interface CheckRow {
   p95Ms5m?: number | null;
   successRatio1h?: number | null;
   recent?: Sample[];
+  /** from the uptime history (details only): availability per window, oldest window last */
+  uptime?: { window: string; availability: number | null }[];
+  /** response time and availability per period: 24 h in 15-minute periods, 7 d in hours */
+  charts?: { day: ChartPoint[]; week: ChartPoint[] };
+  /** the check's SLO, when it has one */
+  slo?: { objective: number; window: string; availability: number | null; remainingRatio: number | null; totalMinutes: number; remainingMinutes: number | null; coverage?: number };
 }
 
 export interface PageModel {
@@ -81,7 +88,35 @@ function checkRow(row: CheckRow, model: PageModel): string {
     `<td class="changed" data-label="Last change">${row.lastChangeAt ? `<time datetime="${new Date(row.lastChangeAt).toISOString()}">${ago(row.lastChangeAt, model.now)}</time>` : '—'}</td>`,
     `<td class="message" data-label="Message">${escapeHtml(row.message ?? '')}</td>`,
     '</tr>',
+    historyRow(row),
   ].join('');
+}
+
+/** percent with up to 3 decimals, rounded down (99.9996 % is not 100 %) */
+export function formatPercent(ratio: number | null | undefined): string {
+  if (ratio === null || ratio === undefined) return '—';
+  if (ratio >= 1) return '100%';
+  return `${(Math.floor(ratio * 100_000 + 1e-9) / 1000).toString()}%`;
+}
+
+/** the uptime history of a check: availability per window, its SLO budget, the 24 h and 7 d charts */
+function historyRow(row: CheckRow): string {
+  if (!row.uptime && !row.charts && !row.slo) return '';
+  const uptime = row.uptime
+    ? `<dl class="uptime" aria-label="availability">${row.uptime.map((u) => `<div><dt>${escapeHtml(u.window)}</dt><dd>${formatPercent(u.availability)}</dd></div>`).join('')}</dl>`
+    : '';
+  const young = row.slo?.coverage !== undefined && row.slo.coverage < 1 ? ` <span class="small muted">(runs in ${Math.floor(row.slo.coverage * 100)}% of the window)</span>` : '';
+  const slo = row.slo
+    ? `<p class="slo"><span class="small muted">SLO ${formatPercent(row.slo.objective)} / ${escapeHtml(row.slo.window)}:</span> ${formatPercent(row.slo.availability)} ${budgetBar(row.slo.remainingRatio, row.slo.totalMinutes, row.slo.remainingMinutes)}${young}</p>`
+    : '';
+  const objective = row.slo?.objective;
+  const hasRuns = row.charts && [...row.charts.day, ...row.charts.week].some((p) => p.runs > 0);
+  const charts = !row.charts
+    ? ''
+    : hasRuns
+      ? `<div class="charts">${responseTimeChart(row.charts.day, '24 h', '15 min', objective)}${responseTimeChart(row.charts.week, '7 d', 'hour', objective)}</div>`
+      : '<p class="small muted charts">No runs recorded yet: no response-time chart.</p>';
+  return `<tr class="history-row" data-history="${escapeHtml(row.name)}"><td colspan="7"><div class="history"><div class="numbers">${uptime}${slo}</div>${charts}</div></td></tr>`;
 }
 
 function incidentsSection(model: PageModel): string {
