@@ -14,6 +14,7 @@ import { describeFsError, schemaProblems, sortProblems, type JsonSchemaNode, typ
 import { buildConfigSchema, configJsonSchema, type ConfigSchema, type RawCheck } from './schema';
 import { notificationSecrets } from './secrets';
 import { ownsCheck, resolveShard } from './shard';
+import { resolveSlo } from './slo';
 import { skipUnsetTargets } from './skip';
 import { substitute } from './substitute';
 import type { CheckConfig, CheckKindSpec, ShardInfo, SidecarConfig } from './types';
@@ -119,8 +120,10 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
 }
 
 function mergeDefaults(check: RawCheck, defaults: SidecarConfig['defaults']): CheckConfig {
+  const slo = resolveSlo(check.slo, defaults.slo);
   return {
-    ...check,
+    ...stripKey(check, 'slo'),
+    ...(slo ? { slo } : {}),
     interval: check.interval ?? defaults.interval,
     timeout: check.timeout ?? defaults.timeout,
     retry: {
@@ -134,6 +137,11 @@ function mergeDefaults(check: RawCheck, defaults: SidecarConfig['defaults']): Ch
     breaker: { ...defaults.breaker, ...stripUndefined(check.breaker) },
     thresholds: { ...defaults.thresholds, ...stripUndefined(check.thresholds) },
   } as CheckConfig;
+}
+
+function stripKey<T extends object, K extends keyof T>(value: T, key: K): Omit<T, K> {
+  const { [key]: _dropped, ...rest } = value;
+  return rest;
 }
 
 function stripUndefined<T extends object>(value: T | undefined): Partial<T> {

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration';
+import { sloSchema } from './slo';
 
 export const GROUPS = ['live', 'ready', 'startup'] as const;
 export type GroupName = (typeof GROUPS)[number];
@@ -90,6 +91,7 @@ const defaultsSchema = z.strictObject({
       success: z.number().int().min(1).default(1),
     })
     .prefault({}),
+  slo: sloSchema.optional().describe('the SLO of every check that sets none (a check overrides it key by key); see docs/uptime.md'),
 });
 
 /** Fields every check kind shares; policy fields override `defaults` key by key. */
@@ -121,6 +123,7 @@ export const commonCheck = {
     .refine((l) => l.warnAbove === undefined || l.failAbove === undefined || l.warnAbove < l.failAbove, { error: 'warnAbove must be less than failAbove' })
     .optional()
     .describe('latency budget of a check'),
+  slo: sloSchema.optional(),
 };
 
 /** A URL string with one of the given schemes and a host. */
@@ -300,6 +303,10 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
         if (first !== undefined) {
           ctx.addIssue({ code: 'custom', path: ['checks', index, 'name'], message: `duplicate check name "${check.name}" (first used by checks[${first}])` });
         } else seen.set(check.name, index);
+        const slo = { ...config.defaults.slo, ...check.slo };
+        if ((check.slo || config.defaults.slo) && slo.enabled !== false && slo.objective === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['checks', index, 'slo'], message: 'objective is required (here or in defaults.slo)' });
+        }
         // a check that sets neither inherits both: the defaults' own rule below covers it
         if (check.timeout !== undefined || check.interval !== undefined) {
           const timeout = check.timeout ?? config.defaults.timeout;

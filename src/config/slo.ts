@@ -26,7 +26,7 @@ const PERCENT = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/;
 export function parseObjective(value: unknown): { ratio: number } | { error: string } {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return { error: 'must be a number' };
-    if (value >= 1) return { error: `${value} is ambiguous: write "${value}%" (a percentage) or ${value / 100} (a ratio)` };
+    if (value >= 1) return { error: `${value} is ambiguous: write "${value}%" (a percentage) or ${Number((value / 100).toPrecision(12))} (a ratio)` };
     if (value <= 0) return { error: 'must be above 0' };
     return { ratio: value };
   }

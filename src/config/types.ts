@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { CheckSchema, GroupName, RawCheck, RawConfig } from './schema';
+import type { SloConfig } from './slo';
 
 export type { GroupName };
 /** A check kind's name (http, tcp…); the probe registry lists the kinds. */
@@ -15,11 +16,16 @@ export interface PolicyConfig {
   thresholds: { failure: number; success: number };
 }
 
-type PolicyKeys = 'interval' | 'timeout' | 'retry' | 'breaker' | 'thresholds';
+/** What a check takes from `defaults`: its policy, and its SLO (resolved, or absent). */
+export interface DefaultedConfig extends PolicyConfig {
+  slo?: SloConfig;
+}
+
+type PolicyKeys = 'interval' | 'timeout' | 'retry' | 'breaker' | 'thresholds' | 'slo';
 /** A check with every policy field filled in from `defaults`: the fields every kind has. */
-export type CheckConfig = Omit<RawCheck, PolicyKeys> & PolicyConfig;
+export type CheckConfig = Omit<RawCheck, PolicyKeys> & DefaultedConfig;
 /** A check of one kind, from that kind's schema, policy filled in. */
-export type KindCheckConfig<S extends CheckSchema> = Omit<z.output<S>, PolicyKeys> & PolicyConfig;
+export type KindCheckConfig<S extends CheckSchema> = Omit<z.output<S>, PolicyKeys> & DefaultedConfig;
 
 /**
  * What the config loader needs to know of a check kind (the probe kind modules

@@ -51,6 +51,10 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-postgres-sslmode.yaml': ['4:10 checks[0].url: ?sslmode=prefer is not supported: use disable, require, verify-ca, verify-full (prefer falls back to plaintext without telling; a check should know which it gets)'],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
+  'invalid-slo-objective-ambiguous.yaml': ['5:23 checks[0].slo.objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.999 (a ratio)'],
+  'invalid-slo-objective-100.yaml': ['3:16 defaults.slo.objective: an objective of 100% leaves no error budget (every failed run would be an infinite burn rate): use at most 99.999%'],
+  'invalid-slo-window.yaml': ['7:15 checks[0].slo.window: 45d is longer than the 30 days of history kept', '11:36 checks[1].slo.window: 36h30m: a window over 24h counts whole hours (e.g. 37h)'],
+  'invalid-slo-missing-objective.yaml': ['7:10 checks[0].slo: objective is required (here or in defaults.slo)'],
   'invalid-unknown-group.yaml': ['5:21 checks[0].groups[1]: must be one of live, ready, startup (got "liveness")'],
   'invalid-multiple.yaml': [
     '4:9 server.port: must be at most 65535',

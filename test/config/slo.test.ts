@@ -21,7 +21,7 @@ describe('slo config', () => {
   });
 
   test('every mistake has its own message', () => {
-    assert.deepEqual(messages({ objective: 99.9 }), ['objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.9990000000000001 (a ratio)'.replace('0.9990000000000001', String(99.9 / 100))]);
+    assert.deepEqual(messages({ objective: 99.9 }), ['objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.999 (a ratio)']);
     assert.deepEqual(messages({ objective: '100%' }), ['objective: an objective of 100% leaves no error budget (every failed run would be an infinite burn rate): use at most 99.999%']);
     assert.deepEqual(messages({ objective: '0%' }), ['objective: must be above 0%']);
     assert.deepEqual(messages({ objective: 'three nines' }), ['objective: "three nines" is not a percentage such as "99.9%" (or a ratio such as 0.999)']);
@@ -48,5 +48,27 @@ describe('slo config', () => {
     assert.deepEqual(resolveSlo(sloSchema.parse({ enabled: true }), sloSchema.parse({ objective: '99%', enabled: false })), { objective: 0.99, windowMs: 30 * 86_400_000, window: '30d' });
     assert.equal(resolveSlo(undefined, undefined), undefined);
     assert.throws(() => resolveSlo(sloSchema.parse({ window: '7d' }), undefined), /objective is required \(here or in defaults\.slo\)/);
+  });
+});
+
+describe('slo in a config file', () => {
+  test('the loader resolves each check against defaults.slo', async () => {
+    const { parseConfig } = await import('../../src/probes/registry');
+    const config = parseConfig(
+      `defaults: { slo: { objective: 99.9%, window: 7d } }
+checks:
+  - { name: a, kind: tcp, url: "tcp://127.0.0.1:1" }
+  - { name: b, kind: tcp, url: "tcp://127.0.0.1:2", slo: { objective: 0.99 } }
+  - { name: c, kind: tcp, url: "tcp://127.0.0.1:3", slo: { enabled: false } }
+`,
+      'slo.yaml',
+      { env: {} },
+    );
+    assert.deepEqual(config.checks.map((c) => [c.name, c.slo]), [
+      ['a', { objective: 0.999, windowMs: 7 * 86_400_000, window: '7d' }],
+      ['b', { objective: 0.99, windowMs: 7 * 86_400_000, window: '7d' }],
+      ['c', undefined],
+    ]);
+    assert.ok(!('slo' in config.checks[2]!), 'no slo key at all when there is none');
   });
 });
