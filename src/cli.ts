@@ -10,6 +10,7 @@ import { configJsonSchema, loadConfigFile } from './probes/registry';
 import type { SidecarConfig } from './config/types';
 import { ConfigError } from './errors';
 import { Sidecar } from './sidecar';
+import { failureText } from './startup';
 import { createLogger } from './telemetry/log';
 import { runChecksOnce, formatCheckTable } from './check-once';
 import { ConfigReloader } from './config/reload';
@@ -87,8 +88,11 @@ async function run(config: SidecarConfig): Promise<void> {
   try {
     await sidecar.start();
   } catch (err) {
-    logger.fatal({ err }, 'could not start');
+    const reason = failureText(err);
+    logger.fatal({ err }, `could not start: ${reason}`);
     logger.flush();
+    process.stderr.write(`health-sidecar: could not start: ${sidecar.redactor.text(reason)}\n`);
+    await telemetry.shutdown(1000);
     process.exit(1);
   }
   // hot reload: SIGHUP and changes of the file (config/reload.ts)

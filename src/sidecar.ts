@@ -27,6 +27,7 @@ import { RedisHistory } from './persist/redis';
 import type { GrpcHealthServer } from './server/grpc-health';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
+import { listenFailure } from './startup';
 import { setLogRedactor } from './telemetry/log';
 import { VERSION } from './version';
 
@@ -169,9 +170,10 @@ export class Sidecar {
     });
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
+      const failed = (err: Error) => reject(listenFailure(err, 'port', host, port));
+      this.server!.once('error', failed);
       this.server!.listen(port, host, () => {
-        this.server!.off('error', reject);
+        this.server!.off('error', failed);
         resolve();
       });
     });
@@ -186,7 +188,7 @@ export class Sidecar {
       } catch (err) {
         const server = this.server;
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        throw new Error(`cannot serve gRPC health on ${host}:${grpcPort}: ${(err as Error).message}`);
+        throw listenFailure(err, 'gRPC port (server.grpcPort)', host, grpcPort);
       }
       this.logger.info({ grpcPort: this.grpcHealth.port }, `gRPC health (grpc.health.v1) on ${host}:${this.grpcHealth.port}`);
     }

@@ -6,6 +6,7 @@
  * schema` prints it as JSON Schema (z.toJSONSchema, input side), so editors and
  * the loader can never disagree.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration';
@@ -155,7 +156,51 @@ export const tlsSchema = z.strictObject({
     .optional()
     .describe('fail (or warn, per minValidityAction) when the server certificate or any certificate in its chain expires sooner than this, e.g. 14d'),
   minValidityAction: z.enum(['fail', 'warn']).default('fail').describe('fail: the probe fails; warn: the probe succeeds with a warning in its message'),
+}).superRefine((tls, ctx) => {
+  // unusable PEM is a config error now, not a probe failure on every run later
+  for (const problem of tlsMaterialProblems(tls)) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
 });
+
+const PEM_BEGIN = '-----BEGIN ';
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?(?:-----END CERTIFICATE-----|$)/g;
+const opensslReason = (err: unknown) => (err instanceof Error ? err.message.replace(/^error:[0-9A-F]+:/, '').replace(/:+/g, ': ') : String(err));
+
+/**
+ * What is wrong with tls.ca / cert / key, never quoting their content. Text
+ * that is PEM (has a -----BEGIN line) must parse, and a key must belong to its
+ * certificate; anything else is left to the kinds' own rules and the probe.
+ */
+export function tlsMaterialProblems(tls: { ca?: string; cert?: string; key?: string }): { field: 'ca' | 'cert' | 'key'; message: string }[] {
+  const problems: { field: 'ca' | 'cert' | 'key'; message: string }[] = [];
+  if (tls.ca?.includes(PEM_BEGIN)) {
+    const blocks = tls.ca.match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) problems.push({ field: 'ca', message: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' });
+    blocks.forEach((block, i) => {
+      try {
+        new X509Certificate(block);
+      } catch (err) {
+        problems.push({ field: 'ca', message: `certificate ${i + 1} of ${blocks.length} is not a valid certificate (${opensslReason(err)})` });
+      }
+    });
+  }
+  let certificate: X509Certificate | undefined;
+  if (tls.cert?.includes(PEM_BEGIN)) {
+    try {
+      certificate = new X509Certificate(tls.cert);
+    } catch (err) {
+      problems.push({ field: 'cert', message: `not a valid PEM certificate (${opensslReason(err)})` });
+    }
+  }
+  if (tls.key?.includes(PEM_BEGIN)) {
+    try {
+      const key = createPrivateKey(tls.key);
+      if (certificate && !certificate.checkPrivateKey(key)) problems.push({ field: 'key', message: 'does not belong to tls.cert (the public keys differ)' });
+    } catch (err) {
+      problems.push({ field: 'key', message: `not a valid PEM private key (${opensslReason(err)})` });
+    }
+  }
+  return problems;
+}
 
 /** Does a URL name a port? (A URL that does not parse is reported by the URL rule, so it passes here.) */
 export const hasPort = (u: string) => {

@@ -30,12 +30,34 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       },
       hooks: {
         logMethod(args, method) {
-          const redacted = args.map((arg) => redactor.value(arg instanceof Error ? { err: { type: arg.name, message: arg.message } } : arg));
+          const redacted = args.map((arg) => redactor.value(arg instanceof Error ? { err: errorFields(arg) } : withErrorFields(arg)));
           return method.apply(this, redacted as Parameters<typeof method>);
         },
       },
-      serializers: { err: (err: Error) => ({ type: err?.name, message: redactor.text(String(err?.message ?? err)) }) },
+      // the hook has already turned an Error into { type, message, code? }; a bare value becomes its text
+      serializers: {
+        err: (err: { type?: string; name?: string; message?: unknown; code?: unknown } | string) =>
+          typeof err === 'object' && err !== null
+            ? { type: err.type ?? err.name, message: redactor.text(String(err.message ?? '')), ...(err.code !== undefined ? { code: err.code } : {}) }
+            : { message: redactor.text(String(err)) },
+      },
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
+}
+
+/** An Error as plain fields: its message and name are not own enumerable properties, so a copy would lose them. */
+function errorFields(err: Error): { type: string; message: string; code?: unknown } {
+  const code = (err as NodeJS.ErrnoException).code;
+  return { type: err.name, message: err.message, ...(code !== undefined ? { code } : {}) };
+}
+
+/** `{ err }` (or any top-level field holding an Error) with the Error turned into fields before redaction copies it. */
+function withErrorFields(arg: unknown): unknown {
+  if (!arg || typeof arg !== 'object' || Array.isArray(arg)) return arg;
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(arg as Record<string, unknown>)) {
+    if (value instanceof Error) (out ??= { ...(arg as Record<string, unknown>) })[key] = errorFields(value);
+  }
+  return out ?? arg;
 }

@@ -49,6 +49,11 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-redis-tls-plaintext.yaml': ['6:7 checks[0].tls: TLS options need a rediss:// URL (redis:// is plaintext)'],
   'invalid-redis-sentinel-without-master.yaml': ['2:5 checks[0].masterName: is required with sentinels (the master group to ask for)'],
   'invalid-postgres-sslmode.yaml': ['4:10 checks[0].url: ?sslmode=prefer is not supported: use disable, require, verify-ca, verify-full (prefer falls back to plaintext without telling; a check should know which it gets)'],
+  'invalid-tls-material.yaml': [
+    '6:11 checks[0].tls.ca: certificate 1 of 1 is not a valid certificate (PEM routines: bad base64 decode)',
+    '7:13 checks[0].tls.cert: not a valid PEM certificate (asn1 encoding routines: wrong tag)',
+    '8:12 checks[0].tls.key: not a valid PEM private key (DECODER routines: unsupported)',
+  ],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
   'invalid-slo-objective-ambiguous.yaml': ['5:23 checks[0].slo.objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.999 (a ratio)'],
