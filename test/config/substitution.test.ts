@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/probes/registry';
+import { makeCa } from '../helpers/certs';
 import type { SidecarConfig } from '../../src/config/types';
 import type { AnyCheckConfig } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
@@ -143,9 +144,10 @@ describe('${file:…} references', () => {
     assert.ok(config.secrets.includes('file-key-0123456789abcdef'));
   });
 
-  it('keeps multi-line content (PEM) verbatim inside a value', () => {
+  it('keeps multi-line content (PEM) verbatim inside a value', async () => {
     const pem = join(dir, 'ca.pem');
-    const body = '-----BEGIN CERTIFICATE-----\nMIIB\nAAAA\n-----END CERTIFICATE-----';
+    // a real certificate: PEM in tls.* must parse (config/schema.ts)
+    const body = (await makeCa(1)).cert.trim();
     writeFileSync(pem, `${body}\n`);
     const config = load(`checks:\n  - name: app\n    kind: http\n    url: https://127.0.0.1:8443/\n    tls: { ca: "\${file:${pem}}" }\n`);
     const check = config.checks[0]!;
