@@ -53,6 +53,20 @@ export class HealthSnapshots {
     return this.cached;
   }
 
+  /**
+   * The checks' latest states. Their verdicts (status, breaker) are the
+   * snapshot's — any change of those moves the generation — but timing fields
+   * (lastCheckedAt, latencyMs, lastDurationMs, response) move on every run,
+   * which the cached snapshot does not follow.
+   */
+  latestChecks(): CheckState[] {
+    return this.store.all();
+  }
+
+  latestCheck(name: string): CheckState | undefined {
+    return this.store.get(name);
+  }
+
   /** One group without some members (`?exclude=`): the same rules, and it never latches startup. */
   groupWithout(group: GroupName, exclude: ReadonlySet<string>): GroupView {
     if (!exclude.size) return this.current().groups[group];

@@ -23,7 +23,12 @@ export interface RunResult {
   traceId?: string;
   /** answered, but slower than the check's latency.warnAbove (see health/latency.ts) */
   slow?: boolean;
+  /** what the last answer reported besides ok/message (http: status code, size, redirects, phase timings) */
+  response?: ProbeResponse;
 }
+
+/** Facts a probe reports about the answer it got (shown as `response` in /health/{check}). */
+export type ProbeResponse = Readonly<Record<string, number | string | Readonly<Record<string, number>>>>;
 
 export interface CheckState {
   name: string;
@@ -37,6 +42,10 @@ export interface CheckState {
   lastCheckedAt: number | null;
   lastSuccessAt: number | null;
   lastChangeAt: number | null;
+  /** how long the last run took, retries and backoff included (ms) */
+  lastDurationMs: number | null;
+  /** the last answer's facts (http: status code, size, redirects, phases); null when the last run got no answer */
+  response: ProbeResponse | null;
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   breaker: BreakerState;
@@ -74,6 +83,8 @@ export function initialState(check: Pick<CheckConfig, 'name' | 'kind' | 'critica
     lastCheckedAt: null,
     lastSuccessAt: null,
     lastChangeAt: null,
+    lastDurationMs: null,
+    response: null,
     consecutiveFailures: 0,
     consecutiveSuccesses: 0,
     breaker: 'closed',
@@ -103,6 +114,8 @@ export function applyRun(state: CheckState, run: RunResult, thresholds: Threshol
     lastCheckedAt: run.finishedAt,
     lastSuccessAt: run.ok ? run.finishedAt : state.lastSuccessAt,
     lastChangeAt: changed ? run.finishedAt : state.lastChangeAt,
+    lastDurationMs: Math.max(0, run.finishedAt - run.startedAt),
+    response: run.outcome === 'rejected' ? state.response : (run.response ?? null),
     consecutiveFailures,
     consecutiveSuccesses,
     breaker: run.breaker,

@@ -9,6 +9,7 @@ import { isServing } from '../health/aggregate';
 import type { HealthSnapshot } from '../health/snapshot';
 import type { CheckState } from '../health/state';
 import type { RequestContext, Router } from './app';
+import { checkTiming, envelope, summary } from './health-body';
 import { HttpError, sendJson } from './respond';
 import type { HealthView } from './view';
 
@@ -24,9 +25,9 @@ export function checkJson(state: CheckState, details: boolean): Record<string, u
     latencyMs: state.latencyMs === null ? null : Math.round(state.latencyMs * 1000) / 1000,
     message: state.message,
     outcome: state.outcome,
-    lastCheckedAt: iso(state.lastCheckedAt),
     lastSuccessAt: iso(state.lastSuccessAt),
     lastChangeAt: iso(state.lastChangeAt),
+    ...checkTiming(state),
     consecutiveFailures: state.consecutiveFailures,
     breaker: state.breaker,
     version: state.version,
@@ -63,10 +64,14 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
     noParams(ctx);
     const details = view.canSeeDetails(ctx);
     const snapshot = view.health.current();
+    // verdicts from the snapshot; timing fields from the latest states (they move on every run)
+    const checks = view.health.latestChecks();
     const body = {
       status: snapshot.overall,
+      ...envelope(view.startedAt, Date.now()),
+      summary: summary(checks),
       groups: Object.fromEntries(Object.entries(snapshot.groups).map(([name, g]) => [name, g.status])),
-      checks: Object.fromEntries(snapshot.checks.map((s) => [s.name, checkJson(s, details)])),
+      checks: Object.fromEntries(checks.map((s) => [s.name, checkJson(s, details)])),
     };
     sendWithEtag(req, res, isServing(snapshot.overall) ? 200 : 503, body, etagFor(snapshot, details, 'all'));
   });
@@ -94,9 +99,10 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
   router.addPrefix('/health/', ['GET'], (req, res, ctx) => {
     noParams(ctx);
     const name = ctx.param ?? '';
-    const state = view.health.current().checks.find((c) => c.name === name);
+    const state = view.health.latestCheck(name);
     if (!state) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
     const details = view.canSeeDetails(ctx);
-    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, { name, ...checkJson(state, details) }, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}"`);
+    const body = { name, ...checkJson(state, details), ...envelope(view.startedAt, Date.now()) };
+    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, body, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}"`);
   });
 }
