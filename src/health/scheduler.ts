@@ -1,7 +1,9 @@
 /**
  * One loop per check. Fixed-rate scheduling (next start = previous due time +
- * interval, so runs do not drift by their own duration), a jittered first
- * start so checks with equal intervals do not align, and at most one run in
+ * interval, so runs do not drift by their own duration); every check runs once
+ * at start, at once (so /readyz can answer 200 as soon as the slowest first probe
+ * is back), and the second run is pushed back by a random phase so checks with
+ * equal intervals do not stay aligned after that; at most one run in
  * flight: a scheduled tick or an on-demand call that finds a run in progress
  * shares it (single flight).
  *
@@ -45,8 +47,11 @@ export class CheckLoop {
   /** bumped by start() and stop(): a tick or run from an earlier life of the loop can tell */
   private epoch = 0;
   private due = 0;
-  /** how late each scheduled start was, ms (bench reads it for drift) */
+  /** added once, after the first run: spreads the later runs of checks that started together */
+  private phase = 0;
+  /** how late each scheduled start was, ms (bench reads it for drift), and when it was due (epoch ms) */
   lastLatenessMs = 0;
+  lastDueAt = 0;
   /** event episodes started, and nudges dropped by the token bucket (diagnostics, tests) */
   eventEpisodes = 0;
   eventsSuppressed = 0;
@@ -63,6 +68,7 @@ export class CheckLoop {
     readonly runner: CheckRunner,
     private readonly store: HealthStore,
     private readonly maxInitialJitterMs = 1000,
+    private readonly random: () => number = Math.random,
   ) {}
 
   get interval(): number {
@@ -75,8 +81,8 @@ export class CheckLoop {
     this.epoch++;
     this.episodeActive = false;
     this.pendingNudge = false;
-    const jitter = Math.floor(Math.random() * Math.min(this.interval, this.maxInitialJitterMs));
-    this.due = Date.now() + jitter;
+    this.phase = Math.floor(this.random() * Math.min(this.interval, this.maxInitialJitterMs));
+    this.due = Date.now();
     this.arm();
   }
 
@@ -213,6 +219,7 @@ export class CheckLoop {
   private async tick(): Promise<void> {
     const epoch = this.epoch;
     const now = Date.now();
+    this.lastDueAt = this.due;
     this.lastLatenessMs = Math.max(0, now - this.due);
     try {
       await this.runNow('schedule');
@@ -221,7 +228,8 @@ export class CheckLoop {
     }
     // stopped (and maybe started again) while this run was in flight: that life's timer is not ours
     if (epoch !== this.epoch) return;
-    this.due += this.interval;
+    this.due += this.interval + this.phase;
+    this.phase = 0;
     // A run longer than the interval: start the next one now, without a burst of catch-up runs.
     if (this.due < Date.now()) this.due = Date.now();
     this.arm();

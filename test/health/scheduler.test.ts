@@ -1,6 +1,6 @@
 /**
  * CheckLoop against real HTTP servers: at most one run in flight per check,
- * runNow single flight, jittered first starts, fixed-rate cadence.
+ * runNow single flight, first runs at once and later runs spread by a phase, fixed-rate cadence.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -57,16 +57,18 @@ function httpCheck(name: string, url: string, policy: { interval: string; timeou
 }
 
 /** A CheckLoop around a real runner and probe, with the runner's run() instrumented (start times, overlap). */
-function loopFor(check: CheckConfig, store = new HealthStore(), maxJitterMs?: number) {
+function loopFor(check: CheckConfig, store = new HealthStore(), maxJitterMs?: number, random?: () => number) {
   store.upsert(check);
   const redactor = new Redactor();
   const runner = new CheckRunner(check, createProbe(check, { redactor }), redactor);
-  const starts: { at: number; trigger: RunTrigger }[] = [];
+  // due: when the scheduler meant the run to start
+  const starts: { at: number; trigger: RunTrigger; due: number }[] = [];
   let running = 0;
   let maxRunning = 0;
   const original = runner.run.bind(runner);
   runner.run = async (trigger: RunTrigger) => {
-    starts.push({ at: Date.now(), trigger });
+    const at = Date.now();
+    starts.push({ at, trigger, due: loop.lastDueAt });
     running++;
     maxRunning = Math.max(maxRunning, running);
     try {
@@ -75,7 +77,7 @@ function loopFor(check: CheckConfig, store = new HealthStore(), maxJitterMs?: nu
       running--;
     }
   };
-  const loop = new CheckLoop(runner, store, maxJitterMs);
+  const loop = new CheckLoop(runner, store, maxJitterMs, random);
   return {
     loop,
     runner,
@@ -149,23 +151,42 @@ describe('CheckLoop', () => {
     assert.equal(subject.store.get('single')!.lastCheckedAt, next.finishedAt);
   });
 
-  it('spreads the first starts of loops with equal intervals over [0, min(interval, 1s))', async () => {
+  it('runs every check once at start, at once, whatever its interval and phase', async () => {
     const fast = await slowServer(0);
     track(fast.server);
-    // interval 400ms: jitter window = interval; interval 1h: window capped at 1s
-    for (const [interval, windowMs] of [['400ms', 400], ['1h', 1000]] as const) {
-      const subjects = Array.from({ length: 8 }, (_, i) => track(loopFor(httpCheck(`j${i}`, `${fast.server.url}/j${i}`, { interval, timeout: '400ms' }))));
-      const startedAt = Date.now();
+    // phase drawn at its maximum and an interval of 1 h: a scheduler that delayed the first run by
+    // the phase would not run these for most of an hour
+    const subjects = Array.from({ length: 8 }, (_, i) =>
+      track(loopFor(httpCheck(`now${i}`, `${fast.server.url}/now${i}`, { interval: '1h', timeout: '400ms' }), new HealthStore(), 3_600_000, () => 0.999)),
+    );
+    const startedAt = Date.now();
+    for (const s of subjects) s.loop.start();
+    const allStarted = Date.now();
+    await waitFor(() => subjects.every((s) => s.starts.length >= 1), { what: 'every loop to run once' });
+    for (const s of subjects) await s.close();
+    for (const s of subjects) {
+      assert.equal(s.starts[0]!.trigger, 'schedule');
+      // due at the moment start() was called: no phase, no jitter before the first run
+      assert.ok(s.starts[0]!.due >= startedAt && s.starts[0]!.due <= allStarted, `first run due ${s.starts[0]!.due - startedAt} ms after start()`);
+    }
+  });
+
+  it('spreads the later runs of loops with equal intervals: the second run is one interval plus a phase in [0, min(interval, 1s)) after the first', async () => {
+    const fast = await slowServer(0);
+    track(fast.server);
+    for (const [interval, intervalMs, windowMs] of [['300ms', 300, 300], ['1500ms', 1500, 1000]] as const) {
+      const draws = [0, 0.2, 0.45, 0.7, 0.95];
+      const subjects = draws.map((r, i) =>
+        track(loopFor(httpCheck(`sp${intervalMs}-${i}`, `${fast.server.url}/sp${i}`, { interval, timeout: '300ms' }), new HealthStore(), undefined, () => r)),
+      );
       for (const s of subjects) s.loop.start();
-      await waitFor(() => subjects.every((s) => s.starts.length >= 1), { timeoutMs: windowMs + 10_000, what: 'every loop to run once' });
-      // jitter = when the first run was due = when it ran minus how late the timer fired
-      const jitters = subjects.map((s) => s.starts[0]!.at - s.loop.lastLatenessMs - startedAt);
+      await waitFor(() => subjects.every((s) => s.starts.length >= 2), { timeoutMs: 30_000, what: 'every loop to run twice' });
       for (const s of subjects) await s.close();
-      for (const j of jitters) assert.ok(j >= -5 && j < windowMs + 5, `jitter ${j}ms outside [0, ${windowMs}) for interval ${interval}: ${jitters.join(', ')}`);
-      const spread = Math.max(...jitters) - Math.min(...jitters);
-      // 8 uniform draws all within 10% of the window: probability < 1e-6
-      assert.ok(spread > windowMs / 10, `first starts are spread (${jitters.join(', ')} ms; spread ${spread} ms)`);
-      assert.ok(new Set(jitters).size >= 4, `first starts differ: ${jitters.join(', ')}`);
+      subjects.forEach((s, i) => {
+        const phase = Math.floor(draws[i]! * windowMs);
+        const gap = s.starts[1]!.due - s.starts[0]!.due;
+        assert.equal(gap, intervalMs + phase, `interval ${interval}, draw ${draws[i]}: second run due ${gap} ms after the first, expected ${intervalMs + phase}`);
+      });
     }
   });
 
