@@ -17,13 +17,15 @@ const PROBE_PATHS: Record<GroupName, string[]> = {
   startup: ['/startupz', '/health/startup'],
 };
 const ALLOWED_PARAMS = new Set(['verbose', 'exclude']);
+/** probe answers are never compressed: the same bytes as the fast path, whatever the client accepts */
+const PLAIN = { compress: false } as const;
 
 export function registerProbeRoutes(router: Router, view: HealthView): void {
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) {
     const handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => probe(req, res, ctx, group, view);
     for (const path of paths) router.add(path, ['GET'], handler);
   }
-  router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok'));
+  router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok', {}, PLAIN));
 }
 
 const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', startup: 'startupz' };
@@ -65,7 +67,7 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
   const status = serving ? 200 : 503;
   const label = LABEL[group];
   if (!params.has('verbose')) {
-    sendText(req, res, status, serving ? 'ok' : `${label} check failed`);
+    sendText(req, res, status, serving ? 'ok' : `${label} check failed`, {}, PLAIN);
     return;
   }
   const details = view.canSeeDetails(ctx);
@@ -83,5 +85,5 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
   const missing = [...exclude].filter((name) => !known.has(name));
   if (missing.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`);
   lines.push(`${label} check ${serving ? 'passed' : 'failed'}`);
-  sendText(req, res, status, `${lines.join('\n')}\n`);
+  sendText(req, res, status, `${lines.join('\n')}\n`, {}, PLAIN);
 }

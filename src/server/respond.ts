@@ -1,24 +1,32 @@
 /** Response helpers: every answer carries no-store/nosniff; errors are JSON {error:{code,message}}. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { encodeBody } from './encoding';
 
 export const BASE_HEADERS = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
 } as const;
 
-export function send(req: IncomingMessage, res: ServerResponse, status: number, body: string | Buffer, contentType: string, headers: Record<string, string | number> = {}): void {
+export interface SendOptions {
+  /** gzip when the client accepts it (server/encoding.ts); default true. The kubelet probe answers set false. */
+  compress?: boolean;
+}
+
+export function send(req: IncomingMessage, res: ServerResponse, status: number, body: string | Buffer, contentType: string, headers: Record<string, string | number> = {}, options: SendOptions = {}): void {
   if (res.headersSent) return;
-  const payload = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { ...BASE_HEADERS, 'content-type': contentType, 'content-length': payload.length, ...headers });
+  let payload = typeof body === 'string' ? Buffer.from(body) : body;
+  let encoding: Record<string, string> = {};
+  if (options.compress !== false) ({ body: payload, headers: encoding } = encodeBody(payload, req.headers['accept-encoding'], headers.vary));
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': contentType, 'content-length': payload.length, ...headers, ...encoding });
   res.end(req.method === 'HEAD' ? undefined : payload);
 }
 
-export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown, headers: Record<string, string | number> = {}): void {
-  send(req, res, status, JSON.stringify(value), 'application/json; charset=utf-8', headers);
+export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown, headers: Record<string, string | number> = {}, options?: SendOptions): void {
+  send(req, res, status, JSON.stringify(value), 'application/json; charset=utf-8', headers, options);
 }
 
-export function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: Record<string, string | number> = {}): void {
-  send(req, res, status, text, 'text/plain; charset=utf-8', headers);
+export function sendText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: Record<string, string | number> = {}, options?: SendOptions): void {
+  send(req, res, status, text, 'text/plain; charset=utf-8', headers, options);
 }
 
 export class HttpError extends Error {
