@@ -562,7 +562,7 @@ describe('HealthMetrics and the /metrics handler (in process)', () => {
     const reply = await fetchText(port, PROMETHEUS_ACCEPT);
     assert.equal(reply.status, 200);
     assert.equal(reply.type, OPENMETRICS_CONTENT_TYPE);
-    assert.equal(reply.vary, 'Accept');
+    assert.equal(reply.vary, 'Accept, Accept-Encoding'); // the body varies by Accept and, being over 256 bytes, by Accept-Encoding (server/encoding.ts)
     const families = checkOpenMetrics(reply.body);
     const withExemplar = families
       .get('healthcheck_probe_duration_seconds')!
