@@ -112,7 +112,7 @@ export class HealthMetrics implements AttemptObserver {
     });
     this.exportFailures = meter.createCounter(SELF_METRIC.exportFailures, {
       unit: '{batch}',
-      description: 'span batches the OTLP exporter failed to deliver (collector down, slow or refusing); the spans are dropped',
+      description: 'batches an OTLP exporter failed to deliver (collector down, slow or refusing), by signal (traces, metrics, logs); the batch is dropped',
     });
     this.status = meter.createObservableGauge(METRIC.status, {
       description: 'check status: 1 up, 0 down; no sample until the first result (UNKNOWN)',
@@ -145,9 +145,14 @@ export class HealthMetrics implements AttemptObserver {
     if (outcome !== 'rejected') this.probeAttempts.add(1, attributes.check);
   }
 
-  /** one failed span export (called by the exporter wrapper in tracing.ts) */
-  exportFailed(): void {
-    this.exportFailures.add(1, { 'healthcheck.telemetry.signal': 'traces' });
+  /** one failed export (called by the exporter guards in tracing.ts and otlp-signals.ts) */
+  exportFailed(signal: 'traces' | 'metrics' | 'logs' = 'traces'): void {
+    this.exportFailures.add(1, { 'healthcheck.telemetry.signal': signal });
+  }
+
+  /** export the failure counter of a signal from the start (value 0) */
+  countExportFailures(signal: 'metrics' | 'logs'): void {
+    this.exportFailures.add(0, { 'healthcheck.telemetry.signal': signal });
   }
 
   /**

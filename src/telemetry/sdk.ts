@@ -37,6 +37,8 @@ import type { Router } from '../server/app';
 import type { Sidecar, SidecarHooks } from '../sidecar';
 import { VERSION } from '../version';
 import type { HealthMetrics } from './metrics';
+import { readOtelEnv, type SamplerChoice } from './otel-env';
+import type { ExportGuard, ExportSignal } from './otlp-signals';
 import { K8S_RESOURCE_ENV } from './semconv';
 import type { BatchSettings, GuardedSpanExporter, TracesDecision } from './tracing';
 
@@ -54,6 +56,10 @@ const lazy = {
   semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
   metrics: () => require('./metrics') as typeof import('./metrics'),
   tracing: () => require('./tracing') as typeof import('./tracing'),
+  otlpSignals: () => require('./otlp-signals') as typeof import('./otlp-signals'),
+  sdkLogs: () => require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs'),
+  apiLogs: () => require('@opentelemetry/api-logs') as typeof import('@opentelemetry/api-logs'),
+  pino: () => require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -68,9 +74,14 @@ const disabled = getBooleanFromEnv('OTEL_SDK_DISABLED');
  * - ioredis, pg: only inside a probe (requireParentSpan); pg without query
  *   parameters (enhancedDatabaseReporting off).
  * - runtime-node: event loop, GC and heap metrics.
+ * - pino, only when OTEL_LOGS_EXPORTER asks for otlp: its log sending adds a
+ *   stream beside stdout that hands every (already redacted) record to the
+ *   OTel Logs API; its log correlation is off (log.ts writes trace_id/span_id).
  */
-function createInstrumentations(): Instrumentation[] {
+function createInstrumentations(env: NodeJS.ProcessEnv): Instrumentation[] {
+  const logsOverOtlp = readOtelEnv(env).logs.otlp !== undefined;
   return [
+    ...(logsOverOtlp ? [new (lazy.pino().PinoInstrumentation)({ disableLogCorrelation: true })] : []),
     new HttpInstrumentation({
       disableIncomingRequestInstrumentation: true,
       ignoreIncomingRequestHook: () => true,
@@ -84,7 +95,7 @@ function createInstrumentations(): Instrumentation[] {
 }
 
 /** Enabled on import: their require hooks must be in place before http/ioredis/pg are loaded. */
-export const instrumentations: Instrumentation[] = disabled ? [] : createInstrumentations();
+export const instrumentations: Instrumentation[] = disabled ? [] : createInstrumentations(process.env);
 
 /**
  * OTEL_PROPAGATORS as NodeSDK reads it: unset → W3C trace context + baggage;
@@ -130,12 +141,33 @@ export function baseResource(serviceName: string, env: NodeJS.ProcessEnv = proce
   return defaultResource().merge(resourceFromAttributes(attributes));
 }
 
+/** The sampler OTEL_TRACES_SAMPLER(_ARG) name (otel-env.ts has checked them). */
+export function createSampler(choice: SamplerChoice): import('@opentelemetry/sdk-trace-base').Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = lazy.sdkTrace();
+  switch (choice.name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(choice.ratio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(choice.ratio) });
+  }
+}
+
 export interface Telemetry {
   /** pass to `new Sidecar(config, logger, telemetry.hooks)` */
   readonly hooks: SidecarHooks;
   readonly metrics: HealthMetrics | undefined;
   readonly traces: TracesDecision;
   readonly exporter: GuardedSpanExporter | undefined;
+  /** the OTLP metrics and logs exporters' guards (failures, deliveries), when those signals are pushed */
+  readonly guards: Partial<Record<ExportSignal, ExportGuard>>;
   /** flush pending spans and stop; never takes longer than timeoutMs */
   shutdown(timeoutMs?: number): Promise<{ flushed: boolean }>;
 }
@@ -159,7 +191,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const env = options.env ?? process.env;
   if (disabled) {
     logger.info('OTEL_SDK_DISABLED is true: no metrics endpoint, no traces');
-    const off: Telemetry = { hooks: {}, metrics: undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, shutdown: async () => ({ flushed: true }) };
+    const off: Telemetry = { hooks: {}, metrics: undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, guards: {}, shutdown: async () => ({ flushed: true }) };
     return off;
   }
   const { PrometheusExporter } = lazy.prometheus();
@@ -171,7 +203,10 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const fallback = new Redactor();
   const redactor = options.redactor ?? (() => sidecar?.redactor ?? fallback);
 
-  const prometheusEnabled = config.telemetry.prometheus.enabled;
+  // OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER, sampler, limits: unknown values are one line each, then the default
+  const otelEnv = readOtelEnv(env);
+  for (const warning of otelEnv.warnings) logger.warn({ setting: warning.slice(0, warning.indexOf('=')) }, warning);
+  const prometheusEnabled = config.telemetry.prometheus.enabled && otelEnv.metrics.prometheus;
   const prometheus = prometheusEnabled ? new PrometheusExporter({ preventServerStart: true }) : undefined;
 
   const traces = decideTraces(config.telemetry.traces.enabled, env);
@@ -213,21 +248,45 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   // the env/process/host detectors (OTEL_RESOURCE_ATTRIBUTES) over ours: the environment has the last word
   const resource = baseResource(serviceName, env).merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
   const providers: { shutdown(): Promise<void> }[] = [];
-  if (prometheus) {
-    const meterProvider = new (lazy.sdkMetrics().MeterProvider)({ resource, views: metricViews(), readers: [prometheus] });
+  const guards: Partial<Record<ExportSignal, ExportGuard>> = {};
+  const guardContext = { logger, redactor, onFailure: (signal: ExportSignal) => healthMetrics?.exportFailed(signal), logIntervalMs: options.exportLogIntervalMs };
+  const readers: import('@opentelemetry/sdk-metrics').MetricReader[] = prometheus ? [prometheus] : [];
+  const { metrics: metricsDecision, logs: logsDecision } = otelEnv;
+  if (metricsDecision.otlp) {
+    const { reader, guard } = lazy.otlpSignals().createOtlpMetricReader(metricsDecision.otlp, guardContext);
+    readers.push(reader);
+    guards.metrics = guard;
+    const { protocol, endpoint: to, intervalMs, timeoutMs, temporality } = metricsDecision.otlp;
+    logger.info({ endpoint: redactor().url(to), protocol, intervalMs, timeoutMs, temporality }, `metrics: OTLP ${protocol} to ${redactor().url(to)} every ${intervalMs} ms (${temporality})`);
+  }
+  if (!prometheus) logger.info(`metrics: no Prometheus endpoint (${config.telemetry.prometheus.enabled ? 'OTEL_METRICS_EXPORTER does not name prometheus' : 'telemetry.prometheus.enabled is false'})`);
+  if (logsDecision.otlp) {
+    const { processor, guard } = lazy.otlpSignals().createOtlpLogProcessor(logsDecision.otlp, guardContext);
+    guards.logs = guard;
+    const limits = logsDecision.attributeValueLengthLimit === undefined ? {} : { attributeValueLengthLimit: logsDecision.attributeValueLengthLimit };
+    const loggerProvider = new (lazy.sdkLogs().LoggerProvider)({ resource, processors: [processor], logRecordLimits: limits });
+    lazy.apiLogs().logs.setGlobalLoggerProvider(loggerProvider);
+    providers.push(loggerProvider);
+    const { protocol, endpoint: to } = logsDecision.otlp;
+    logger.info({ endpoint: redactor().url(to), protocol }, `logs: OTLP ${protocol} to ${redactor().url(to)} (and stdout)`);
+  }
+  if (readers.length > 0) {
+    const meterProvider = new (lazy.sdkMetrics().MeterProvider)({ resource, views: metricViews(), readers });
     metrics.setGlobalMeterProvider(meterProvider);
     for (const instrumentation of instrumentations) instrumentation.setMeterProvider(metrics.getMeterProvider());
     providers.push(meterProvider);
   }
   if (spanProcessors.length > 0) {
-    // BasicTracerProvider reads OTEL_TRACES_SAMPLER(_ARG) and the span limits from the environment
-    const tracerProvider = new (lazy.sdkTrace().BasicTracerProvider)({ resource, spanProcessors });
+    // the sampler from OTEL_TRACES_SAMPLER(_ARG), checked in otel-env.ts; BasicTracerProvider reads the span limits from the environment
+    const tracerProvider = new (lazy.sdkTrace().BasicTracerProvider)({ resource, spanProcessors, sampler: createSampler(otelEnv.sampler) });
     trace.setGlobalTracerProvider(tracerProvider);
     providers.push(tracerProvider);
   }
   const sdk = { shutdown: () => Promise.all(providers.map((p) => p.shutdown())).then(() => undefined) };
   // after start: the global MeterProvider exists, so the instruments are real
-  healthMetrics = prometheus ? new HealthMetrics() : undefined;
+  healthMetrics = readers.length > 0 ? new HealthMetrics() : undefined;
+  if (metricsDecision.otlp) healthMetrics?.countExportFailures('metrics');
+  if (logsDecision.otlp) healthMetrics?.countExportFailures('logs');
   const metricsRef = healthMetrics;
 
   let stopObserving: (() => void) | undefined;
@@ -235,8 +294,8 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     observer: metricsRef,
     registerRoutes: (router: Router, owner: Sidecar) => {
       sidecar = owner;
+      if (metricsRef) stopObserving = metricsRef.observe(owner);
       if (metricsRef && prometheus) {
-        stopObserving = metricsRef.observe(owner);
         router.add(config.telemetry.prometheus.path, ['GET'], prometheusHandler(prometheus, logger));
       }
     },
@@ -248,6 +307,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     metrics: healthMetrics,
     traces,
     exporter,
+    guards,
     shutdown(timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) {
       stopping ??= (async () => {
         stopObserving?.();
@@ -269,6 +329,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
         const flushed = outcome === 'done';
         // allow a later startTelemetry in the same process (tests)
         metrics.disable();
+        if (logsDecision.otlp) lazy.apiLogs().logs.disable();
         trace.disable();
         propagation.disable();
         context.disable();

@@ -124,10 +124,10 @@ export function redactSpan(redactor: Redactor, span: ReadableSpan): ReadableSpan
   };
 }
 
-/** Header values of OTEL_EXPORTER_OTLP_[TRACES_]HEADERS (API keys for hosted collectors): never logged. */
+/** Header values of OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]HEADERS (API keys for hosted collectors): never logged. */
 export function otlpHeaderSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
   const out: string[] = [];
-  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS]) {
+  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, env.OTEL_EXPORTER_OTLP_METRICS_HEADERS, env.OTEL_EXPORTER_OTLP_LOGS_HEADERS]) {
     for (const pair of (raw ?? '').split(',')) {
       const eq = pair.indexOf('=');
       if (eq > 0) {

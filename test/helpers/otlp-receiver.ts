@@ -1,5 +1,6 @@
 /**
- * A small OTLP/HTTP trace receiver for tests: POST /v1/traces with
+ * A small OTLP receiver for tests (traces, metrics and logs): POST /v1/traces,
+ * /v1/metrics, /v1/logs with
  * `application/x-protobuf` (decoded by a minimal protobuf wire-format reader
  * for the trace schema below) or `application/json`, optionally gzip. Spans
  * come out in one shape whatever the wire format: hex ids, attribute values
@@ -20,6 +21,27 @@
  *   KeyValue { 1 key, 2 value: AnyValue }
  *   AnyValue { 1 string, 2 bool, 3 int64, 4 double, 5 array { 1 values: AnyValue* },
  *              6 kvlist { 1 values: KeyValue* }, 7 bytes }
+ * Metrics (collector/metrics/v1 and metrics/v1):
+ *   ExportMetricsServiceRequest { 1 resource_metrics: ResourceMetrics* }
+ *   ResourceMetrics { 1 resource, 2 scope_metrics: ScopeMetrics* }
+ *   ScopeMetrics { 1 scope, 2 metrics: Metric* }
+ *   Metric { 1 name, 2 description, 3 unit, 5 gauge, 7 sum, 9 histogram }
+ *   Gauge { 1 data_points: NumberDataPoint* }
+ *   Sum { 1 data_points, 2 aggregation_temporality, 3 is_monotonic }
+ *   Histogram { 1 data_points: HistogramDataPoint*, 2 aggregation_temporality }
+ *   NumberDataPoint { 7 attributes, 2 start_time_unix_nano fixed64, 3 time_unix_nano fixed64,
+ *                     4 as_double, 6 as_int sfixed64 }
+ *   HistogramDataPoint { 9 attributes, 2 start, 3 time, 4 count fixed64, 5 sum double,
+ *                        6 bucket_counts packed fixed64, 7 explicit_bounds packed double }
+ * Logs (collector/logs/v1 and logs/v1):
+ *   ExportLogsServiceRequest { 1 resource_logs: ResourceLogs* }
+ *   ResourceLogs { 1 resource, 2 scope_logs: ScopeLogs* }
+ *   ScopeLogs { 1 scope, 2 log_records: LogRecord* }
+ *   LogRecord { 1 time_unix_nano fixed64, 2 severity_number, 3 severity_text, 5 body: AnyValue,
+ *               6 attributes, 9 trace_id bytes, 10 span_id bytes }
+ * With `grpc: true` the same three services also answer OTLP/gRPC
+ * (opentelemetry.proto.collector.{trace,metrics,logs}.v1.*Service/Export) on
+ * `grpcPort`; the messages are the protobuf ones above.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -48,6 +70,48 @@ export interface ReceivedSpan {
   events: ReceivedEvent[];
   /** OTLP enum: 0 unset, 1 ok, 2 error */
   status: { code: number; message: string };
+  scope: { name: string; version: string };
+  resource: Attributes;
+}
+
+/** OTLP AggregationTemporality */
+export const TEMPORALITY = { delta: 1, cumulative: 2 } as const;
+
+export interface ReceivedPoint {
+  attributes: Attributes;
+  startTimeUnixNano: bigint;
+  timeUnixNano: bigint;
+  /** gauge and sum points */
+  value?: number;
+  /** histogram points */
+  count?: number;
+  sum?: number;
+  bucketCounts?: number[];
+  bounds?: number[];
+}
+
+export interface ReceivedMetric {
+  name: string;
+  description: string;
+  unit: string;
+  type: 'gauge' | 'sum' | 'histogram' | 'other';
+  /** 0 for gauges; TEMPORALITY for sums and histograms */
+  temporality: number;
+  monotonic: boolean;
+  points: ReceivedPoint[];
+  scope: { name: string; version: string };
+  resource: Attributes;
+}
+
+export interface ReceivedLogRecord {
+  timeUnixNano: bigint;
+  severityNumber: number;
+  severityText: string;
+  body: AttrValue;
+  attributes: Attributes;
+  /** '' when the record was written outside a span */
+  traceId: string;
+  spanId: string;
   scope: { name: string; version: string };
   resource: Attributes;
 }
@@ -201,6 +265,115 @@ export function decodeProtobufTraces(body: Buffer): ReceivedSpan[] {
   return spans;
 }
 
+function packedFixed64(fields: Field[], no: number): bigint[] {
+  const out: bigint[] = [];
+  for (const f of fields.filter((x) => x.no === no)) {
+    if (f.wire === 1) out.push(f.value as bigint);
+    else if (f.wire === 2) {
+      const buf = f.value as Buffer;
+      for (let i = 0; i + 8 <= buf.length; i += 8) out.push(buf.readBigUInt64LE(i));
+    }
+  }
+  return out;
+}
+
+const asDouble = (bits: bigint): number => {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(bits);
+  return out.readDoubleLE(0);
+};
+
+function pbScope(buf: Buffer | undefined): { name: string; version: string } {
+  const f = buf ? decodeFields(buf) : [];
+  return { name: str(f, 1), version: str(f, 2) };
+}
+
+function pbResource(buf: Buffer | undefined): Attributes {
+  return buf ? pbAttributes(bytesOf(decodeFields(buf), 1)) : {};
+}
+
+function pbNumberPoint(buf: Buffer): ReceivedPoint {
+  const f = decodeFields(buf);
+  const double = f.find((x) => x.no === 4 && x.wire === 1);
+  const int = f.find((x) => x.no === 6 && x.wire === 1);
+  return {
+    attributes: pbAttributes(bytesOf(f, 7)),
+    startTimeUnixNano: num(f, 2),
+    timeUnixNano: num(f, 3),
+    value: double ? asDouble(double.value as bigint) : int ? Number(toSigned64(int.value as bigint)) : 0,
+  };
+}
+
+function pbHistogramPoint(buf: Buffer): ReceivedPoint {
+  const f = decodeFields(buf);
+  const sum = f.find((x) => x.no === 5 && x.wire === 1);
+  return {
+    attributes: pbAttributes(bytesOf(f, 9)),
+    startTimeUnixNano: num(f, 2),
+    timeUnixNano: num(f, 3),
+    count: Number(num(f, 4)),
+    sum: sum ? asDouble(sum.value as bigint) : 0,
+    bucketCounts: packedFixed64(f, 6).map(Number),
+    bounds: packedFixed64(f, 7).map(asDouble),
+  };
+}
+
+export function decodeProtobufMetrics(body: Buffer): ReceivedMetric[] {
+  const out: ReceivedMetric[] = [];
+  for (const rmBuf of bytesOf(decodeFields(body), 1)) {
+    const rm = decodeFields(rmBuf);
+    const resource = pbResource(oneBytes(rm, 1));
+    for (const smBuf of bytesOf(rm, 2)) {
+      const sm = decodeFields(smBuf);
+      const scope = pbScope(oneBytes(sm, 1));
+      for (const mBuf of bytesOf(sm, 2)) {
+        const m = decodeFields(mBuf);
+        const base = { name: str(m, 1), description: str(m, 2), unit: str(m, 3), scope, resource };
+        const gauge = oneBytes(m, 5);
+        const sum = oneBytes(m, 7);
+        const histogram = oneBytes(m, 9);
+        if (gauge) out.push({ ...base, type: 'gauge', temporality: 0, monotonic: false, points: bytesOf(decodeFields(gauge), 1).map(pbNumberPoint) });
+        else if (sum) {
+          const f = decodeFields(sum);
+          out.push({ ...base, type: 'sum', temporality: Number(num(f, 2)), monotonic: num(f, 3) === 1n, points: bytesOf(f, 1).map(pbNumberPoint) });
+        } else if (histogram) {
+          const f = decodeFields(histogram);
+          out.push({ ...base, type: 'histogram', temporality: Number(num(f, 2)), monotonic: false, points: bytesOf(f, 1).map(pbHistogramPoint) });
+        } else out.push({ ...base, type: 'other', temporality: 0, monotonic: false, points: [] });
+      }
+    }
+  }
+  return out;
+}
+
+export function decodeProtobufLogs(body: Buffer): ReceivedLogRecord[] {
+  const out: ReceivedLogRecord[] = [];
+  for (const rlBuf of bytesOf(decodeFields(body), 1)) {
+    const rl = decodeFields(rlBuf);
+    const resource = pbResource(oneBytes(rl, 1));
+    for (const slBuf of bytesOf(rl, 2)) {
+      const sl = decodeFields(slBuf);
+      const scope = pbScope(oneBytes(sl, 1));
+      for (const recBuf of bytesOf(sl, 2)) {
+        const f = decodeFields(recBuf);
+        const body = oneBytes(f, 5);
+        out.push({
+          timeUnixNano: num(f, 1),
+          severityNumber: Number(num(f, 2)),
+          severityText: str(f, 3),
+          body: body ? pbAnyValue(body) : null,
+          attributes: pbAttributes(bytesOf(f, 6)),
+          traceId: oneBytes(f, 9)?.toString('hex') ?? '',
+          spanId: oneBytes(f, 10)?.toString('hex') ?? '',
+          scope,
+          resource,
+        });
+      }
+    }
+  }
+  return out;
+}
+
 // ---- OTLP JSON --------------------------------------------------------------
 
 interface JsonAnyValue {
@@ -289,6 +462,87 @@ export function decodeJsonTraces(body: Buffer): ReceivedSpan[] {
   return spans;
 }
 
+interface JsonPoint {
+  attributes?: JsonKeyValue[];
+  startTimeUnixNano?: string | number;
+  timeUnixNano?: string | number;
+  asDouble?: number | string;
+  asInt?: number | string;
+  count?: number | string;
+  sum?: number | string;
+  bucketCounts?: (number | string)[];
+  explicitBounds?: (number | string)[];
+}
+
+function jsonPoint(p: JsonPoint): ReceivedPoint {
+  const point: ReceivedPoint = { attributes: jsonAttributes(p.attributes), startTimeUnixNano: BigInt(p.startTimeUnixNano ?? 0), timeUnixNano: BigInt(p.timeUnixNano ?? 0) };
+  if (p.asDouble !== undefined) point.value = Number(p.asDouble);
+  else if (p.asInt !== undefined) point.value = Number(p.asInt);
+  if (p.count !== undefined || p.bucketCounts !== undefined) {
+    point.count = Number(p.count ?? 0);
+    point.sum = Number(p.sum ?? 0);
+    point.bucketCounts = (p.bucketCounts ?? []).map(Number);
+    point.bounds = (p.explicitBounds ?? []).map(Number);
+  }
+  return point;
+}
+
+export function decodeJsonMetrics(body: Buffer): ReceivedMetric[] {
+  type Data = { dataPoints?: JsonPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
+  const request = JSON.parse(body.toString('utf8')) as {
+    resourceMetrics?: {
+      resource?: { attributes?: JsonKeyValue[] };
+      scopeMetrics?: { scope?: { name?: string; version?: string }; metrics?: { name?: string; description?: string; unit?: string; gauge?: Data; sum?: Data; histogram?: Data }[] }[];
+    }[];
+  };
+  const out: ReceivedMetric[] = [];
+  for (const rm of request.resourceMetrics ?? []) {
+    const resource = jsonAttributes(rm.resource?.attributes);
+    for (const sm of rm.scopeMetrics ?? []) {
+      const scope = { name: sm.scope?.name ?? '', version: sm.scope?.version ?? '' };
+      for (const m of sm.metrics ?? []) {
+        const base = { name: m.name ?? '', description: m.description ?? '', unit: m.unit ?? '', scope, resource };
+        const [type, data] = m.gauge ? (['gauge', m.gauge] as const) : m.sum ? (['sum', m.sum] as const) : m.histogram ? (['histogram', m.histogram] as const) : (['other', {}] as const);
+        out.push({ ...base, type, temporality: data.aggregationTemporality ?? 0, monotonic: data.isMonotonic ?? false, points: (data.dataPoints ?? []).map(jsonPoint) });
+      }
+    }
+  }
+  return out;
+}
+
+export function decodeJsonLogs(body: Buffer): ReceivedLogRecord[] {
+  const request = JSON.parse(body.toString('utf8')) as {
+    resourceLogs?: {
+      resource?: { attributes?: JsonKeyValue[] };
+      scopeLogs?: {
+        scope?: { name?: string; version?: string };
+        logRecords?: { timeUnixNano?: string | number; severityNumber?: number; severityText?: string; body?: JsonAnyValue; attributes?: JsonKeyValue[]; traceId?: string; spanId?: string }[];
+      }[];
+    }[];
+  };
+  const out: ReceivedLogRecord[] = [];
+  for (const rl of request.resourceLogs ?? []) {
+    const resource = jsonAttributes(rl.resource?.attributes);
+    for (const sl of rl.scopeLogs ?? []) {
+      const scope = { name: sl.scope?.name ?? '', version: sl.scope?.version ?? '' };
+      for (const r of sl.logRecords ?? []) {
+        out.push({
+          timeUnixNano: BigInt(r.timeUnixNano ?? 0),
+          severityNumber: r.severityNumber ?? 0,
+          severityText: r.severityText ?? '',
+          body: jsonAnyValue(r.body),
+          attributes: jsonAttributes(r.attributes),
+          traceId: jsonId(r.traceId, 16),
+          spanId: jsonId(r.spanId, 8),
+          scope,
+          resource,
+        });
+      }
+    }
+  }
+  return out;
+}
+
 // ---- the server -------------------------------------------------------------
 
 export interface ReceivedRequest {
@@ -305,8 +559,17 @@ export interface OtlpReceiver {
   port: number;
   /** http://127.0.0.1:PORT (set as OTEL_EXPORTER_OTLP_ENDPOINT) */
   url: string;
+  /** with `grpc: true`: the OTLP/gRPC port and http://127.0.0.1:PORT for it */
+  grpcPort?: number;
+  grpcUrl?: string;
   /** every span received so far, in arrival order */
   readonly spans: ReceivedSpan[];
+  /** every metric of every export request, in arrival order (one entry per metric per request) */
+  readonly metrics: ReceivedMetric[];
+  /** every log record, in arrival order */
+  readonly logs: ReceivedLogRecord[];
+  /** resolves once `predicate()` holds (checked on every arrival), rejects after timeoutMs naming `what` */
+  until(predicate: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   readonly requests: ReceivedRequest[];
   /** decode problems (a test should assert this stays empty) */
   readonly errors: string[];
@@ -318,8 +581,31 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-export async function startOtlpReceiver(options: { host?: string } = {}): Promise<OtlpReceiver> {
+const DECODERS = {
+  '/v1/traces': { json: decodeJsonTraces, protobuf: decodeProtobufTraces },
+  '/v1/metrics': { json: decodeJsonMetrics, protobuf: decodeProtobufMetrics },
+  '/v1/logs': { json: decodeJsonLogs, protobuf: decodeProtobufLogs },
+} as const;
+type SignalPath = keyof typeof DECODERS;
+
+const GRPC_SERVICES: Record<SignalPath, string> = {
+  '/v1/traces': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  '/v1/metrics': '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
+  '/v1/logs': '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+};
+
+export async function startOtlpReceiver(options: { host?: string; grpc?: boolean } = {}): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
+  const metrics: ReceivedMetric[] = [];
+  const logs: ReceivedLogRecord[] = [];
+  /** decode one request body of a signal into the lists (throws on a decode error) */
+  const accept = (path: SignalPath, json: boolean, body: Buffer) => {
+    const decoder = DECODERS[path][json ? 'json' : 'protobuf'];
+    const decoded = decoder(body);
+    if (path === '/v1/traces') spans.push(...(decoded as ReceivedSpan[]));
+    else if (path === '/v1/metrics') metrics.push(...(decoded as ReceivedMetric[]));
+    else logs.push(...(decoded as ReceivedLogRecord[]));
+  };
   const requests: ReceivedRequest[] = [];
   const errors: string[] = [];
   const waiters = new Set<() => void>();
@@ -331,14 +617,13 @@ export async function startOtlpReceiver(options: { host?: string } = {}): Promis
       const path = new URL(req.url ?? '/', 'http://receiver.invalid').pathname;
       const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
       try {
-        if (req.method !== 'POST' || path !== '/v1/traces') {
+        if (req.method !== 'POST' || !(path in DECODERS)) {
           res.writeHead(404).end();
           return;
         }
         const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
         requests.push({ path, contentType, headers: req.headers, raw, body });
-        const decoded = contentType === 'application/json' ? decodeJsonTraces(body) : decodeProtobufTraces(body);
-        spans.push(...decoded);
+        accept(path as SignalPath, contentType === 'application/json', body);
         // an empty ExportTraceServiceResponse: `{}` in JSON, zero bytes in protobuf
         if (contentType === 'application/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
@@ -354,10 +639,56 @@ export async function startOtlpReceiver(options: { host?: string } = {}): Promis
     server.listen(0, options.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  let grpcServer: import('@grpc/grpc-js').Server | undefined;
+  let grpcPort: number | undefined;
+  if (options.grpc) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const grpc = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+    grpcServer = new grpc.Server();
+    const identity = (b: Buffer) => b;
+    for (const [path, method] of Object.entries(GRPC_SERVICES) as [SignalPath, string][]) {
+      const definition = { Export: { path: method, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'export' } };
+      grpcServer.addService(definition as unknown as import('@grpc/grpc-js').ServiceDefinition, {
+        Export: (call: import('@grpc/grpc-js').ServerUnaryCall<Buffer, Buffer>, callback: import('@grpc/grpc-js').sendUnaryData<Buffer>) => {
+          const body = call.request;
+          const headers = call.metadata.getMap() as http.IncomingHttpHeaders;
+          requests.push({ path, contentType: 'application/grpc', headers, raw: body, body });
+          try {
+            accept(path, false, body);
+            callback(null, Buffer.alloc(0));
+          } catch (err) {
+            errors.push(`grpc ${path}: ${(err as Error).message}`);
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+          }
+          for (const wake of waiters) wake();
+        },
+      });
+    }
+    grpcPort = await new Promise<number>((resolve, reject) => grpcServer!.bindAsync(`127.0.0.1:0`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+  }
+  const until = (predicate: () => boolean, what: string, timeoutMs = 15_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`OTLP receiver: ${what} not received within ${timeoutMs} ms (${spans.length} span(s), ${metrics.length} metric(s), ${logs.length} log record(s); paths ${[...new Set(requests.map((r) => r.path))].join(', ')})`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    ...(grpcPort !== undefined ? { grpcPort, grpcUrl: `http://127.0.0.1:${grpcPort}` } : {}),
     spans,
+    metrics,
+    logs,
+    until,
     requests,
     errors,
     waitFor(predicate, timeoutMs = 15_000) {
@@ -381,11 +712,14 @@ export async function startOtlpReceiver(options: { host?: string } = {}): Promis
     },
     clear() {
       spans.length = 0;
+      metrics.length = 0;
+      logs.length = 0;
       requests.length = 0;
       errors.length = 0;
     },
-    close() {
-      return new Promise<void>((resolve) => {
+    async close() {
+      grpcServer?.forceShutdown();
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
