@@ -28,7 +28,7 @@ import type { GrpcHealthServer } from './server/grpc-health';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import type { HealthView } from './server/view';
 import { listenFailure } from './startup';
-import { setLogRedactor } from './telemetry/log';
+import { inRunContext, setLogRedactor } from './telemetry/log';
 import { VERSION } from './version';
 
 export interface SidecarHooks {
@@ -74,7 +74,8 @@ export class Sidecar {
     this.auth = new Authenticator(config.server.auth.keys);
     this.store.onTransition((t) => {
       const level = t.to === 'DOWN' ? 'warn' : 'info';
-      this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`);
+      // correlated with the run that caused it (stdout trace_id/span_id, the OTLP log record's ids)
+      inRunContext(t.run, () => this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`));
     });
     const view: HealthView = {
       health: this.health,

@@ -103,9 +103,10 @@ export class CheckRunner {
         span.setAttributes({ [ATTR.outcome]: result.outcome, [ATTR.attempts]: attempts, [ATTR.breakerState]: breaker });
         if (result.ok) span.setStatus({ code: SpanStatusCode.OK });
         else span.setStatus({ code: SpanStatusCode.ERROR, message: result.message });
-        const traceId = span.spanContext().traceId;
+        const { traceId, spanId, traceFlags } = span.spanContext();
         span.end();
-        return { ...result, latencyMs, attempts, startedAt, finishedAt: Date.now(), breaker, traceId: /^0+$/.test(traceId) ? undefined : traceId };
+        const ids = /^0+$/.test(traceId) ? {} : { traceId, spanId, traceFlags };
+        return { ...result, latencyMs, attempts, startedAt, finishedAt: Date.now(), breaker, ...ids };
       },
     );
   }

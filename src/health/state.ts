@@ -21,6 +21,9 @@ export interface RunResult {
   finishedAt: number;
   breaker: BreakerState;
   traceId?: string;
+  /** the run span's id and trace flags (with traceId: what the run's log lines are correlated with) */
+  spanId?: string;
+  traceFlags?: number;
   /** answered, but slower than the check's latency.warnAbove (see health/latency.ts) */
   slow?: boolean;
   /** what the last answer reported besides ok/message (http: status code, size, redirects, phase timings) */
@@ -68,6 +71,8 @@ export interface Transition {
   message: string;
   at: number;
   state: CheckState;
+  /** the run that caused it (none for an operator's reset) */
+  run?: RunResult;
 }
 
 export function initialState(check: Pick<CheckConfig, 'name' | 'kind' | 'critical' | 'groups'>): CheckState {
@@ -187,7 +192,7 @@ export class HealthStore {
     }
     if (next.version !== previous.version) {
       this.bump();
-      const transition: Transition = { check: name, kind: next.kind, from: previous.status, to: next.status, message: next.message, at: run.finishedAt, state: next };
+      const transition: Transition = { check: name, kind: next.kind, from: previous.status, to: next.status, message: next.message, at: run.finishedAt, state: next, run };
       for (const listener of this.listeners) safely(() => listener(transition));
     }
     return next;

@@ -3,7 +3,7 @@
  * trace_id/span_id. Every message and field passes through the Redactor, so a
  * driver error that echoes a connection string cannot leak a password.
  */
-import { trace, isSpanContextValid } from '@opentelemetry/api';
+import { context, trace, isSpanContextValid } from '@opentelemetry/api';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { Redactor } from '../redact';
 
@@ -14,6 +14,17 @@ let redactor = new Redactor();
 /** Replace the secrets the log redacts (called on config load and reload). */
 export function setLogRedactor(next: Redactor): void {
   redactor = next;
+}
+
+/**
+ * Run `fn` (a log call) as if inside the span of the run that caused it: its
+ * line carries that run's trace_id/span_id on stdout and in the OTLP log record.
+ */
+export function inRunContext<T>(run: { traceId?: string; spanId?: string; traceFlags?: number } | undefined, fn: () => T): T {
+  if (!run?.traceId || !run.spanId) return fn();
+  const spanContext = { traceId: run.traceId, spanId: run.spanId, traceFlags: run.traceFlags ?? 0 };
+  if (!isSpanContextValid(spanContext)) return fn();
+  return context.with(trace.setSpanContext(context.active(), spanContext), fn);
 }
 
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
