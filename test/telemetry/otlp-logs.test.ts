@@ -82,7 +82,7 @@ checks:
       assert.ok(!('trace_id' in record.attributes) && !('span_id' in record.attributes));
     });
 
-    it('the breaker opening is logged inside the run: a span of the run's trace', () => {
+    it('the breaker opening is logged inside the run: a span of the run trace', () => {
       const record = receiver.logs.find(body('breaker of gone is open'))!;
       assert.ok(record, receiver.logs.map((r) => r.body).join('\n'));
       const run = receiver.spans.find((s) => s.name === 'healthcheck gone' && s.traceId === record.traceId);
