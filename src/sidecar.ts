@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { resolveExtraPaths } from './config/paths';
 import type { CheckConfig, SidecarConfig } from './config/types';
 import { HealthSnapshots } from './health/snapshot';
 import { CheckRunner, type AttemptObserver } from './health/runner';
@@ -133,6 +134,12 @@ export class Sidecar {
     });
     registerAdminRoutes(this.router, this, { rateLimit: this.rateLimit });
     hooks.registerRoutes?.(this.router, this);
+    this.router.setAliases(resolveExtraPaths(config.server.paths, config.telemetry.prometheus.path));
+  }
+
+  /** server.paths → built-in path (what the router and the probe fast path answer) */
+  get extraPaths(): ReadonlyMap<string, string> {
+    return this.router.extraPaths;
   }
 
   get config(): SidecarConfig {
@@ -166,7 +173,7 @@ export class Sidecar {
       router: this.router,
       identify: (req) => this.auth.identify(req),
       guard: this.rateLimit,
-      fastPath: createProbeFastPath({ health: this.health }),
+      fastPath: createProbeFastPath({ health: this.health }, () => this.extraPaths),
       logger: this.logger,
     });
     const { port, host } = this.current.server;
@@ -243,6 +250,7 @@ export class Sidecar {
     this.redactorValue = new Redactor(next.secrets);
     setLogRedactor(this.redactorValue);
     this.auth = new Authenticator(next.server.auth.keys);
+    this.router.setAliases(resolveExtraPaths(next.server.paths, next.telemetry.prometheus.path));
     for (const [name] of before) {
       if (!after.has(name)) {
         removed.push(name);

@@ -10,6 +10,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration';
+import { extraPathProblem, serverPathsSchema } from './paths';
 import { sloSchema } from './slo';
 
 export const GROUPS = ['live', 'ready', 'startup'] as const;
@@ -299,6 +300,7 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
           host: z.string().min(1).default('0.0.0.0'),
           showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
           drainDelay: duration().prefault('5s'),
+          paths: serverPathsSchema,
           auth: z
             .strictObject({
               keys: z.array(apiKeySchema).default([]),
@@ -334,6 +336,10 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
         .describe('split the checks across replicas: this one probes only the checks it owns (rendezvous hashing of the name)'),
     })
     .superRefine((config, ctx) => {
+      for (const path of Object.keys(config.server.paths)) {
+        const problem = extraPathProblem(path, config.telemetry.prometheus.path);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['server', 'paths', path], message: problem });
+      }
       if (config.shard && typeof config.shard.index === 'number' && config.shard.index >= config.shard.count) {
         ctx.addIssue({ code: 'custom', path: ['shard', 'index'], message: `must be less than shard.count (${config.shard.count}): shards are numbered 0 … ${config.shard.count - 1}` });
       }

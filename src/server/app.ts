@@ -51,6 +51,32 @@ export const DEFAULT_LIMITS: ServerLimits = {
 export class Router {
   private readonly exact = new Map<string, Route>();
   private readonly prefixes: { prefix: string; route: Route; pattern?: RegExp }[] = [];
+  /** server.paths: extra path → the built-in path it is answered as */
+  private aliases: ReadonlyMap<string, string> = new Map();
+
+  /** Replace the extra paths (config load and reload). An alias that a route answers itself is refused (config/paths.ts says so first). */
+  setAliases(aliases: ReadonlyMap<string, string>): this {
+    for (const [path, target] of aliases) {
+      if (this.exact.has(path) || this.prefixes.some((p) => path.startsWith(p.prefix))) throw new Error(`server.paths: ${path} is a built-in endpoint`);
+    }
+    this.aliases = aliases;
+    return this;
+  }
+
+  get extraPaths(): ReadonlyMap<string, string> {
+    return this.aliases;
+  }
+
+  /**
+   * The path a request is routed (and rate limited) as: trailing slashes
+   * dropped (`/health/` = `/health`, `/health/db/` = `/health/db`), then an
+   * extra path of server.paths replaced by its built-in one.
+   */
+  canonical(pathname: string): string {
+    let path = pathname;
+    if (path.length > 1 && path.endsWith('/')) path = path.replace(/\/+$/, '') || '/';
+    return this.aliases.get(path) ?? path;
+  }
 
   add(path: string, methods: readonly string[], handler: Handler): this {
     this.exact.set(path, { methods: withHead(methods), handler });
@@ -146,6 +172,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     } catch {
       throw new HttpError(400, 'bad_request', 'request target is not a valid path');
     }
+    const canonical = options.router.canonical(url.pathname);
+    if (canonical !== url.pathname) url.pathname = canonical;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
       throw new HttpError(413, 'body_too_large', `request body larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });

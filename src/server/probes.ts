@@ -37,14 +37,20 @@ const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', start
  * when the store's generation or the drain flag changed. Anything else (`?verbose`, a body, another method)
  * returns false and takes the full path, which answers the same bytes.
  */
-export function createProbeFastPath(view: Pick<HealthView, 'health'>): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createProbeFastPath(view: Pick<HealthView, 'health'>, extraPaths: () => ReadonlyMap<string, string> = () => new Map()): (req: IncomingMessage, res: ServerResponse) => boolean {
   const groupOf = new Map<string, GroupName>();
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) for (const path of paths) groupOf.set(path, group);
+  // server.paths onto a probe path (`/ready: readyz`) take the fast path too; read per miss, so a reload applies
+  const aliasGroup = (url: string): GroupName | undefined => {
+    const target = extraPaths().get(url);
+    return target === undefined ? undefined : groupOf.get(target);
+  };
   const answer = (status: number, body: string) => ({ status, body, headers: { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } });
   const answers = new Map<GroupName, { pass: ReturnType<typeof answer>; fail: ReturnType<typeof answer> }>();
   for (const group of groupOf.values()) answers.set(group, { pass: answer(200, 'ok'), fail: answer(503, `${LABEL[group]} check failed`) });
   return (req, res) => {
-    const group = groupOf.get(req.url ?? '');
+    const url = req.url ?? '';
+    const group = groupOf.get(url) ?? aliasGroup(url);
     if (group === undefined) return false;
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;

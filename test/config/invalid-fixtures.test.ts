@@ -54,6 +54,12 @@ const EXPECTED: Record<string, string[]> = {
     '7:13 checks[0].tls.cert: not a valid PEM certificate (asn1 encoding routines: wrong tag)',
     '8:12 checks[0].tls.key: not a valid PEM private key (DECODER routines: unsupported)',
   ],
+  'invalid-server-paths.yaml': [
+    '4:17 server.paths./health/v2: is under /health/, which the sidecar answers itself',
+    '5:14 server.paths./ready/: must not end with / (every path is answered with and without a trailing slash: write /ready)',
+    '6:15 server.paths./metrics: is a built-in endpoint already',
+  ],
+  'invalid-server-paths-target.yaml': ['3:13 server.paths./alive: must be one of livez, readyz, startupz, healthy, health, system, stats, incidents, status, metrics (got "liveness")'],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
   'invalid-slo-objective-ambiguous.yaml': ['5:23 checks[0].slo.objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.999 (a ratio)'],
