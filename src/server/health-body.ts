@@ -21,10 +21,9 @@ export function summary(checks: readonly Pick<CheckState, 'status'>[]): Record<C
   return counts;
 }
 
-/** A check's timing fields (shown with details): `since` = when the status last changed (null before the first result). */
-export function checkTiming(state: CheckState): { lastCheckedAt: string | null; since: string | null; durationMs: number | null; response?: CheckState['response'] } {
+/** A check's timing fields beside lastCheckedAt (shown with details): `since` = when the status last changed (null before the first result). */
+export function checkTiming(state: CheckState): { since: string | null; durationMs: number | null; response?: CheckState['response'] } {
   return {
-    lastCheckedAt: iso(state.lastCheckedAt),
     since: iso(state.lastChangeAt),
     durationMs: state.lastDurationMs,
     ...(state.response ? { response: state.response } : {}),

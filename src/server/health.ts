@@ -25,6 +25,7 @@ export function checkJson(state: CheckState, details: boolean): Record<string, u
     latencyMs: state.latencyMs === null ? null : Math.round(state.latencyMs * 1000) / 1000,
     message: state.message,
     outcome: state.outcome,
+    lastCheckedAt: iso(state.lastCheckedAt),
     lastSuccessAt: iso(state.lastSuccessAt),
     lastChangeAt: iso(state.lastChangeAt),
     ...checkTiming(state),

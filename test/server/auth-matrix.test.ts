@@ -204,7 +204,8 @@ describe('no keys configured', () => {
 
   test('a presented key is not an error elsewhere (nothing to check it against), and shows no details', async () => {
     const reply = await call(running.port, 'GET', '/health/app', bearer(OPS_KEY));
-    assert.deepEqual([reply.status, reply.json()], [200, { name: 'app', status: 'UP' }]);
+    const { timestamp: _t, uptimeSeconds: _u, ...verdict } = reply.json();
+    assert.deepEqual([reply.status, verdict], [200, { name: 'app', status: 'UP' }]);
   });
 });
 
@@ -218,7 +219,9 @@ describe('showDetails', () => {
     for (const running of sidecars.values()) await running.stop();
   });
 
-  const DETAIL_KEYS = ['status', 'kind', 'critical', 'groups', 'latencyMs', 'message', 'outcome', 'lastCheckedAt', 'lastSuccessAt', 'lastChangeAt', 'consecutiveFailures', 'breaker', 'version'];
+  const DETAIL_KEYS = ['status', 'kind', 'critical', 'groups', 'latencyMs', 'message', 'outcome', 'lastCheckedAt', 'lastSuccessAt', 'lastChangeAt', 'since', 'durationMs', 'consecutiveFailures', 'breaker', 'version'];
+  /** every answer of /health/{check} carries these (test/server/health-body.test.ts) */
+  const ENVELOPE = ['timestamp', 'uptimeSeconds'];
 
   for (const mode of modes) {
     for (const who of ['anonymous', 'key'] as const) {
@@ -239,8 +242,9 @@ describe('showDetails', () => {
 
         const one = await call(port, 'GET', '/health/dep', headers);
         assert.equal(one.status, 503);
-        if (details) assert.deepEqual(Object.keys(one.json()), ['name', ...DETAIL_KEYS]);
-        else assert.deepEqual(one.json(), { name: 'dep', status: 'DOWN' });
+        if (details) assert.deepEqual(Object.keys(one.json()), ['name', ...DETAIL_KEYS, ...ENVELOPE]);
+        else assert.deepEqual(Object.keys(one.json()), ['name', 'status', ...ENVELOPE]);
+        assert.equal(one.json().status, 'DOWN');
 
         const verbose = await call(port, 'GET', '/readyz?verbose', headers);
         assert.equal(verbose.status, 200);
