@@ -25,8 +25,10 @@ import { LatencyStats } from './health/stats';
 import type { DeadLetter } from './notify/dead-letters';
 import { NotificationService } from './notify/service';
 import { RedisHistory } from './persist/redis';
+import { UptimeTracker } from './persist/uptime';
 import type { GrpcHealthServer } from './server/grpc-health';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
+import { createUptimeView, registerBadgeRoutes, type UptimeView } from './server/uptime';
 import type { HealthView } from './server/view';
 import { listenFailure } from './startup';
 import { inRunContext, setLogRedactor } from './telemetry/log';
@@ -52,6 +54,10 @@ export class Sidecar {
   readonly incidents: IncidentLog;
   /** messages on state changes, with their dead letters */
   readonly notifications: NotificationService;
+  /** uptime history per check (docs/uptime.md), persisted with state.redis */
+  readonly uptime: UptimeTracker;
+  /** what /health/stats, /health/{check}, the badges and the status page read of it */
+  readonly uptimeView: UptimeView;
   /** incidents and dead letters kept in Redis (state.redis), when configured */
   private readonly history: RedisHistory<DeadLetter> | undefined;
   private server: Server | undefined;
@@ -78,16 +84,26 @@ export class Sidecar {
       // correlated with the run that caused it (stdout trace_id/span_id, the OTLP log record's ids)
       inRunContext(t.run, () => this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`));
     });
+    const log = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    this.uptime = new UptimeTracker({ redis: config.state.redis ? { url: config.state.redis, keyPrefix: config.state.keyPrefix } : undefined, log });
+    this.uptimeView = createUptimeView({
+      health: this.health,
+      checkConfig: (name) => this.current.checks.find((c) => c.name === name),
+      history: this.uptime.history,
+      canSeeDetails: (ctx) => this.canSeeDetails(ctx),
+      detailsArePublic: () => this.current.server.showDetails === 'always',
+    });
     const view: HealthView = {
       health: this.health,
+      uptime: this.uptimeView,
       canSeeDetails: (ctx) => this.canSeeDetails(ctx),
       startedAt: this.startedAt,
       version: VERSION,
     };
     registerProbeRoutes(this.router, view);
     registerHealthRoutes(this.router, view);
+    registerBadgeRoutes(this.router, this.uptimeView);
     // what the on-call engineer reads and is paged by; listeners only record in memory and queue
-    const log = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
     const redactor = () => this.redactorValue;
     this.stats = new LatencyStats((name) => this.current.checks.find((c) => c.name === name)?.interval);
     this.incidents = new IncidentLog(config.state.maxIncidents, (list) => this.history?.saveIncidents(list));
@@ -119,6 +135,7 @@ export class Sidecar {
       : undefined;
     this.store.onRecord((name, run, state) => {
       this.stats.record(name, run);
+      this.uptime.record(name, run);
       this.incidents.observeRun(name, run, state);
     });
     // one listener, so the incident exists before the message naming it is queued
@@ -169,6 +186,7 @@ export class Sidecar {
     // Known to the store (UNKNOWN, so probes answer 503) before the port opens; the loops
     // start once it listens, so a check of the sidecar's own port cannot race the listen.
     for (const check of this.current.checks) this.store.upsert(check);
+    this.uptime.start(this.current.checks.map((c) => c.name));
     this.server = createHttpServer({
       router: this.router,
       identify: (req) => this.auth.identify(req),
@@ -274,6 +292,7 @@ export class Sidecar {
     const known = new Set(next.checks.map((c) => c.name));
     this.incidents.closeMissing(known);
     for (const name of this.stats.names()) if (!known.has(name)) this.stats.remove(name);
+    this.uptime.setChecks([...known]);
     if (next.state.redis !== before.redis) this.logger.warn('state.redis changed: takes effect on restart');
     return { added, changed, removed };
   }
@@ -293,6 +312,7 @@ export class Sidecar {
     await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
     await this.notifications.close(2000); // queued notifications get a bounded grace; the rest become dead letters
     await this.history?.close();
+    await this.uptime.close(); // the last runs' deltas are written
     const server = this.server;
     if (server) {
       await new Promise<void>((resolve) => {
@@ -332,6 +352,7 @@ export class Sidecar {
   async settle(): Promise<void> {
     await this.notifications.idle();
     await this.history?.flush();
+    await this.uptime.flush();
   }
 
   private async stopLoop(name: string): Promise<void> {

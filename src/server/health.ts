@@ -11,6 +11,7 @@ import type { CheckState } from '../health/state';
 import type { RequestContext, Router } from './app';
 import { checkTiming, envelope, summary } from './health-body';
 import { HttpError, sendJson } from './respond';
+import { uptimeJson } from './uptime';
 import type { HealthView } from './view';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -103,7 +104,9 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
     const state = view.health.latestCheck(name);
     if (!state) throw new HttpError(404, 'unknown_check', `no check named "${name.slice(0, 64)}"`);
     const details = view.canSeeDetails(ctx);
-    const body = { name, ...checkJson(state, details), ...envelope(view.startedAt, Date.now()) };
-    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, body, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}"`);
+    const uptime = details && view.uptime ? uptimeJson(view.uptime, name) : undefined;
+    const body = { name, ...checkJson(state, details), ...uptime, ...envelope(view.startedAt, Date.now()) };
+    // the history moves with every run: with it the tag names the run (lastCheckedAt), not only the version
+    sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, body, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}${uptime ? `-${state.lastCheckedAt ?? 0}` : ''}"`);
   });
 }

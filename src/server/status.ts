@@ -23,6 +23,7 @@ import type { RequestContext, Router } from './app';
 import { requireKey, unauthorized } from './auth';
 import { HttpError, send, sendJson } from './respond';
 import { STATUS_CSS, STATUS_JS } from './status-page/assets';
+import { STATS_HISTORY_WINDOWS, uptimeJson, uptimeRow } from './uptime';
 import { renderFragment, renderPage, type CheckRow, type PageModel, type RowStatus } from './status-page/render';
 
 const SPARK_SAMPLES = 30;
@@ -65,10 +66,12 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
         samples: stats.samples,
         capacity: stats.capacity,
         windows: stats.windows,
+        // the uptime history (24h, 7d, 30d) and the SLO block (null without an SLO): docs/uptime.md
+        ...uptimeJson(sidecar.uptimeView, state.name),
         ...(recent > 0 ? { recent: oncall().stats.recent(state.name, recent).map((s) => ({ at: new Date(s.at).toISOString(), latencyMs: round(s.latencyMs), outcome: s.outcome })) } : {}),
       };
     }
-    sendJson(req, res, 200, { windows: Object.keys(WINDOWS), percentileMethod: 'nearest-rank', checks });
+    sendJson(req, res, 200, { windows: Object.keys(WINDOWS), historyWindows: STATS_HISTORY_WINDOWS, historyPersisted: sidecar.uptime.persisted, percentileMethod: 'nearest-rank', checks });
   });
 
   router.add('/health/incidents', ['GET'], (req, res, ctx) => {
@@ -107,6 +110,7 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
           p95Ms5m: stats.windows['5m' as WindowName].p95,
           successRatio1h: stats.windows['1h' as WindowName].successRatio,
           recent: oncall().stats.recent(s.name, SPARK_SAMPLES),
+          ...uptimeRow(sidecar.uptimeView, sidecar.uptime.history, s.name),
         };
       })
       .sort((a, b) => a.name.localeCompare(b.name));

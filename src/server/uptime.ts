@@ -18,7 +18,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HISTORY_WINDOWS, type Summary } from '../health/history';
+import type { CheckConfig } from '../config/types';
+import { HISTORY_WINDOWS, type History, type Summary } from '../health/history';
+import type { HealthSnapshots } from '../health/snapshot';
 import { sloReport, type SloReport } from '../health/slo';
 import type { RequestContext, Router } from './app';
 import { formatResponseTime, formatUptime, healthColor, renderBadge, responseTimeColor, uptimeColor, type HealthBadgeState } from './badge-svg';
@@ -81,6 +83,69 @@ export function historyWindows(view: UptimeView, name: string): Record<(typeof S
 export function sloJson(view: UptimeView, check: UptimeCheck): SloReport | null {
   if (!check.slo) return null;
   return sloReport(check.slo, check.slo.window, (ms) => view.window(check.name, ms));
+}
+
+/** history, SLO and windows of one check as /health/stats and /health/{check} show them */
+export interface UptimeJson {
+  history: Record<(typeof STATS_HISTORY_WINDOWS)[number], HistoryWindowJson>;
+  slo: SloReport | null;
+}
+
+export function uptimeJson(view: UptimeView, name: string): UptimeJson | undefined {
+  const check = view.check(name);
+  if (!check) return undefined;
+  return { history: historyWindows(view, name), slo: sloJson(view, check) };
+}
+
+/** What the status page shows of a check's history: availability per badge window, the SLO, the 24 h and 7 d charts. */
+export function uptimeRow(view: UptimeView, history: Pick<History, 'series'>, name: string) {
+  const check = view.check(name);
+  const report = check ? sloJson(view, check) : null;
+  return {
+    uptime: BADGE_WINDOWS.map((w) => ({ window: w, availability: view.window(name, HISTORY_WINDOWS[w]).availability })),
+    // 24 h in 15-minute periods, 7 d in hours
+    charts: { day: history.series(name, 'minute', 15, 96), week: history.series(name, 'hour', 1, 168) },
+    ...(report
+      ? {
+          slo: {
+            objective: report.objective,
+            window: report.window,
+            availability: report.availability,
+            remainingRatio: report.errorBudget.remainingRatio,
+            totalMinutes: report.errorBudget.totalMinutes,
+            remainingMinutes: report.errorBudget.remainingMinutes,
+            coverage: report.coverage,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The UptimeView of a running sidecar: states from the health snapshot, SLO and latency budget from the current config. */
+export function createUptimeView(options: {
+  health: HealthSnapshots;
+  checkConfig: (name: string) => Pick<CheckConfig, 'slo' | 'latency'> | undefined;
+  history: Pick<History, 'window'>;
+  canSeeDetails: (ctx: RequestContext) => boolean;
+  detailsArePublic: () => boolean;
+}): UptimeView {
+  return {
+    check(name) {
+      const state = options.health.current().checks.find((c) => c.name === name);
+      if (!state) return undefined;
+      const config = options.checkConfig(name);
+      return {
+        name,
+        status: state.status,
+        ...(state.slow ? { slow: true } : {}),
+        ...(config?.slo ? { slo: config.slo } : {}),
+        ...(config?.latency ? { latency: config.latency } : {}),
+      };
+    },
+    window: (name, ms) => options.history.window(name, ms),
+    canSeeDetails: options.canSeeDetails,
+    detailsArePublic: options.detailsArePublic,
+  };
 }
 
 const BADGE_PATH = /^([^/]+)\/(?:(health)\.svg|(uptime|response-time)\/([^/]+)\.svg)$/;

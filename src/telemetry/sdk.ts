@@ -55,6 +55,7 @@ const lazy = {
   resources: () => require('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
   semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
   metrics: () => require('./metrics') as typeof import('./metrics'),
+  sloMetrics: () => require('./slo-metrics') as typeof import('./slo-metrics'),
   tracing: () => require('./tracing') as typeof import('./tracing'),
   otlpSignals: () => require('./otlp-signals') as typeof import('./otlp-signals'),
   sdkLogs: () => require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs'),
@@ -290,11 +291,20 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const metricsRef = healthMetrics;
 
   let stopObserving: (() => void) | undefined;
+  let stopSlo: (() => void) | undefined;
   const hooks: SidecarHooks = {
     observer: metricsRef,
     registerRoutes: (router: Router, owner: Sidecar) => {
       sidecar = owner;
-      if (metricsRef) stopObserving = metricsRef.observe(owner);
+      if (metricsRef) {
+        stopObserving = metricsRef.observe(owner);
+        // runs by outcome and the SLO gauges (docs/uptime.md)
+        stopSlo = new (lazy.sloMetrics().SloMetrics)().observe({
+          store: owner.store,
+          history: owner.uptime.history,
+          sloChecks: () => owner.config.checks.flatMap((c) => (c.slo ? [{ name: c.name, slo: c.slo }] : [])),
+        });
+      }
       if (metricsRef && prometheus) {
         router.add(config.telemetry.prometheus.path, ['GET'], prometheusHandler(prometheus, logger));
       }
@@ -311,6 +321,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     shutdown(timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS) {
       stopping ??= (async () => {
         stopObserving?.();
+        stopSlo?.();
         let timer: NodeJS.Timeout | undefined;
         const outcome = await Promise.race([
           sdk.shutdown().then(

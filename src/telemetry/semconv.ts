@@ -14,6 +14,10 @@ export const ATTR = {
   /** redis with sentinels: the node that answered (host:port), and the Sentinel that named it */
   redisNode: 'healthcheck.redis.node',
   redisSentinel: 'healthcheck.redis.sentinel',
+  /** the SLO's window as configured ("30d") */
+  sloWindow: 'healthcheck.slo.window',
+  /** the window an availability is over ("1h", "24h", "7d", "30d", or the SLO window) */
+  window: 'healthcheck.window',
 } as const;
 
 export const METRIC = {
@@ -25,6 +29,11 @@ export const METRIC = {
   transitions: 'healthcheck.transitions',
   consecutiveFailures: 'healthcheck.consecutive_failures',
   lastSuccess: 'healthcheck.last_success',
+  /** finished runs (all attempts of one) by outcome: what the SLO burn-rate rules divide */
+  runs: 'healthcheck.runs',
+  sloObjective: 'healthcheck.slo.objective',
+  sloAvailability: 'healthcheck.slo.availability',
+  sloErrorBudgetRemaining: 'healthcheck.slo.error_budget_remaining',
 } as const;
 
 /** Probe latency buckets in seconds: 1 ms … 10 s. */
