@@ -121,7 +121,10 @@ export function summarize(counts: Counts, from: number, coverage: number): Summa
   const runs = counts.ok + counts.failed + counts.rejected;
   const reached = counts.ok + counts.failed;
   return {
-    ...counts,
+    ok: counts.ok,
+    failed: counts.failed,
+    rejected: counts.rejected,
+    latencyUs: counts.latencyUs,
     runs,
     availability: runs === 0 ? null : counts.ok / runs,
     meanLatencyMs: reached === 0 ? null : Math.round(counts.latencyUs / reached) / 1000,
@@ -242,19 +245,33 @@ export class CheckHistory {
   private sumMinutes(first: number, last: number, into: Counts): number {
     const from = Math.max(first, this.minuteHead - MINUTE_SLOTS + 1);
     const to = Math.min(last, this.minuteHead);
+    if (from > to) return 0;
+    // locals and an index that wraps instead of a modulo per slot: this loop is what windows cost
+    const counts = this.mCounts;
+    const latency = this.mLatencyUs;
+    let i = slot(from, MINUTE_SLOTS);
     let withRuns = 0;
-    for (let m = from; m <= to; m++) {
-      const i = slot(m, MINUTE_SLOTS);
-      const ok = this.mCounts[3 * i]!;
-      const failed = this.mCounts[3 * i + 1]!;
-      const rejected = this.mCounts[3 * i + 2]!;
-      if (ok + failed + rejected === 0) continue;
-      withRuns++;
-      into.ok += ok;
-      into.failed += failed;
-      into.rejected += rejected;
-      into.latencyUs += this.mLatencyUs[i]!;
+    let ok = 0;
+    let failed = 0;
+    let rejected = 0;
+    let latencyUs = 0;
+    for (let n = to - from; n >= 0; n--) {
+      const o = counts[3 * i]!;
+      const f = counts[3 * i + 1]!;
+      const r = counts[3 * i + 2]!;
+      if (o + f + r !== 0) {
+        withRuns++;
+        ok += o;
+        failed += f;
+        rejected += r;
+        latencyUs += latency[i]!;
+      }
+      if (++i === MINUTE_SLOTS) i = 0;
     }
+    into.ok += ok;
+    into.failed += failed;
+    into.rejected += rejected;
+    into.latencyUs += latencyUs;
     return withRuns;
   }
 
@@ -263,17 +280,31 @@ export class CheckHistory {
     const from = Math.max(first, this.hourHead - HOUR_SLOTS + 1);
     const to = Math.min(last, this.hourHead);
     let withRuns = 0;
-    for (let h = from; h <= to; h++) {
-      const i = slot(h, HOUR_SLOTS);
-      const ok = this.hCounts[3 * i]!;
-      const failed = this.hCounts[3 * i + 1]!;
-      const rejected = this.hCounts[3 * i + 2]!;
-      if (ok + failed + rejected === 0) continue;
-      withRuns++;
+    if (from <= to) {
+      const counts = this.hCounts;
+      const latency = this.hLatencyUs;
+      let i = slot(from, HOUR_SLOTS);
+      let ok = 0;
+      let failed = 0;
+      let rejected = 0;
+      let latencyUs = 0;
+      for (let n = to - from; n >= 0; n--) {
+        const o = counts[3 * i]!;
+        const f = counts[3 * i + 1]!;
+        const r = counts[3 * i + 2]!;
+        if (o + f + r !== 0) {
+          withRuns++;
+          ok += o;
+          failed += f;
+          rejected += r;
+          latencyUs += latency[i]!;
+        }
+        if (++i === HOUR_SLOTS) i = 0;
+      }
       into.ok += ok;
       into.failed += failed;
       into.rejected += rejected;
-      into.latencyUs += this.hLatencyUs[i]!;
+      into.latencyUs += latencyUs;
     }
     // the only hour after hourHead that can hold runs is the newest minute's
     const open = this.hourHead + 1;

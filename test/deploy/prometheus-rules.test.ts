@@ -59,6 +59,9 @@ describe('Prometheus rules (promtool)', () => {
       'HealthCheckFlapping',
       'HealthCheckLatencyBudgetBurn',
       'HealthCheckLatencyBudgetBurnSlow',
+      'HealthCheckErrorBudgetBurnFast',
+      'HealthCheckErrorBudgetBurn',
+      'HealthCheckErrorBudgetBurnSlow',
       'HealthSidecarAbsent',
       'HealthSidecarConfigReloadFailed',
     ]);
@@ -69,6 +72,9 @@ describe('Prometheus rules (promtool)', () => {
       ['HealthCheckDown', 'for: 5m', 'for: 1m'],
       ['HealthCheckBreakerOpen', 'healthcheck_breaker_state == 2', 'healthcheck_breaker_state >= 1'],
       ['HealthCheckLatencyBudgetBurn', 'le="0.25", healthcheck_outcome!="rejected"}[5m]', 'le="0.25"}[5m]'],
+      // availability SLO: the 6x page at the 14.4x threshold; rejected runs left out of the 1 h ratio
+      ['HealthCheckErrorBudgetBurn', '(6 * healthcheck:slo_error_budget:ratio)', '(14.4 * healthcheck:slo_error_budget:ratio)'],
+      ['HealthCheckErrorBudgetBurnFast', 'rate(healthcheck_runs_total[1h])', 'rate(healthcheck_runs_total{healthcheck_outcome!="rejected"}[1h])'],
     ];
     for (const [alert, from, to] of mutations) {
       cpSync(join(PROM, 'tests'), join(work, 'tests'), { recursive: true });

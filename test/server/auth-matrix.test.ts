@@ -242,7 +242,8 @@ describe('showDetails', () => {
 
         const one = await call(port, 'GET', '/health/dep', headers);
         assert.equal(one.status, 503);
-        if (details) assert.deepEqual(Object.keys(one.json()), ['name', ...DETAIL_KEYS, ...ENVELOPE]);
+        // with details, /health/{check} adds the uptime history and the SLO block (null: no SLO) (issue 18)
+        if (details) assert.deepEqual(Object.keys(one.json()), ['name', ...DETAIL_KEYS, 'history', 'slo', ...ENVELOPE]);
         else assert.deepEqual(Object.keys(one.json()), ['name', 'status', ...ENVELOPE]);
         assert.equal(one.json().status, 'DOWN');
 

@@ -52,6 +52,11 @@ const EXPECTED: Record<string, { type: string; labels: string[] }> = {
   healthcheck_transitions_total: { type: 'counter', labels: [`healthcheck_from,healthcheck_name,healthcheck_to,${SCOPE}`] },
   healthcheck_consecutive_failures: { type: 'gauge', labels: [`healthcheck_name,${SCOPE}`] },
   healthcheck_last_success_seconds: { type: 'gauge', labels: [`healthcheck_name,${SCOPE}`] },
+  // runs by outcome and the SLO gauges (web has an SLO)
+  healthcheck_runs_total: { type: 'counter', labels: [`healthcheck_name,healthcheck_outcome,${SCOPE}`] },
+  healthcheck_slo_objective_ratio: { type: 'gauge', labels: [`healthcheck_name,healthcheck_slo_window,${SCOPE}`] },
+  healthcheck_slo_availability_ratio: { type: 'gauge', labels: [`healthcheck_name,healthcheck_slo_window,healthcheck_window,${SCOPE}`] },
+  healthcheck_slo_error_budget_remaining_ratio: { type: 'gauge', labels: [`healthcheck_name,healthcheck_slo_window,${SCOPE}`] },
   healthcheck_telemetry_export_failures_total: { type: 'counter', labels: [`healthcheck_telemetry_signal,${SCOPE}`] },
   healthcheck_config_reload_failures_total: { type: 'counter', labels: [SCOPE] },
   healthcheck_config_reloads_total: { type: 'counter', labels: [SCOPE] },
@@ -111,7 +116,7 @@ defaults: { interval: 400ms, timeout: 350ms, retry: { attempts: 1 }, breaker: { 
 checks:
   - { name: cache, kind: redis, url: "${REDIS_URL}", groups: [ready, startup] }
   - { name: db, kind: postgres, url: "${DATABASE_URL}" }
-  - { name: web, kind: http, url: "${web.url}/healthz?token=\${WEB_TOKEN}", groups: [live, ready] }
+  - { name: web, kind: http, url: "${web.url}/healthz?token=\${WEB_TOKEN}", groups: [live, ready], slo: { objective: 99.5%, window: 7d } }
   - { name: flaky, kind: http, url: "${proxy.url('http')}/", critical: false }
 `;
     const config = parseConfig(yaml, 'metrics-test.yaml', { env: { WEB_TOKEN: 'tok3n-canary-value' } });
@@ -241,6 +246,9 @@ describe('Prometheus names from OTel names and units', () => {
     ['healthcheck.probe.duration', 's', histogram, 'healthcheck_probe_duration_seconds'],
     ['healthcheck.probe.attempts', '{attempt}', sum, 'healthcheck_probe_attempts'],
     ['healthcheck.last_success', 's', gauge, 'healthcheck_last_success_seconds'],
+    ['healthcheck.runs', '{run}', sum, 'healthcheck_runs'],
+    ['healthcheck.slo.availability', '1', gauge, 'healthcheck_slo_availability_ratio'],
+    ['healthcheck.slo.error_budget_remaining', '1', gauge, 'healthcheck_slo_error_budget_remaining_ratio'],
     ['healthcheck.status', '', gauge, 'healthcheck_status'],
     ['nodejs.eventloop.utilization', '1', gauge, 'nodejs_eventloop_utilization_ratio'],
     ['some.ratio.counter', '1', sum, 'some_ratio_counter'],
