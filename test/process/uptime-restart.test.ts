@@ -122,7 +122,7 @@ checks:
       }
       return s;
     };
-    const s = await waitFor(continued, { timeoutMs: 30_000, intervalMs: 50, what: 'the second process to merge what the first wrote' });
+    const s = (await waitFor(continued, { timeoutMs: 30_000, intervalMs: 50, what: 'the second process to merge what the first wrote' }))!;
     // per outcome: web only succeeds, gone never does (its own runs are failed or rejected)
     const ownWeb = s.web!.windows['1h'].runs;
     const ownGone = s.gone!.windows['1h'].runs;

@@ -43,7 +43,8 @@ describe('SLO metrics (healthcheck.runs, healthcheck.slo.*)', () => {
   store.onRecord((name, r) => history.record(name, r));
 
   const scrape = async (): Promise<Map<string, Family>> => parsePrometheus(await renderPrometheus(exporter));
-  const samples = (families: Map<string, Family>, name: string) => (families.get(name)?.samples ?? []).map((s) => ({ ...s.labels, value: s.value }));
+  type Row = { value: number; healthcheck_name?: string; healthcheck_outcome?: string; healthcheck_window?: string; healthcheck_slo_window?: string };
+  const samples = (families: Map<string, Family>, name: string): Row[] => (families.get(name)?.samples ?? []).map((s) => ({ ...s.labels, value: s.value }));
 
   before(() => {
     exporter = new PrometheusExporter({ preventServerStart: true });
