@@ -72,6 +72,35 @@ panel({ type: 'timeseries', title: 'Time since last success', description: 'Seco
   fieldConfig: { defaults: { unit: 's' }, overrides: [] }, options: { legend: { displayMode: 'list', placement: 'bottom' } } }, 12, 7, 12);
 y += 7;
 
+row('SLO');
+// availability over each check's own SLO window, whatever that window is: remaining = 1 - (1 - A) / (1 - objective),
+// so A = 1 - (1 - remaining) * (1 - objective) (both gauges are of the SLO window)
+const sloWindowAvailability = `1 - (1 - min by (healthcheck_name) (healthcheck_slo_error_budget_remaining_ratio{${chk}})) * (1 - max by (healthcheck_name) (healthcheck_slo_objective_ratio{${chk}}))`;
+const errorRatio = (w) => `(1 - sum by (healthcheck_name) (rate(healthcheck_runs_total{${chk}, healthcheck_outcome="success"}[${w}])) / sum by (healthcheck_name) (rate(healthcheck_runs_total{${chk}}[${w}])))`;
+const budget = `(1 - max by (healthcheck_name) (healthcheck_slo_objective_ratio{${chk}}))`;
+panel({ type: 'timeseries', title: 'Availability vs objective', description: 'Availability over each check\'s SLO window as the sidecar computes it (successful runs / runs; runs rejected by an open breaker count as failed), against its objective (dashed): 1 - (1 - budget remaining) x (1 - objective), both gauges of the SLO window. Checks with an slo: only; refreshed once a minute.',
+  targets: [
+    t(sloWindowAvailability, '{{healthcheck_name}}', 'A'),
+    t(`max by (healthcheck_name) (healthcheck_slo_objective_ratio{${chk}})`, '{{healthcheck_name}} objective', 'B'),
+  ],
+  fieldConfig: { defaults: { unit: 'percentunit', decimals: 3, max: 1 }, overrides: [{ matcher: { id: 'byFrameRefID', options: 'B' }, properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }, { id: 'custom.lineWidth', value: 1 }] }] },
+  options: { legend: { displayMode: 'table', placement: 'right', calcs: ['lastNotNull', 'min'] }, tooltip: { mode: 'multi', sort: 'asc' } } }, 12, 8, 0);
+panel({ type: 'bargauge', title: 'Error budget remaining', description: 'Share of the error budget of the SLO window left: 100% untouched, 0 spent, below 0 overspent. From healthcheck_slo_error_budget_remaining_ratio.',
+  targets: [t(`min by (healthcheck_name) (healthcheck_slo_error_budget_remaining_ratio{${chk}})`, '{{healthcheck_name}}', 'A', { instant: true })],
+  fieldConfig: { defaults: { unit: 'percentunit', min: 0, max: 1, decimals: 1, thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'orange', value: 0.25 }, { color: 'green', value: 0.5 }] }, color: { mode: 'thresholds' } }, overrides: [] },
+  options: { orientation: 'horizontal', displayMode: 'gradient', showUnfilled: true, reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } } }, 12, 8, 12);
+y += 8;
+panel({ type: 'table', title: 'Availability per window', description: 'healthcheck_slo_availability_ratio over 1h, 24h, 7d and 30d per check (the sidecar\'s uptime history; rejected runs count as failed).',
+  targets: [t(`min by (healthcheck_name, healthcheck_window) (healthcheck_slo_availability_ratio{${chk}, healthcheck_window=~"1h|24h|7d|30d"})`, '', 'A', { format: 'table', instant: true })],
+  transformations: [{ id: 'groupingToMatrix', options: { columnField: 'healthcheck_window', rowField: 'healthcheck_name', valueField: 'Value' } }, { id: 'organize', options: { indexByName: { 'healthcheck_name\\healthcheck_window': 0, '1h': 1, '24h': 2, '7d': 3, '30d': 4 } } }],
+  fieldConfig: { defaults: { unit: 'percentunit', decimals: 3 }, overrides: [] },
+  options: { showHeader: true } }, 8, 8, 0);
+panel({ type: 'timeseries', title: 'Burn rate', description: 'Error ratio over the window / error budget, from healthcheck_runs_total (all replicas): 1 spends the budget exactly over the SLO window. The alert rules page at 14.4 over 1h and 5m, and at 6 over 6h and 30m; they open a ticket at 1 over 3d and 6h.',
+  targets: ['5m', '1h', '6h', '3d'].map((w, i) => t(`${errorRatio(w)} / ${budget}`, `{{healthcheck_name}} ${w}`, 'ABCD'[i])),
+  fieldConfig: { defaults: { unit: 'x', min: 0, custom: { thresholdsStyle: { mode: 'line+area' } }, thresholds: { mode: 'absolute', steps: [{ color: 'transparent', value: null }, { color: 'yellow', value: 1 }, { color: 'orange', value: 6 }, { color: 'red', value: 14.4 }] } }, overrides: [] },
+  options: { legend: { displayMode: 'table', placement: 'right', calcs: ['lastNotNull', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } } }, 16, 8, 8);
+y += 8;
+
 row('Sidecar runtime');
 panel({ type: 'timeseries', title: 'Event loop delay', description: 'Node.js event loop delay (instrumentation-runtime-node). Probes are answered from memory; a slow loop delays every answer.',
   targets: [

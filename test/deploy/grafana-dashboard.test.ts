@@ -50,6 +50,9 @@ describe('Grafana dashboard', () => {
     }
     const exprs = allPanels.flatMap((p) => p.targets!.map((t) => t.expr)).join('\n');
     for (const q of ['0.5', '0.95', '0.99']) assert.ok(exprs.includes(`histogram_quantile(${q}, sum by (le, healthcheck_name) (rate(healthcheck_probe_duration_seconds_bucket`), `p${q} from the histogram`);
+    // the SLO row: availability vs objective, budget remaining, burn rates from the run counter
+    for (const metric of ['healthcheck_slo_availability_ratio', 'healthcheck_slo_objective_ratio', 'healthcheck_slo_error_budget_remaining_ratio', 'healthcheck_runs_total']) assert.ok(exprs.includes(metric), `a panel shows ${metric}`);
+    assert.ok(dashboard.panels.some((p) => p.type === 'row' && p.title === 'SLO'), 'an SLO row');
     for (const metric of ['healthcheck_status', 'healthcheck_group_status', 'healthcheck_breaker_state', 'healthcheck_transitions_total', 'healthcheck_probe_attempts_total', 'nodejs_eventloop_delay_p99_seconds', 'v8js_memory_heap_used_bytes']) {
       assert.ok(exprs.includes(metric), `a panel shows ${metric}`);
     }
@@ -91,7 +94,7 @@ describe('Grafana dashboard', () => {
         join(work, 'sidecar.yaml'),
         `server: { port: ${port}, host: 127.0.0.1, drainDelay: 0s }
 telemetry: { serviceName: dashboard-test, traces: { enabled: false } }
-defaults: { interval: 250ms, timeout: 200ms, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } }, thresholds: { failure: 1, success: 1 } }
+defaults: { interval: 250ms, timeout: 200ms, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } }, thresholds: { failure: 1, success: 1 }, slo: { objective: 99%, window: 7d } }
 checks:
   - { name: web, kind: http, url: '${app.url}/healthz', groups: [live, ready, startup] }
   - { name: cache, kind: redis, url: '${REDIS_URL}' }
@@ -190,6 +193,8 @@ checks:
         'healthcheck_config_reload_failures_total',
         'healthcheck_probe_duration_seconds_bucket',
         'healthcheck_probe_duration_seconds_count',
+        'healthcheck_runs_total',
+        'healthcheck_slo_objective_ratio',
         'healthcheck_status',
         'healthcheck_transitions_total',
         'up',
