@@ -61,7 +61,9 @@ const config = parse(readFileSync(join(DEPLOY, 'otel-collector/config.yaml'), 'u
 describe('OpenTelemetry Collector config', () => {
   test('pipelines reference only defined components, and every defined component is used', () => {
     assert.deepEqual(collectorProblems(config), []);
-    assert.deepEqual(Object.keys(config.service.pipelines).sort(), ['metrics', 'traces']);
+    assert.deepEqual(Object.keys(config.service.pipelines).sort(), ['logs', 'metrics', 'traces']);
+    // the sidecar pushes all three signals over OTLP: each pipeline receives from the OTLP receiver
+    for (const signal of ['traces', 'metrics', 'logs']) assert.deepEqual(config.service.pipelines[signal]?.receivers, ['otlp'], signal);
   });
 
   test('the checker finds wiring mistakes', () => {
