@@ -191,7 +191,7 @@ export class Sidecar {
       router: this.router,
       identify: (req) => this.auth.identify(req),
       guard: this.rateLimit,
-      fastPath: createProbeFastPath({ health: this.health }, () => this.extraPaths),
+      fastPath: createProbeFastPath({ health: this.health, anonymousDetails: () => this.current.server.showDetails === 'always' }, () => this.extraPaths),
       logger: this.logger,
     });
     const { port, host } = this.current.server;

@@ -1,12 +1,19 @@
 /**
- * Kubelet probe endpoints, Kubernetes API server style:
- *   200 "ok" / 503 "<group> check failed", `?verbose` lists every member,
- *   `?exclude=name` (repeatable or comma-separated) leaves checks out.
+ * Kubelet probe endpoints, as the Kubernetes API server answers them
+ * (k8s.io/apiserver pkg/server/healthz):
+ *   200 "ok"; `?verbose` lists every member (`[+]a ok`) then
+ *   "<group> check passed"; on failure the list always comes (`[-]b failed:
+ *   reason withheld` unless details may be shown) then "<group> check failed";
+ *   `?exclude=name` (repeatable or comma-separated) leaves checks out and lists
+ *   them as `[+]name excluded: ok`; `/livez/{check}`, `/readyz/{check}`,
+ *   `/startupz/{check}` answer for that one member: "ok" or
+ *   "internal server error: <reason>".
  * Answered from memory only: nothing here awaits a probe.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GroupName } from '../config/types';
-import { isServing } from '../health/aggregate';
+import { isServing, type GroupView } from '../health/aggregate';
+import type { CheckState } from '../health/state';
 import type { RequestContext, Router } from './app';
 import { BASE_HEADERS, HttpError, sendText } from './respond';
 import type { HealthView } from './view';
@@ -26,6 +33,34 @@ export function registerProbeRoutes(router: Router, view: HealthView): void {
     for (const path of paths) router.add(path, ['GET'], handler);
   }
   router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok', {}, PLAIN));
+  // per-check paths, as the API server installs /readyz/<check> for each of its checks
+  for (const group of Object.keys(PROBE_PATHS) as GroupName[]) {
+    router.addPrefix(`/${LABEL[group]}/`, ['GET'], (req, res, ctx) => probeOne(req, res, ctx, group, view));
+  }
+}
+
+/** `[+]a ok` / `[-]b failed: reason` lines of a group's members in config order; excluded ones `[+]name excluded: ok`. */
+function memberLines(group: GroupName, full: GroupView, evaluated: GroupView, exclude: ReadonlySet<string>, details: boolean): string[] {
+  const serving = isServing(evaluated.status);
+  const lines: string[] = [];
+  if (evaluated.note) lines.push(`[${serving ? '+' : '-'}]${group} ${evaluated.note}`);
+  const byName = new Map(evaluated.members.map((m) => [m.name, m]));
+  for (const listed of full.members) {
+    const member = exclude.has(listed.name) ? undefined : (byName.get(listed.name) ?? listed);
+    if (!member) lines.push(`[+]${listed.name} excluded: ok`);
+    else if (member.status === 'UP') lines.push(`[+]${member.name} ok`);
+    else if (member.status === 'UNKNOWN') lines.push(`[-]${member.name} failed: not checked yet`);
+    else {
+      const suffix = member.critical ? '' : ' (non-critical)';
+      lines.push(`[-]${member.name} failed${suffix}: ${details ? member.message : 'reason withheld'}`);
+    }
+  }
+  return lines;
+}
+
+/** The failure body the API server sends even without ?verbose: every member, then "<group> check failed". */
+function failureBody(group: GroupName, full: GroupView, evaluated: GroupView, exclude: ReadonlySet<string>, details: boolean, extra: string[] = []): string {
+  return `${[...memberLines(group, full, evaluated, exclude, details), ...extra, `${LABEL[group]} check failed`].join('\n')}\n`;
 }
 
 const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', startup: 'startupz' };
@@ -34,10 +69,14 @@ const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', start
  * The kubelet's request — GET or HEAD of a probe path, no query, no body —
  * answered synchronously before any routing: no URL object, no auth, no
  * promise: the group status of the health snapshot, which is recomputed only
- * when the store's generation or the drain flag changed. Anything else (`?verbose`, a body, another method)
+ * when the store's generation or the drain flag changed; a failure's body (the
+ * member list) is built once per snapshot. Anything else (`?verbose`, a body, another method)
  * returns false and takes the full path, which answers the same bytes.
  */
-export function createProbeFastPath(view: Pick<HealthView, 'health'>, extraPaths: () => ReadonlyMap<string, string> = () => new Map()): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createProbeFastPath(
+  view: Pick<HealthView, 'health'> & { anonymousDetails?: () => boolean },
+  extraPaths: () => ReadonlyMap<string, string> = () => new Map(),
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   const groupOf = new Map<string, GroupName>();
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) for (const path of paths) groupOf.set(path, group);
   // server.paths onto a probe path (`/ready: readyz`) take the fast path too; read per miss, so a reload applies
@@ -46,8 +85,18 @@ export function createProbeFastPath(view: Pick<HealthView, 'health'>, extraPaths
     return target === undefined ? undefined : groupOf.get(target);
   };
   const answer = (status: number, body: string) => ({ status, body, headers: { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } });
-  const answers = new Map<GroupName, { pass: ReturnType<typeof answer>; fail: ReturnType<typeof answer> }>();
-  for (const group of groupOf.values()) answers.set(group, { pass: answer(200, 'ok'), fail: answer(503, `${LABEL[group]} check failed`) });
+  const pass = answer(200, 'ok');
+  // the failure body lists the members: built once per snapshot (and details setting), then reused
+  const failures = new Map<GroupName, { snapshot: object; details: boolean; reply: ReturnType<typeof answer> }>();
+  const failure = (group: GroupName, snapshot: ReturnType<HealthView['health']['current']>) => {
+    const details = view.anonymousDetails?.() ?? false;
+    const cached = failures.get(group);
+    if (cached && cached.snapshot === snapshot && cached.details === details) return cached.reply;
+    const view_ = snapshot.groups[group];
+    const reply = answer(503, failureBody(group, view_, view_, new Set(), details));
+    failures.set(group, { snapshot, details, reply });
+    return reply;
+  };
   return (req, res) => {
     const url = req.url ?? '';
     const group = groupOf.get(url) ?? aliasGroup(url);
@@ -55,7 +104,8 @@ export function createProbeFastPath(view: Pick<HealthView, 'health'>, extraPaths
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
     // the snapshot is cached until the store's generation or the drain flag changes
-    const reply = isServing(view.health.current().groups[group].status) ? answers.get(group)!.pass : answers.get(group)!.fail;
+    const snapshot = view.health.current();
+    const reply = isServing(snapshot.groups[group].status) ? pass : failure(group, snapshot);
     res.writeHead(reply.status, reply.headers);
     res.end(method === 'HEAD' ? undefined : reply.body);
     return true;
@@ -68,28 +118,39 @@ function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, g
     if (!ALLOWED_PARAMS.has(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose, exclude)`);
   }
   const exclude = new Set(params.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+  const full = view.health.current().groups[group];
   const result = view.health.groupWithout(group, exclude);
   const serving = isServing(result.status);
-  const status = serving ? 200 : 503;
   const label = LABEL[group];
-  if (!params.has('verbose')) {
-    sendText(req, res, status, serving ? 'ok' : `${label} check failed`, {}, PLAIN);
+  if (serving && !params.has('verbose')) {
+    sendText(req, res, 200, 'ok', {}, PLAIN);
     return;
   }
   const details = view.canSeeDetails(ctx);
-  const lines: string[] = [];
-  if (result.note) lines.push(`[${serving ? '+' : '-'}]${group} ${result.note}`);
-  for (const member of result.members) {
-    if (member.status === 'UP') lines.push(`[+]${member.name} ok`);
-    else if (member.status === 'UNKNOWN') lines.push(`[-]${member.name} failed: not checked yet`);
-    else {
-      const suffix = member.critical ? '' : ' (non-critical)';
-      lines.push(details ? `[-]${member.name} failed${suffix}: ${member.message}` : `[-]${member.name} failed${suffix}`);
-    }
-  }
   const known = new Set(view.health.current().checks.map((c) => c.name));
   const missing = [...exclude].filter((name) => !known.has(name));
-  if (missing.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`);
-  lines.push(`${label} check ${serving ? 'passed' : 'failed'}`);
-  sendText(req, res, status, `${lines.join('\n')}\n`, {}, PLAIN);
+  const warn = missing.length ? [`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`] : [];
+  if (!serving) {
+    // always verbose on failure, as the API server is
+    sendText(req, res, 503, failureBody(group, full, result, exclude, details, warn), {}, PLAIN);
+    return;
+  }
+  const lines = [...memberLines(group, full, result, exclude, details), ...warn, `${label} check passed`];
+  sendText(req, res, 200, `${lines.join('\n')}\n`, {}, PLAIN);
+}
+
+/** `/readyz/{check}`: that member alone, "ok" or "internal server error: <reason>" (reason withheld unless details may be shown). */
+function probeOne(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, group: GroupName, view: HealthView): void {
+  for (const key of ctx.url.searchParams.keys()) {
+    if (key !== 'verbose') throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose)`);
+  }
+  const name = ctx.param ?? '';
+  const member: CheckState | undefined = view.health.current().groups[group].members.find((m) => m.name === name);
+  if (!member) throw new HttpError(404, 'not_found', `no check "${name.slice(0, 64)}" in /${LABEL[group]}`);
+  if (member.status === 'UP') {
+    sendText(req, res, 200, 'ok', {}, PLAIN);
+    return;
+  }
+  const reason = member.status === 'UNKNOWN' ? 'not checked yet' : view.canSeeDetails(ctx) ? member.message : 'reason withheld';
+  sendText(req, res, 503, `internal server error: ${reason}\n`, {}, PLAIN);
 }

@@ -164,7 +164,8 @@ async function assertDrains(cli: Cli, port: number, signal: NodeJS.Signals): Pro
     },
     { timeoutMs: DRAIN_MS, intervalMs: 5, what: `/readyz 503 after ${signal}` },
   ))!;
-  assert.equal(first.answer.body, 'readyz check failed');
+  const DRAINING = '[-]ready shutting down\n[+]cache ok\n[+]db ok\nreadyz check failed\n';
+  assert.equal(first.answer.body, DRAINING);
   // still answering (readiness 503, liveness 200) well into the drain
   const answers: Answer[] = [];
   while (performance.now() - sentAt < DRAIN_MS * 0.6) {
@@ -173,7 +174,7 @@ async function assertDrains(cli: Cli, port: number, signal: NodeJS.Signals): Pro
   }
   assert.ok(answers.length >= 4, `answered ${answers.length} requests during the drain`);
   for (let i = 0; i < answers.length; i += 2) {
-    assert.deepEqual(answers[i], { status: 503, body: 'readyz check failed' });
+    assert.deepEqual(answers[i], { status: 503, body: DRAINING });
     assert.deepEqual(answers[i + 1], { status: 200, body: 'ok' });
   }
   const exit = await cli.exited;

@@ -130,7 +130,11 @@ describe('probe endpoints on a real sidecar', () => {
     assert.equal(status('app'), 'UNKNOWN');
     for (const [path, label] of [['/livez', 'livez'], ['/health/live', 'livez'], ['/readyz', 'readyz'], ['/health/ready', 'readyz'], ['/startupz', 'startupz'], ['/health/startup', 'startupz']]) {
       const reply = await get(path!);
-      assert.deepEqual({ status: reply.status, body: reply.body, type: reply.headers['content-type'] }, { status: 503, body: `${label} check failed`, type: 'text/plain; charset=utf-8' }, path);
+      // as the API server: a failure always lists the members, ?verbose or not
+      const verbose = await get(`${path}?verbose`);
+      assert.deepEqual({ status: reply.status, body: reply.body, type: reply.headers['content-type'] }, { status: 503, body: verbose.body, type: 'text/plain; charset=utf-8' }, path);
+      assert.ok(reply.body.endsWith(`\n${label} check failed\n`), reply.body);
+      await assertFastPathMatchesFullPath(path!);
     }
     const verbose = await get('/livez?verbose');
     assert.equal(verbose.status, 503);
@@ -167,12 +171,12 @@ describe('probe endpoints on a real sidecar', () => {
     try {
       await waitFor(() => status('cache') === 'DOWN', { timeoutMs: 10_000, what: 'cache DOWN' });
       const plain = await get('/readyz');
-      assert.deepEqual({ status: plain.status, body: plain.body }, { status: 503, body: 'readyz check failed' });
+      assert.deepEqual({ status: plain.status, body: plain.body }, { status: 503, body: '[+]app ok\n[-]cache failed: reason withheld\n[+]db ok\n[+]cdn ok\nreadyz check failed\n' });
       await assertFastPathMatchesFullPath('/readyz');
       await assertFastPathMatchesFullPath('/livez');
       const anonymous = await get('/readyz?verbose');
       assert.equal(anonymous.status, 503);
-      assert.equal(anonymous.body, '[+]app ok\n[-]cache failed\n[+]db ok\n[+]cdn ok\nreadyz check failed\n');
+      assert.equal(anonymous.body, '[+]app ok\n[-]cache failed: reason withheld\n[+]db ok\n[+]cdn ok\nreadyz check failed\n');
       const before = sidecar.store.get('cache')!.message;
       const detailed = await get('/readyz?verbose', { headers: AUTH });
       const afterMessage = sidecar.store.get('cache')!.message;
@@ -183,18 +187,35 @@ describe('probe endpoints on a real sidecar', () => {
       assert.equal((await get('/livez')).status, 200);
       assert.equal((await get('/startupz')).status, 200);
 
-      // ?exclude leaves it out: one name, a comma list, repeated parameters
+      // ?exclude leaves it out, listed as excluded: one name, a comma list, repeated parameters
       const excluded = await get('/readyz?exclude=cache&verbose');
       assert.equal(excluded.status, 200);
-      assert.equal(excluded.body, '[+]app ok\n[+]db ok\n[+]cdn ok\nreadyz check passed\n');
+      assert.equal(excluded.body, '[+]app ok\n[+]cache excluded: ok\n[+]db ok\n[+]cdn ok\nreadyz check passed\n');
       const list = await get('/readyz?exclude=cache,db&verbose');
-      assert.equal(list.body, '[+]app ok\n[+]cdn ok\nreadyz check passed\n');
+      assert.equal(list.body, '[+]app ok\n[+]cache excluded: ok\n[+]db excluded: ok\n[+]cdn ok\nreadyz check passed\n');
       const repeated = await get('/readyz?exclude=cache&exclude=cdn&verbose');
-      assert.equal(repeated.body, '[+]app ok\n[+]db ok\nreadyz check passed\n');
+      assert.equal(repeated.body, '[+]app ok\n[+]cache excluded: ok\n[+]db ok\n[+]cdn excluded: ok\nreadyz check passed\n');
       assert.deepEqual(pick(await get('/readyz?exclude=cache')), { status: 200, body: 'ok' });
-      assert.deepEqual(pick(await get('/readyz?exclude=db')), { status: 503, body: 'readyz check failed' });
+      assert.deepEqual(pick(await get('/readyz?exclude=db')), { status: 503, body: '[+]app ok\n[-]cache failed: reason withheld\n[+]db excluded: ok\n[+]cdn ok\nreadyz check failed\n' });
       const unknown = await get('/readyz?exclude=cache,nope&verbose');
-      assert.equal(unknown.body, '[+]app ok\n[+]db ok\n[+]cdn ok\nwarn: some health checks cannot be excluded: no matches for "nope"\nreadyz check passed\n');
+      assert.equal(unknown.body, '[+]app ok\n[+]cache excluded: ok\n[+]db ok\n[+]cdn ok\nwarn: some health checks cannot be excluded: no matches for "nope"\nreadyz check passed\n');
+      // per-check paths: that member alone
+      assert.deepEqual(pick(await get('/readyz/db')), { status: 200, body: 'ok' });
+      assert.deepEqual(pick(await get('/readyz/cache')), { status: 503, body: 'internal server error: reason withheld\n' });
+      const cacheDetailed = await get('/readyz/cache', { headers: AUTH });
+      assert.equal(cacheDetailed.status, 503);
+      assert.match(cacheDetailed.body, /^internal server error: .*refused.*\n$/);
+      assert.deepEqual(pick(await get('/livez/app')), { status: 200, body: 'ok' });
+      assert.equal((await get('/livez/cache')).status, 404, 'cache is not a member of live');
+      assert.equal((await get('/readyz/nope')).status, 404);
+      // the same bytes the API server writes: its format strings (k8s.io/apiserver pkg/server/healthz/healthz.go,
+      // handleRootHealthz and adaptCheckToHandler), rendered for our members
+      const go = (format: string, ...args: string[]) => { let i = 0; return format.replace(/%[vsq]/g, (verb) => (verb === '%q' ? JSON.stringify(args[i++]) : args[i++]!)); };
+      const k8s = { ok: '[+]%v ok\n', excluded: '[+]%v excluded: ok\n', failed: '[-]%v failed: reason withheld\n', noMatch: 'warn: some health checks cannot be excluded: no matches for %v\n', checkFailed: '%s check failed', checkPassed: '%s check passed\n', single: 'internal server error: %v' };
+      // http.Error appends a newline to the failure body
+      assert.equal((await get('/readyz?exclude=db')).body, `${go(k8s.ok, 'app')}${go(k8s.failed, 'cache')}${go(k8s.excluded, 'db')}${go(k8s.ok, 'cdn')}${go(k8s.checkFailed, 'readyz')}\n`);
+      assert.equal((await get('/readyz?exclude=cache,nope&verbose')).body, `${go(k8s.ok, 'app')}${go(k8s.excluded, 'cache')}${go(k8s.ok, 'db')}${go(k8s.ok, 'cdn')}${go(k8s.noMatch, go('%q', 'nope'))}${go(k8s.checkPassed, 'readyz')}`);
+      assert.equal((await get('/readyz/cache')).body, `${go(k8s.single, 'reason withheld')}\n`);
     } finally {
       redisProxy.setMode('pass');
     }
@@ -209,7 +230,9 @@ describe('probe endpoints on a real sidecar', () => {
       assert.deepEqual(pick(await get('/readyz')), { status: 200, body: 'ok' });
       const verbose = await get('/readyz?verbose');
       assert.equal(verbose.status, 200);
-      assert.equal(verbose.body, '[+]app ok\n[+]cache ok\n[+]db ok\n[-]cdn failed (non-critical)\nreadyz check passed\n');
+      assert.equal(verbose.body, '[+]app ok\n[+]cache ok\n[+]db ok\n[-]cdn failed (non-critical): reason withheld\nreadyz check passed\n');
+      // its own path fails: the check itself is DOWN
+      assert.deepEqual(pick(await get('/readyz/cdn')), { status: 503, body: 'internal server error: reason withheld\n' });
       const health = await get('/health');
       assert.equal(health.status, 200);
       assert.equal(json(health).status, 'DEGRADED');
@@ -407,7 +430,7 @@ describe('probe endpoints on a real sidecar', () => {
     try {
       await waitFor(() => status('db') === 'DOWN', { timeoutMs: 10_000, what: 'db DOWN' });
       assert.deepEqual(pick(await get('/startupz')), { status: 200, body: 'ok' });
-      assert.equal((await get('/startupz?verbose')).body, `[+]startup started\n[+]app ok\n[-]db failed\nstartupz check passed\n`);
+      assert.equal((await get('/startupz?verbose')).body, `[+]startup started\n[+]app ok\n[-]db failed: reason withheld\nstartupz check passed\n`);
       assert.equal((await get('/readyz')).status, 503);
     } finally {
       pgProxy.setMode('pass');
@@ -428,8 +451,11 @@ describe('probe endpoints on a real sidecar', () => {
       const ready = await get('/readyz?verbose');
       assert.equal(ready.status, 503);
       assert.equal(ready.body, '[-]ready shutting down\n[+]app ok\n[+]cache ok\n[+]db ok\n[+]cdn ok\nreadyz check failed\n');
-      assert.deepEqual(pick(await get('/readyz?exclude=cache,db,cdn,app')), { status: 503, body: 'readyz check failed' });
-      assert.deepEqual(pick(await get('/readyz')), { status: 503, body: 'readyz check failed' }, 'the fast path sees the drain at once');
+      assert.deepEqual(pick(await get('/readyz?exclude=cache,db,cdn,app')), {
+        status: 503,
+        body: '[-]ready shutting down\n[+]app excluded: ok\n[+]cache excluded: ok\n[+]db excluded: ok\n[+]cdn excluded: ok\nreadyz check failed\n',
+      });
+      assert.deepEqual(pick(await get('/readyz')), { status: 503, body: ready.body }, 'the fast path sees the drain at once');
       await assertFastPathMatchesFullPath('/readyz');
       assert.deepEqual(pick(await get('/livez')), { status: 200, body: 'ok' });
       assert.deepEqual(pick(await get('/startupz')), { status: 200, body: 'ok' });
