@@ -11,6 +11,7 @@
  * counted twice), and every key it wrote has an expiry.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
 import { freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
@@ -25,7 +26,7 @@ interface WindowJson {
   rejected: number;
 }
 interface CheckStatsJson {
-  windows: Record<'1m' | '5m' | '1h', { runs: number }>;
+  windows: Record<'1m' | '5m' | '1h', { runs: number; successRatio: number | null }>;
   history: Record<'24h' | '7d' | '30d', WindowJson>;
   slo: { objective: number; availability: number | null; runs: number; badRuns: number; errorBudget: { remainingRatio: number | null } } | null;
 }
@@ -103,7 +104,7 @@ checks:
       const seen = counts(lastSeen[name]!.history['24h']);
       assert.ok(before[name].ok >= seen.ok && before[name].failed >= seen.failed && before[name].rejected >= seen.rejected, `${name}: stored ${JSON.stringify(before[name])} ⊇ seen ${JSON.stringify(seen)}`);
     }
-    assert.equal(before.web.failed + before.web.rejected, 0);
+    assert.ok(before.web.ok > 0, 'web succeeded (a run timing out on a busy machine is allowed: the sums below count outcomes)');
     assert.equal(before.gone.ok, 0);
     assert.ok(before.gone.rejected > 0 && before.gone.failed > 0);
 
@@ -123,24 +124,42 @@ checks:
       return s;
     };
     const s = (await waitFor(continued, { timeoutMs: 30_000, intervalMs: 50, what: 'the second process to merge what the first wrote' }))!;
-    // per outcome: web only succeeds, gone never does (its own runs are failed or rejected)
-    const ownWeb = s.web!.windows['1h'].runs;
-    const ownGone = s.gone!.windows['1h'].runs;
-    assert.ok(ownWeb > 0 && ownGone > 0, 'the second process ran both checks itself');
-    assert.deepEqual(counts(s.web!.history['30d']), { ok: before.web.ok + ownWeb, failed: 0, rejected: 0 });
-    const gone = counts(s.gone!.history['30d']);
-    assert.equal(gone.ok, 0);
-    assert.equal(gone.failed + gone.rejected, before.gone.failed + before.gone.rejected + ownGone);
-    assert.ok(gone.rejected >= before.gone.rejected && gone.failed >= before.gone.failed);
-    // the SLO block over the same numbers
-    assert.deepEqual(
-      { runs: s.web!.slo!.runs, bad: s.web!.slo!.badRuns, availability: s.web!.slo!.availability, remaining: s.web!.slo!.errorBudget.remainingRatio },
-      { runs: before.web.ok + ownWeb, bad: 0, availability: 1, remaining: 1 },
-    );
-    assert.deepEqual(
-      { runs: s.gone!.slo!.runs, bad: s.gone!.slo!.badRuns, availability: s.gone!.slo!.availability },
-      { runs: before.gone.failed + before.gone.rejected + ownGone, bad: before.gone.failed + before.gone.rejected + ownGone, availability: 0 },
-    );
+    // per outcome: ok runs add up, and so do the others (the latency ring gives this process's success ratio)
+    const windows = ['24h', '7d', '30d'] as const;
+    for (const name of ['web', 'gone'] as const) {
+      const own = s[name]!.windows['1h'];
+      assert.ok(own.runs > 0, `the second process ran ${name} itself`);
+      const ownOk = Math.round((own.successRatio ?? 0) * own.runs);
+      const b = before[name];
+      const ok = b.ok + ownOk;
+      const bad = b.failed + b.rejected + own.runs - ownOk;
+      for (const w of windows) {
+        const c = counts(s[name]!.history[w]);
+        assert.deepEqual({ ok: c.ok, bad: c.failed + c.rejected }, { ok, bad }, `${name} ${w}`);
+        assert.ok(c.failed >= b.failed && c.rejected >= b.rejected, `${name} ${w}: the stored failed and rejected runs are all there`);
+      }
+      // the SLO block over the same numbers
+      const slo = s[name]!.slo!;
+      assert.deepEqual({ runs: slo.runs, bad: slo.badRuns, availability: slo.availability }, { runs: ok + bad, bad, availability: ok / (ok + bad) }, `${name} SLO`);
+    }
+    assert.equal(counts(s.gone!.history['30d']).ok, 0);
+    assert.ok(s.web!.slo!.availability! > 0.5 && s.gone!.slo!.availability === 0);
+
+    // the running sidecar serves the badges from the same history: valid SVG, an ETag that answers 304
+    const badge = await get(second.port, '/badges/gone/uptime/24h.svg');
+    assert.equal(badge.status, 200);
+    assert.equal(badge.headers['content-type'], 'image/svg+xml; charset=utf-8');
+    assert.match(badge.body, /^<svg [^>]*aria-label="uptime 24h: 0%"/);
+    const etag = (await get(second.port, '/badges/web/health.svg')).headers.etag;
+    assert.match(String(etag), /^"[\w-]+"$/);
+    const again = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: second.port, path: '/badges/web/health.svg', headers: { 'if-none-match': String(etag) }, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(again, 304);
+    assert.equal((await get(second.port, '/badges/nope/health.svg')).status, 404);
 
     // the second process writes its own runs as deltas: after some of them are in Redis, memory still = stored-before + own
     await waitFor(async () => (await stored('web')).ok > before.web.ok, { timeoutMs: 30_000, intervalMs: 100, what: 'a write of the second process' });
