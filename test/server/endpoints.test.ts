@@ -141,7 +141,9 @@ describe('probe endpoints on a real sidecar', () => {
     assert.equal(verbose.body, '[-]app failed: not checked yet\nlivez check failed\n');
     const health = await get('/health');
     assert.equal(health.status, 503);
-    assert.equal(json(health).status, 'UNKNOWN');
+    // every check runs once at start, at once: the ungated checks (150 ms timeouts) may already have
+    // a verdict, even DOWN on a busy machine; the overall status cannot be UP while app is unknown
+    assert.notEqual(json(health).status, 'UP');
     assert.equal(json(health).checks.app.status, 'UNKNOWN');
     assert.equal((await get('/health/app')).status, 503);
   });
