@@ -48,6 +48,16 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-reference-syntax.yaml': [`2:9 server.host: ${BAD_REFERENCE}`],
   'invalid-redis-tls-plaintext.yaml': ['6:7 checks[0].tls: TLS options need a rediss:// URL (redis:// is plaintext)'],
   'invalid-redis-sentinel-without-master.yaml': ['2:5 checks[0].masterName: is required with sentinels (the master group to ask for)'],
+  'invalid-grpc-without-port.yaml': ['4:10 checks[0].url: must name a port: grpc://host:port'],
+  'invalid-grpc-tls-plaintext.yaml': ['5:10 checks[0].tls: TLS options need a grpcs:// URL (grpc:// is plaintext)'],
+  'invalid-grpc-url-scheme.yaml': ['4:10 checks[0].url: scheme must be grpc or grpcs, not http'],
+  'invalid-dns-host.yaml': ['4:11 checks[0].host: must be a DNS name such as api.example.com'],
+  'invalid-dns-record-type.yaml': ['5:17 checks[0].recordType: must be one of A, AAAA, CNAME, SRV, TXT (got "MX")'],
+  'invalid-dns-resolver.yaml': [
+    '5:16 checks[0].resolver[0]: must be an IP address with an optional port: 10.0.0.10, 10.0.0.10:53, [fd00::10]:53',
+    '5:33 checks[0].resolver[1]: must be an IP address with an optional port: 10.0.0.10, 10.0.0.10:53, [fd00::10]:53',
+  ],
+  'invalid-dns-missing-host.yaml': ['2:5 checks[0].host: is required'],
   'invalid-postgres-sslmode.yaml': ['4:10 checks[0].url: ?sslmode=prefer is not supported: use disable, require, verify-ca, verify-full (prefer falls back to plaintext without telling; a check should know which it gets)'],
   'invalid-tls-material.yaml': [
     '6:11 checks[0].tls.ca: certificate 1 of 1 is not a valid certificate (PEM routines: bad base64 decode)',
