@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, hostPort, REDIS_URL, startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { ROOT, run } from '../deploy/support';
+import { run } from '../deploy/support';
+import { CLI } from '../helpers/paths';
 
-const CLI = join(ROOT, 'dist/cli.js');
 const PASSWORD = 'pg-CANARY-pass-81';
 
 describe('health-sidecar check', () => {
@@ -41,7 +41,8 @@ describe('health-sidecar check', () => {
     file = join(dir, 'sidecar.yaml');
     writeFileSync(
       file,
-      `defaults: { timeout: 1s, interval: 5s, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } } }
+      // a timeout no busy machine reaches: one attempt is what the table says (attempts 1), so a slow first connect must not time out
+      `defaults: { timeout: 10s, interval: 10s, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } } }
 checks:
   - { name: web, kind: http, url: '${web.url}/healthz', expect: { bodyContains: ok } }
   - { name: cache, kind: redis, url: '${REDIS_URL}' }
@@ -92,7 +93,7 @@ checks:
 
   test('a failing critical check exits 1', async () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, `defaults: { timeout: 1s, retry: { attempts: 1 } }\nchecks:\n  - { name: web, kind: http, url: '${web.url}/broken' }\n  - { name: cache, kind: redis, url: '${REDIS_URL}' }\n`);
+    writeFileSync(bad, `defaults: { timeout: 10s, interval: 10s, retry: { attempts: 1 } }\nchecks:\n  - { name: web, kind: http, url: '${web.url}/broken' }\n  - { name: cache, kind: redis, url: '${REDIS_URL}' }\n`);
     const result = await cli(['check', '--config', bad, '--json']);
     assert.equal(result.code, 1, result.stderr);
     const parsed = JSON.parse(result.stdout) as { name: string; ok: boolean; outcome: string; message: string }[];

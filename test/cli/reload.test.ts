@@ -20,9 +20,9 @@ import { ConfigReloader, reloadStats } from '../../src/config/reload';
 import { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { hostPort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { logLines, ROOT, startChild, type Child } from '../deploy/support';
+import { logLines, startChild, type Child } from '../deploy/support';
+import { CLI } from '../helpers/paths';
 
-const CLI = join(ROOT, 'dist/cli.js');
 
 type HealthJson = { status: string; checks: Record<string, { status: string; version: number; lastSuccessAt: string | number | null; lastCheckedAt: string | number | null }> };
 
@@ -47,9 +47,10 @@ function replaceFile(path: string, text: string): void {
   renameSync(`${path}.tmp`, path);
 }
 
-async function startCli(configPath: string): Promise<{ child: Child; base: string }> {
+async function startCli(configPath: string, children: Child[]): Promise<{ child: Child; base: string }> {
   const child = startChild(process.execPath, [CLI, 'run', '--config', configPath], { env: { ...process.env, LOG_LEVEL: 'info', OTEL_TRACES_EXPORTER: 'none' } });
-  const port = await waitFor(() => logLines(child.stdout()).find((l) => typeof l.port === 'number' && String(l.msg).startsWith('listening'))?.port as number | undefined, { timeoutMs: 15_000, what: 'sidecar listening' });
+  children.push(child); // killed in after(), listening or not
+  const port = await waitFor(() => logLines(child.stdout()).find((l) => typeof l.port === 'number' && String(l.msg).startsWith('listening'))?.port as number | undefined, { timeoutMs: 60_000, what: 'sidecar listening' });
   return { child, base: `http://127.0.0.1:${port}` };
 }
 
@@ -76,12 +77,11 @@ describe('hot reload of the compiled CLI', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('file change: added check applied, unchanged checks keep state and connection; invalid config refused; SIGHUP reloads', { timeout: 60_000 }, async () => {
+  test('file change: added check applied, unchanged checks keep state and connection; invalid config refused; SIGHUP reloads', { timeout: 180_000 }, async () => {
     const file = join(dir, 'sidecar.yaml');
     const redisUrl = proxy.url('redis');
     writeFileSync(file, config(web.url, redisUrl));
-    const { child, base } = await startCli(file);
-    children.push(child);
+    const { child, base } = await startCli(file, children);
     const initial = (await waitFor(async () => {
       const h = await health(base);
       return h.checks.web?.status === 'UP' && h.checks.cache?.status === 'UP' ? h : undefined;
@@ -94,7 +94,6 @@ describe('hot reload of the compiled CLI', () => {
     writeFileSync(file, 'checks:\n  - name: web\n    kind: ht');
     replaceFile(file, config(web.url, redisUrl, extraCheck(`tcp://127.0.0.1:${web.port}`)));
     await waitFor(async () => (await health(base)).checks.extra?.status === 'UP', { timeoutMs: 15_000, what: 'extra check UP after reload' });
-    await new Promise((r) => setTimeout(r, 700)); // more than the debounce: any second reload would have happened
     const applied = reloads(child);
     assert.equal(applied.length, 1, JSON.stringify(applied));
     assert.equal(applied[0]!.msg, 'config reloaded: 1 added, 0 changed, 0 removed');
@@ -117,8 +116,13 @@ describe('hot reload of the compiled CLI', () => {
     assert.equal(rejected.msg, 'config reload rejected (2 problem(s)); keeping the running config');
     assert.equal(rejected.level, 'error');
     assert.deepEqual(rejected.problems, [`${file}:13:5 checks[2].colour: unknown key`, `${file}:15:1 defaultz: unknown key (did you mean "defaults"?)`]);
-    const lines = logLines(child.stdout()).map((l) => l.msg);
-    for (const problem of rejected.problems as string[]) assert.ok(lines.includes(problem), `each problem on its own log line: ${problem}`);
+    // the burst above was one reload: nothing between the applied one and this refusal (the empty and the
+    // half-written file would each have been refused with their own problems had they been read)
+    assert.deepEqual(reloads(child).map((l) => l.msg), [applied[0]!.msg, rejected.msg]);
+    // each problem on its own log line (written after the summary line: wait for them, stdout is asynchronous)
+    for (const problem of rejected.problems as string[]) {
+      await waitFor(() => logLines(child.stdout()).some((l) => l.msg === problem), { timeoutMs: 10_000, what: `the problem on its own log line: ${problem}` });
+    }
     // counted in the metric, as Prometheus sees it
     const exposition = await (await fetch(`${base}/metrics`)).text();
     assert.match(exposition, /^healthcheck_config_reload_failures_total\{healthcheck_reload_trigger="file",otel_scope_name="otel-health-sidecar"\} 1$/m);
@@ -142,14 +146,13 @@ describe('hot reload of the compiled CLI', () => {
     assert.deepEqual(await child.exited, { code: 0, signal: null });
   });
 
-  test('Kubernetes ConfigMap update (..data symlink swap) is picked up', { timeout: 60_000 }, async () => {
+  test('Kubernetes ConfigMap update (..data symlink swap) is picked up', { timeout: 180_000 }, async () => {
     const mount = join(dir, 'configmap');
     mkdirSync(join(mount, '..2025_01_01_00_00_00.000000001'), { recursive: true });
     writeFileSync(join(mount, '..2025_01_01_00_00_00.000000001', 'sidecar.yaml'), config(web.url, proxy.url('redis')));
     symlinkSync('..2025_01_01_00_00_00.000000001', join(mount, '..data'));
     symlinkSync('..data/sidecar.yaml', join(mount, 'sidecar.yaml'));
-    const { child, base } = await startCli(join(mount, 'sidecar.yaml'));
-    children.push(child);
+    const { child, base } = await startCli(join(mount, 'sidecar.yaml'), children);
     await waitFor(async () => (await health(base)).checks.web?.status === 'UP', { timeoutMs: 15_000, what: 'web UP' });
     const version = (await health(base)).checks.web!.version;
 

@@ -13,8 +13,9 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/probes/registry';
 import { configJsonSchema } from '../../src/probes/registry';
-import { ROOT, run } from '../deploy/support';
+import { run } from '../deploy/support';
 import { validateJsonSchema, type Schema } from './json-schema';
+import { ROOT } from '../helpers/paths';
 
 const EXAMPLES = join(ROOT, 'config/examples');
 const exampleFiles = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();

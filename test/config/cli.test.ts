@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfigFile } from '../../src/probes/registry';
 import { ConfigError } from '../../src/errors';
+import { CLI, ROOT } from '../helpers/paths';
 
-const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'config');
 /** variables the configs under test read: the child must not inherit them from whoever runs the tests */
 const CONFIG_VARS = /^(PORT|HOST|DRAIN_DELAY|LOG_LEVEL|APP_URL|REDIS_URL|DATABASE_URL|CONFIG_TEST_.*)$/;

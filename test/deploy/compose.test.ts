@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/probes/registry';
-import { DEPLOY, parseDockerfile, readText, ROOT, words } from './support';
+import { DEPLOY, parseDockerfile, readText, words } from './support';
+import { ROOT } from '../helpers/paths';
 
 type Service = { image?: string; build?: { context: string; dockerfile: string }; environment?: Record<string, string>; volumes?: string[]; ports?: string[]; depends_on?: string[]; command?: string[]; user?: string; read_only?: boolean };
 const compose = parse(readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8')) as { name: string; services: Record<string, Service> };

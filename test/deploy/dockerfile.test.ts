@@ -13,7 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { validate } from 'dockerfile-utils';
 import { parseConfig } from '../../src/probes/registry';
 import { freePort, waitFor } from '../helpers/servers';
-import { dockerIgnore, parseDockerfile, readText, ROOT, run, startChild, words, type Stage } from './support';
+import { dockerIgnore, parseDockerfile, readText, run, startChild, words, type Stage } from './support';
+import { ROOT } from '../helpers/paths';
 
 const dockerfile = readText('Dockerfile');
 const { args: globalArgs, stages } = parseDockerfile(dockerfile);

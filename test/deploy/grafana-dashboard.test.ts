@@ -18,7 +18,8 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { DEPLOY, ROOT, run, startChild, type Child } from './support';
+import { DEPLOY, run, startChild, type Child } from './support';
+import { ROOT } from '../helpers/paths';
 
 type Target = { expr: string; refId: string; instant?: boolean };
 type Panel = { id: number; type: string; title: string; targets?: Target[]; panels?: Panel[]; datasource?: { uid: string }; gridPos: { h: number; w: number; x: number; y: number } };

@@ -24,7 +24,8 @@ import type { SidecarConfig } from '../../src/config/types';
 import type { AnyCheckConfig } from '../../src/probes/registry';
 import { unknownFields, validateObject } from './k8s-fields';
 import { containerEnv, mountedConfigs, type Container as EnvContainer } from './pods';
-import { components, DEPLOY, kustomizations, kustomize, kustomizeVersion, ROOT, type K8sObject } from './support';
+import { components, DEPLOY, kustomizations, kustomize, kustomizeVersion, type K8sObject } from './support';
+import { ROOT } from '../helpers/paths';
 
 type Probe = { httpGet?: { path: string; port: number | string }; tcpSocket?: unknown; exec?: unknown; periodSeconds?: number; timeoutSeconds?: number; failureThreshold?: number; successThreshold?: number };
 type Container = EnvContainer & {

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/probes/registry';
-import { DEPLOY, kustomize, ROOT, type K8sObject } from './support';
+import { DEPLOY, kustomize, type K8sObject } from './support';
+import { ROOT } from '../helpers/paths';
 
 type Endpoint = { port: string; path: string; interval: string; scrapeTimeout: string; relabelings: { targetLabel: string; replacement?: string; sourceLabels?: string[] }[] };
 type Monitor = K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints?: Endpoint[]; endpoints?: Endpoint[] } };

@@ -13,7 +13,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { DEPLOY, kustomizations, kustomize, parseDockerfile, readText, ROOT } from './support';
+import { DEPLOY, kustomizations, kustomize, parseDockerfile, readText } from './support';
+import { ROOT } from '../helpers/paths';
 
 const pkg = JSON.parse(readText('package.json')) as { name: string; version: string };
 const WORKFLOW = '.github/workflows/release.yml';

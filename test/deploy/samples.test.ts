@@ -15,15 +15,15 @@
  */
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { PODINFO_OK_BODY } from '../helpers/podinfo';
-import { get } from '../telemetry/support';
+import { get, request } from '../helpers/http';
 import { containerEnv, mountedConfigs } from './pods';
-import { DEPLOY, kustomizations, kustomize, ROOT } from './support';
+import { DEPLOY, kustomizations, kustomize } from './support';
 import { runUntilReady, startStandIns, type StandIns } from './stand-ins';
+import { ROOT } from '../helpers/paths';
 
 type ProbedContainer = { name: string; ports?: { name: string; containerPort: number }[] } & Partial<Record<'startupProbe' | 'readinessProbe' | 'livenessProbe', { httpGet?: { path: string; port: number | string } }>>;
 
@@ -58,16 +58,7 @@ async function assertAllUp(port: number, where: string, expected?: string[]): Pr
 }
 
 describe('the podinfo stand-in answers as podinfo 6.7.1 does', () => {
-  const raw = (port: number, method: string, path: string) =>
-    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const raw = (port: number, method: string, path: string) => request(port, path, { method });
 
   test('GET /healthz and /readyz: 200 {"status": "OK"} pretty-printed; 503 empty once failing; /readyz/disable and /readyz/enable', async () => {
     const { podinfo } = standIns;

@@ -32,7 +32,9 @@ import { makeCa, makeServerCert } from '../helpers/certs';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver';
 import { startPodinfo, type PodinfoStandIn } from '../helpers/podinfo';
 import { DATABASE_URL, freePort, REDIS_URL } from '../helpers/servers';
-import { ensureBuilt, get, startCli, type CliProcess } from '../telemetry/support';
+import { startCli, type CliProcess } from '../telemetry/support';
+import { ensureBuilt } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 type Handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, body: string) => void;
 

@@ -5,7 +5,8 @@ import { join, relative, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import type { K8sObject } from './k8s-fields';
 
-export const ROOT = resolve(__dirname, '../..');
+import { ROOT } from '../helpers/paths';
+
 export const DEPLOY = join(ROOT, 'deploy');
 
 export function readText(path: string): string {
@@ -210,9 +211,10 @@ export async function run(command: string, args: string[], options: { cwd?: stri
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
 
-/** JSON log lines of a sidecar process. */
+/** JSON log lines of a sidecar process (complete lines only: a line still being written is left for later). */
 export function logLines(text: string): Record<string, unknown>[] {
   return text
+    .slice(0, text.lastIndexOf('\n') + 1)
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);

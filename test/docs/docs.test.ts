@@ -36,9 +36,9 @@ import { runPointed, runUntilReady, startStandIns, type StandIns } from '../depl
 import { kustomize } from '../deploy/support';
 import { startDnsServer } from '../helpers/dns-server';
 import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, get } from '../telemetry/support';
+import { get } from '../helpers/http';
+import { ensureBuilt, ROOT } from '../helpers/paths';
 
-const ROOT = resolve(__dirname, '../..');
 const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 
 interface Block {

@@ -1,20 +1,80 @@
 /**
  * CheckLoop against real HTTP servers: at most one run in flight per check,
  * runNow single flight, first runs at once and later runs spread by a phase, fixed-rate cadence.
+ *
+ * The time rules (jitter window, fixed rate, no catch-up burst, nothing after
+ * stop()) run on node:test's fake clock (setTimeout and Date): the test moves
+ * time and decides, by answering the held request, when a run ends. The probe
+ * still makes its real HTTP request; nothing is asserted about how long real
+ * things take.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { parseConfig } from '../../src/probes/registry';
 import type { CheckConfig } from '../../src/config/types';
 import { CheckRunner, type RunTrigger } from '../../src/health/runner';
-import { CheckLoop } from '../../src/health/scheduler';
+import { CheckLoop, EVENT_BURST, EVENT_REFILL_MS } from '../../src/health/scheduler';
 import { HealthStore, type RunResult } from '../../src/health/state';
 import { createProbe } from '../../src/probes/registry';
 import { Redactor } from '../../src/redact';
-import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
+import { sleep, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Let real I/O callbacks and the promise chains after them run (setImmediate is not faked). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The fake clock for one test (restored when the test ends). */
+function fakeClock(t: TestContext) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2030-01-01T00:00:00Z') });
+  const origin = Date.now();
+  return {
+    origin,
+    tick: (ms: number) => t.mock.timers.tick(ms),
+    /** move fake time 1 ms at a time, letting the promise chains of what fired run in between */
+    async advance(ms: number): Promise<void> {
+      for (let i = 0; i < ms; i++) {
+        t.mock.timers.tick(1);
+        await settle();
+      }
+    },
+  };
+}
+
+/**
+ * A real HTTP server that holds every request until the test answers it (no timers: under the
+ * fake clock a run lasts exactly as long as the test lets fake time pass before answering).
+ */
+async function heldServer() {
+  const held: ServerResponse[] = [];
+  let waiter: (() => void) | undefined;
+  const server = await startHttpServer((_req, res) => {
+    held.push(res);
+    waiter?.();
+  });
+  return {
+    server,
+    held,
+    /** resolves once `n` requests are held */
+    async arrived(n = 1): Promise<void> {
+      while (held.length < n) await new Promise<void>((resolve) => (waiter = resolve));
+    },
+    /** answer the newest held request 200 (older ones were given up by the probe) */
+    answer(): void {
+      held.at(-1)!.end('ok');
+      held.length = 0;
+    },
+  };
+}
+
+/** resolves when the store records the next run of any check (then lets the loop re-arm its timer) */
+function nextRecord(store: HealthStore): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const off = store.onRecord(() => {
+      off();
+      resolve();
+    });
+  }).then(settle);
+}
 
 /** A real HTTP server that answers `status` after `delayMs`, counting requests in progress. */
 async function slowServer(delayMs: number, status = 200) {
@@ -108,23 +168,28 @@ describe('CheckLoop', () => {
     track(slow.server);
     const check = httpCheck('slow', `${slow.server.url}/slow`, { interval: '100ms', timeout: '100ms', attempts: 3 });
     const subject = track(loopFor(check));
+    const attempts: number[] = [];
+    subject.store.onRecord((_name, run) => attempts.push(run.attempts));
     subject.loop.start();
-    // manual runs during scheduled ones join them instead of starting another
+    // manual runs during scheduled ones join them instead of starting another,
+    // until four runs have started (however long that takes on this machine)
     const manual: Promise<RunResult>[] = [];
-    const stopManual = Date.now() + 1200;
-    while (Date.now() < stopManual) {
+    while (subject.starts.length < 4) {
       manual.push(subject.loop.runNow('manual'));
       await sleep(37);
     }
     await Promise.all(manual);
     await subject.close();
     const requests = slow.server.requests();
-    assert.ok(requests >= 6, `expected several runs, got ${requests} requests`);
+    assert.ok(manual.length > subject.starts.length, `manual calls joined runs in flight: ${manual.length} calls, ${subject.starts.length} runs`);
     assert.equal(slow.maxInFlight(), 1, 'the server never saw two requests of the check at once');
     assert.equal(subject.maxRunning(), 1, 'the loop never had two runs in flight');
-    // every run made exactly 3 attempts in sequence: requests = 3 × runs (+ one run possibly cut by stop)
+    // every run made exactly 3 attempts, one after the other (an attempt that timed out before its request
+    // arrived is not seen by the server, so the server's count is a ceiling)
     const runs = subject.starts.length;
-    assert.ok(requests >= 3 * (runs - 1) && requests <= 3 * runs, `requests ${requests} vs runs ${runs}`);
+    // (the last run may be the one stop() cut short: not recorded)
+    assert.ok(attempts.length >= runs - 1 && attempts.every((n) => n === 3), `attempts per recorded run: ${attempts.join(',')}; ${runs} runs`);
+    assert.ok(requests <= 3 * runs, `requests ${requests} vs runs ${runs}`);
     assert.equal(subject.store.get('slow')!.status, 'DOWN');
   });
 
@@ -171,54 +236,128 @@ describe('CheckLoop', () => {
     }
   });
 
-  it('spreads the later runs of loops with equal intervals: the second run is one interval plus a phase in [0, min(interval, 1s)) after the first', async () => {
-    const fast = await slowServer(0);
-    track(fast.server);
+  it('spreads the later runs of loops with equal intervals: the second run is one interval plus a phase in [0, min(interval, 1s)) after the first (fake clock)', async (t) => {
+    const fast = track(await startHttpServer((_req, res) => res.end('ok'))); // answers at once: no server-side timer
+    const clock = fakeClock(t);
     for (const [interval, intervalMs, windowMs] of [['300ms', 300, 300], ['1500ms', 1500, 1000]] as const) {
       const draws = [0, 0.2, 0.45, 0.7, 0.95];
       const subjects = draws.map((r, i) =>
-        track(loopFor(httpCheck(`sp${intervalMs}-${i}`, `${fast.server.url}/sp${i}`, { interval, timeout: '300ms' }), new HealthStore(), undefined, () => r)),
+        track(loopFor(httpCheck(`sp${intervalMs}-${i}`, `${fast.url}/sp${i}`, { interval, timeout: '300ms' }), new HealthStore(), undefined, () => r)),
       );
+      const firsts = subjects.map((s) => nextRecord(s.store));
       for (const s of subjects) s.loop.start();
-      await waitFor(() => subjects.every((s) => s.starts.length >= 2), { timeoutMs: 30_000, what: 'every loop to run twice' });
+      clock.tick(0);
+      await Promise.all(firsts);
+      // the second runs: none before interval + phase, each exactly then
+      const last = Math.max(...draws.map((r) => intervalMs + Math.floor(r * windowMs)));
+      for (let ms = 0; ms < last; ms++) {
+        const due = subjects.filter((s, i) => s.starts.length === 1 && intervalMs + Math.floor(draws[i]! * windowMs) === ms + 1);
+        const records = due.map((s) => nextRecord(s.store));
+        clock.tick(1);
+        await Promise.all(records);
+        for (const [i, s] of subjects.entries()) {
+          const expected = intervalMs + Math.floor(draws[i]! * windowMs);
+          assert.equal(s.starts.length, ms + 1 >= expected ? 2 : 1, `interval ${interval}, draw ${draws[i]}: ${s.starts.length} runs ${ms + 1} ms after the first, the second due at ${expected}`);
+        }
+      }
       for (const s of subjects) await s.close();
       subjects.forEach((s, i) => {
         const phase = Math.floor(draws[i]! * windowMs);
-        const gap = s.starts[1]!.due - s.starts[0]!.due;
-        assert.equal(gap, intervalMs + phase, `interval ${interval}, draw ${draws[i]}: second run due ${gap} ms after the first, expected ${intervalMs + phase}`);
+        assert.equal(s.starts[1]!.due - s.starts[0]!.due, intervalMs + phase);
+        assert.equal(s.starts[1]!.at - s.starts[0]!.at, intervalMs + phase, 'and ran then');
       });
     }
   });
 
-  it('keeps a fixed rate: N runs take about N × interval even when each run takes 60% of it', async () => {
-    const server = await slowServer(60);
-    track(server.server);
+  it('keeps a fixed rate: each run starts an interval after the previous one was due, even when each run takes 60% of it (fake clock)', async (t) => {
+    const held = await heldServer();
+    track(held.server);
     const intervalMs = 100;
-    const check = httpCheck('rate', `${server.server.url}/rate`, { interval: `${intervalMs}ms`, timeout: '100ms' });
-    const subject = track(loopFor(check, new HealthStore(), 0));
-    const N = 20;
+    const runMs = 60;
+    const subject = track(loopFor(httpCheck('rate', `${held.server.url}/rate`, { interval: `${intervalMs}ms`, timeout: `${intervalMs}ms` }), new HealthStore(), 0));
+    const clock = fakeClock(t);
     subject.loop.start();
-    await waitFor(() => subject.starts.length >= N + 1, { timeoutMs: N * intervalMs * 10, what: `${N + 1} runs` });
+    const N = 10;
+    for (let i = 0; i < N; i++) {
+      clock.tick(i === 0 ? 0 : intervalMs - runMs); // to the next due time
+      await held.arrived();
+      clock.tick(runMs); // the run takes runMs
+      const recorded = nextRecord(subject.store);
+      held.answer();
+      await recorded;
+    }
     await subject.close();
-    const elapsed = subject.starts[N]!.at - subject.starts[0]!.at;
-    const ratio = elapsed / (N * intervalMs);
-    // fixed delay (interval after each run's end) would give ≥ 1.6; fixed rate gives ~1.0
-    assert.ok(ratio >= 0.9 && ratio <= 1.35, `N=${N} runs took ${elapsed} ms (ratio ${ratio.toFixed(2)} of N×interval)`);
+    // fixed rate: 0, 100, 200, … (fixed delay, an interval after each run's end, would give 0, 160, 320, …)
+    assert.deepEqual(subject.starts.map((s) => s.at - clock.origin), Array.from({ length: N }, (_, i) => i * intervalMs));
     assert.ok(subject.starts.every((s) => s.trigger === 'schedule'));
     assert.equal(subject.maxRunning(), 1);
   });
 
-  it('stop() waits for the run in flight and no run starts afterwards', async () => {
-    const slow = await slowServer(150);
-    track(slow.server);
-    const subject = track(loopFor(httpCheck('stop', `${slow.server.url}/stop`, { interval: '200ms', timeout: '200ms' }), new HealthStore(), 0));
+  it('a run longer than the interval (its retries): no second run, no catch-up burst, the next starts when it ends (fake clock)', async (t) => {
+    const held = await heldServer();
+    track(held.server);
+    const intervalMs = 100;
+    // three attempts of up to 100 ms with 50 ms backoffs: a run may take 350 ms, three and a half intervals
+    const subject = track(loopFor(httpCheck('long', `${held.server.url}/long`, { interval: `${intervalMs}ms`, timeout: `${intervalMs}ms`, attempts: 3, backoff: '50ms' }), new HealthStore(), 0));
+    const clock = fakeClock(t);
     subject.loop.start();
-    await waitFor(() => subject.loop.running, { what: 'a run in flight' });
-    await subject.loop.stop();
+    clock.tick(0);
+    await held.arrived();
+    await clock.advance(150); // attempt 1 times out at 100, the backoff ends at 150
+    await held.arrived();
+    await clock.advance(150); // attempt 2 times out at 250, attempt 3 starts at 300
+    await held.arrived();
+    await clock.advance(50);
+    const joined = subject.loop.runNow('manual');
+    assert.equal(subject.starts.length, 1, 'one run, however many due times passed');
+    assert.equal(held.server.requests(), 3, 'the three attempts of that one run');
+    let recorded = nextRecord(subject.store);
+    held.answer();
+    await recorded;
+    const result = await joined;
+    assert.deepEqual({ ok: result.ok, attempts: result.attempts }, { ok: true, attempts: 3 }, 'the manual call joined the run in flight');
+    // the next run starts at once (it is overdue), and only one: then the cadence resumes from there
+    clock.tick(0);
+    await held.arrived();
+    assert.equal(subject.starts.length, 2);
+    recorded = nextRecord(subject.store);
+    held.answer();
+    await recorded;
+    clock.tick(intervalMs - 1);
+    await settle();
+    assert.equal(subject.starts.length, 2, 'not before an interval has passed');
+    clock.tick(1);
+    await held.arrived();
+    recorded = nextRecord(subject.store);
+    held.answer();
+    await recorded;
+    await subject.close();
+    assert.deepEqual(subject.starts.map((s) => s.at - clock.origin), [0, 350, 450]);
+    assert.equal(subject.maxRunning(), 1);
+  });
+
+  it('stop() waits for the run in flight and no run starts afterwards (fake clock)', async (t) => {
+    const held = await heldServer();
+    track(held.server);
+    const intervalMs = 200;
+    const subject = track(loopFor(httpCheck('stop', `${held.server.url}/stop`, { interval: `${intervalMs}ms`, timeout: `${intervalMs}ms` }), new HealthStore(), 0));
+    const clock = fakeClock(t);
+    subject.loop.start();
+    clock.tick(0);
+    await held.arrived();
+    assert.equal(subject.loop.running, true);
+    let stopped = false;
+    const stopping = subject.loop.stop().then(() => (stopped = true));
+    await settle();
+    assert.equal(stopped, false, 'stop() waits for the run in flight');
+    held.answer();
+    await stopping;
     assert.equal(subject.loop.running, false);
     const runs = subject.starts.length;
-    await sleep(300);
-    assert.equal(subject.starts.length, runs, 'no run after stop()');
+    clock.tick(intervalMs * 10);
+    await settle();
+    assert.equal(subject.starts.length, runs, 'no run after stop(), ten intervals later');
+    assert.equal(held.server.requests(), runs);
   });
 
   it('a run cut short by stop() (shutdown) is not recorded: no false DOWN, no transition', async () => {
@@ -248,18 +387,68 @@ describe('CheckLoop', () => {
     assert.deepEqual(transitions, ['UNKNOWN>UP']);
   });
 
-  it('stop() then start() while a run is in flight leaves one schedule: nothing runs after the next stop()', async () => {
-    const server = await slowServer(60);
-    track(server.server);
-    const subject = track(loopFor(httpCheck('restart', `${server.server.url}/r`, { interval: '100ms', timeout: '100ms' }), new HealthStore(), 0));
+  it(`nudges: ${EVENT_BURST} event episodes at once, then one per ${EVENT_REFILL_MS} ms; the rest coalesced into one deferred episode (fake clock)`, async (t) => {
+    const server = track(await startHttpServer((_req, res) => res.end('ok'))); // answers at once: no server-side timer
+    const subject = track(loopFor(httpCheck('nudged', `${server.url}/n`, { interval: '1h', timeout: '1s' }), new HealthStore(), 0));
+    const clock = fakeClock(t);
     subject.loop.start();
-    await waitFor(() => subject.loop.running, { what: 'a run in flight' });
+    let recorded = nextRecord(subject.store);
+    clock.tick(0);
+    await recorded; // the first scheduled run
+    // the burst: each nudge is an episode of its own (one event run, which passes)
+    for (let i = 0; i < EVENT_BURST; i++) {
+      recorded = nextRecord(subject.store);
+      subject.loop.nudge();
+      await recorded;
+    }
+    assert.equal(subject.loop.eventEpisodes, EVENT_BURST);
+    // out of tokens: three more nudges are suppressed, coalesced into one deferred episode
+    for (let i = 0; i < 3; i++) subject.loop.nudge();
+    await settle();
+    assert.equal(subject.loop.eventsSuppressed, 3);
+    assert.equal(subject.loop.eventEpisodes, EVENT_BURST, 'no episode without a token');
+    clock.tick(EVENT_REFILL_MS - 1);
+    await settle();
+    assert.equal(subject.loop.eventEpisodes, EVENT_BURST, 'not before a token is back');
+    recorded = nextRecord(subject.store);
+    clock.tick(1);
+    await recorded;
+    assert.equal(subject.loop.eventEpisodes, EVENT_BURST + 1, 'one deferred episode for the three suppressed nudges');
+    clock.tick(EVENT_REFILL_MS * 5);
+    await settle();
+    await subject.close();
+    assert.deepEqual(subject.starts.map((s) => s.trigger), ['schedule', ...Array(EVENT_BURST + 1).fill('event')]);
+    assert.deepEqual(subject.starts.map((s) => s.at - clock.origin), [0, ...Array(EVENT_BURST).fill(0), EVENT_REFILL_MS]);
+  });
+
+  it('stop() then start() while a run is in flight leaves one schedule: nothing runs after the next stop() (fake clock)', async (t) => {
+    const held = await heldServer();
+    track(held.server);
+    const intervalMs = 100;
+    const subject = track(loopFor(httpCheck('restart', `${held.server.url}/r`, { interval: `${intervalMs}ms`, timeout: `${intervalMs}ms` }), new HealthStore(), 0));
+    const clock = fakeClock(t);
+    subject.loop.start();
+    clock.tick(0);
+    await held.arrived();
     void subject.loop.stop(); // not awaited: the old tick is still awaiting its run
     subject.loop.start();
-    await sleep(500);
+    clock.tick(0); // the new life's first tick joins the run in flight
+    let recorded = nextRecord(subject.store);
+    held.answer();
+    await recorded;
+    // five intervals: one run per due time (an orphaned second timer chain would add runs)
+    for (let i = 0; i < 5; i++) {
+      clock.tick(intervalMs);
+      await held.arrived();
+      recorded = nextRecord(subject.store);
+      held.answer();
+      await recorded;
+    }
     await subject.loop.stop();
     const runs = subject.starts.length;
-    await sleep(400);
+    assert.deepEqual(subject.starts.map((s) => s.at - clock.origin), [0, 100, 200, 300, 400, 500]);
+    clock.tick(intervalMs * 10);
+    await settle();
     assert.equal(subject.starts.length, runs, 'a second (orphaned) timer chain kept running after stop()');
     assert.equal(subject.maxRunning(), 1);
   });

@@ -97,6 +97,9 @@ export function hostPort(url: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** Wait `ms` of real time (pacing a load or a flap; never as proof that something did not happen). */
+export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
  * Poll `fn` until it returns a truthy value (which is returned). Exceptions thrown by
  * `fn` count as "not yet". Throws Error(`timed out waiting for ${what}`) on timeout.

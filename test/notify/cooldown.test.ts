@@ -2,12 +2,18 @@
  * Cooldown: at most one message per check and state in the window, so a
  * flapping check pages once; the state the flapping ends in is still told
  * when the window closes. Plus the target filters (checks, groups, severity)
- * and which changes are news at all.
+ * and which changes are news at all. The window runs on node:test's fake clock
+ * (setTimeout and Date): the test moves time to 1 ms before the window closes
+ * and to its end; the messages are real HTTP requests to a real receiver.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { waitFor } from '../helpers/servers';
+import { after, describe, test, type TestContext } from 'node:test';
 import { config, receiver, run, wire } from './helpers';
+
+function fakeClock(t: TestContext) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2030-01-01T00:00:00Z') });
+  return { tick: (ms: number) => t.mock.timers.tick(ms) };
+}
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 after(async () => {
@@ -38,46 +44,53 @@ notifications: [ { name: oncall, kind: webhook, url: "${hook.url}", cooldown: 1h
     await service.close();
   });
 
-  test('flapping that ends DOWN: the held-back DOWN is sent when the window closes, with the count of suppressed changes', async () => {
+  test('flapping that ends DOWN: the held-back DOWN is sent when the window closes, with the count of suppressed changes', async (t) => {
     const hook = await receiver();
     cleanups.push(() => hook.close());
-    const cooldownMs = 300;
+    const cooldownMs = 60_000;
     const cfg = config(`
 checks: [ { name: api, kind: tcp, url: "tcp://127.0.0.1:80", thresholds: { failure: 1, success: 1 } } ]
 notifications: [ { name: oncall, kind: webhook, url: "${hook.url}", cooldown: ${cooldownMs}ms } ]
 `);
-    const { store, service } = wire(cfg);
-    const started = Date.now();
+    const clock = fakeClock(t);
+    const { store, service } = wire(cfg, { now: () => Date.now() });
     store.record('api', run(true));
     store.record('api', run(false)); // sent
     store.record('api', run(true)); // sent (first UP)
     store.record('api', run(false)); // suppressed: DOWN was sent within the window
     await service.idle();
     assert.deepEqual(states(hook).map((s) => `${s.from}→${s.to}`), ['UP→DOWN', 'DOWN→UP']);
-    await waitFor(() => hook.received.length === 3, { what: 'the message after the cooldown', timeoutMs: cooldownMs * 20 });
-    assert.ok(Date.now() - started >= cooldownMs, 'not before the window closed');
+    clock.tick(cooldownMs - 1);
+    await service.idle();
+    assert.equal(hook.received.length, 2, 'not before the window closed');
+    clock.tick(1);
+    await service.idle();
+    assert.equal(hook.received.length, 3, 'the held-back state once the window closed');
     assert.deepEqual(states(hook)[2], { ...states(hook)[2], from: 'UP', to: 'DOWN', suppressed: 1 });
     await service.close();
   });
 
-  test('flapping that ends in the state last told: nothing more after the window', async () => {
+  test('flapping that ends in the state last told: nothing more after the window', async (t) => {
     const hook = await receiver();
     cleanups.push(() => hook.close());
-    const cooldownMs = 150;
+    const cooldownMs = 60_000;
     const cfg = config(`
 checks: [ { name: api, kind: tcp, url: "tcp://127.0.0.1:80", thresholds: { failure: 1, success: 1 } } ]
 notifications: [ { name: oncall, kind: webhook, url: "${hook.url}", cooldown: ${cooldownMs}ms } ]
 `);
-    const { store, service } = wire(cfg);
+    const clock = fakeClock(t);
+    const { store, service } = wire(cfg, { now: () => Date.now() });
     store.record('api', run(true));
     for (let i = 0; i < 3; i++) {
       store.record('api', run(false));
       store.record('api', run(true));
     }
-    // a third state change after the window: sent, since its own cooldown is over
-    await new Promise((resolve) => setTimeout(resolve, cooldownMs * 4));
+    await service.idle();
+    // the window closes: the flapping ended UP, which was the last state told, so nothing is sent
+    clock.tick(cooldownMs);
     await service.idle();
     assert.deepEqual(states(hook).map((s) => `${s.from}→${s.to}`), ['UP→DOWN', 'DOWN→UP']);
+    // a third state change after the window: sent, since its own cooldown is over
     store.record('api', run(false));
     await service.idle();
     assert.deepEqual(states(hook).map((s) => `${s.from}→${s.to}`), ['UP→DOWN', 'DOWN→UP', 'UP→DOWN']);

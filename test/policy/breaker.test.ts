@@ -1,14 +1,17 @@
 /**
  * Circuit breaker around a real HTTP probe against a real server behind the
  * fault proxy. The proxy's black hole accepts and counts connections, so
- * "a rejected run does not touch the dependency" is observable.
+ * "a rejected run does not touch the dependency" is observable. The half-open
+ * window runs on node:test's fake Date (the breaker reads Date.now()): the test
+ * moves time to 1 ms before and to the end of the window instead of sleeping it;
+ * the per-attempt timeouts stay real timers.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { CheckRunner } from '../../src/health/runner';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { checkFromYaml, RecordingObserver, runnerFor, sleep, type CheckOptions } from '../probes/support';
+import { checkFromYaml, RecordingObserver, runnerFor, type CheckOptions } from '../probes/support';
 
 describe('circuit breaker (retry → breaker → timeout → probe)', () => {
   let server: TestHttpServer;
@@ -36,9 +39,11 @@ describe('circuit breaker (retry → breaker → timeout → probe)', () => {
     await server.close();
   });
 
-  test('opens after N failed runs; then rejects without connecting; half-open lets one trial through; closes on success', async () => {
-    const { check, runner, observer } = breakerRunner({ timeout: '100ms', attempts: 1, breakerFailures: 3, halfOpenAfter: '300ms' });
+  test('opens after N failed runs; then rejects without connecting; half-open (fake clock) lets one trial through; closes on success', async (t) => {
+    const { check, runner, observer } = breakerRunner({ timeout: '100ms', attempts: 1, breakerFailures: 3, halfOpenAfter: '30s' });
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const failures = check.breaker.failures;
+    const halfOpenAfter = check.breaker.halfOpenAfter;
     proxy.setMode('blackhole');
     const acceptedAtStart = proxy.acceptedConnections;
     for (let i = 0; i < failures; i++) {
@@ -49,9 +54,10 @@ describe('circuit breaker (retry → breaker → timeout → probe)', () => {
     assert.equal(proxy.acceptedConnections - acceptedAtStart, failures, 'each failed run made one connection');
     assert.equal(runner.breaker, 'open');
 
-    // open: runs are rejected and nothing reaches the proxy
+    // open: runs are rejected and nothing reaches the proxy, up to the last ms of the window
     const acceptedWhileOpen = proxy.acceptedConnections;
     for (let i = 0; i < 5; i++) {
+      if (i === 4) t.mock.timers.tick(halfOpenAfter - 1);
       const result = await runner.run('manual');
       assert.deepEqual(
         { ok: result.ok, outcome: result.outcome, attempts: result.attempts, breaker: result.breaker, message: result.message },
@@ -60,17 +66,19 @@ describe('circuit breaker (retry → breaker → timeout → probe)', () => {
     }
     assert.equal(proxy.acceptedConnections, acceptedWhileOpen, 'rejected runs must not connect');
 
-    // after halfOpenAfter: exactly one trial goes through; it fails (still black-holed) and the breaker reopens
-    await sleep(check.breaker.halfOpenAfter);
+    // at halfOpenAfter: exactly one trial goes through; it fails (still black-holed) and the breaker reopens
+    t.mock.timers.tick(1);
     const trial = await runner.run('manual');
     assert.deepEqual({ outcome: trial.outcome, attempts: trial.attempts, breaker: trial.breaker }, { outcome: 'timeout', attempts: 1, breaker: 'open' });
     assert.equal(proxy.acceptedConnections, acceptedWhileOpen + 1, 'the half-open trial made one connection');
     assert.equal((await runner.run('manual')).outcome, 'rejected');
+    t.mock.timers.tick(halfOpenAfter - 1);
+    assert.equal((await runner.run('manual')).outcome, 'rejected', 'the window starts again from the failed trial');
     assert.equal(proxy.acceptedConnections, acceptedWhileOpen + 1);
 
     // dependency back: the next trial succeeds and closes the breaker
     proxy.setMode('pass');
-    await sleep(check.breaker.halfOpenAfter);
+    t.mock.timers.tick(1);
     const recovered = await runner.run('manual');
     assert.deepEqual({ ok: recovered.ok, outcome: recovered.outcome, breaker: recovered.breaker }, { ok: true, outcome: 'success', breaker: 'closed' });
     assert.equal(runner.breaker, 'closed');
@@ -95,13 +103,14 @@ describe('circuit breaker (retry → breaker → timeout → probe)', () => {
 
   test('a rejection is not retried: no attempt, no connection, no backoff wait', async () => {
     // three attempts with a long backoff, a breaker that opens on the first failure
-    const { check, runner, observer } = breakerRunner({ timeout: '100ms', attempts: 3, backoffInitial: '2s', backoffMax: '2s', breakerFailures: 1, halfOpenAfter: '30s' });
+    const { check, runner, observer } = breakerRunner({ timeout: '100ms', attempts: 3, backoffInitial: '10s', backoffMax: '10s', breakerFailures: 1, halfOpenAfter: '30s' });
     proxy.setMode('blackhole');
     const acceptedAtStart = proxy.acceptedConnections;
     const first = await runner.run('manual');
     // the first attempt failed and opened the breaker; a second attempt could only be rejected, so none is made
     assert.deepEqual({ outcome: first.outcome, attempts: first.attempts, breaker: first.breaker }, { outcome: 'timeout', attempts: 1, breaker: 'open' });
     assert.equal(proxy.acceptedConnections - acceptedAtStart, 1);
+    // no backoff waited after the breaker opened: compared with the backoff itself (10 s), not a figure for this machine
     assert.ok(first.finishedAt - first.startedAt < check.retry.backoff.initial, 'no backoff was waited after the breaker opened');
     observer.attempts.length = 0;
 
@@ -110,7 +119,7 @@ describe('circuit breaker (retry → breaker → timeout → probe)', () => {
     const elapsed = performance.now() - started;
     assert.deepEqual({ outcome: rejected.outcome, attempts: rejected.attempts }, { outcome: 'rejected', attempts: 0 });
     assert.equal(proxy.acceptedConnections - acceptedAtStart, 1, 'the proxy saw nothing of the rejected run');
-    assert.ok(elapsed < check.retry.backoff.initial, `rejected run took ${elapsed}ms: it waited for a retry backoff`);
+    assert.ok(elapsed < check.retry.backoff.initial, `rejected run took ${elapsed}ms: it waited for the ${check.retry.backoff.initial}ms retry backoff`);
     assert.deepEqual(observer.outcomes(), ['rejected']);
   });
 

@@ -50,10 +50,10 @@ describe('retry policy', () => {
     assert.equal(times.length, 3);
     const [first, second] = [times[1]! - times[0]!, times[2]! - times[1]!];
     const initial = check.retry.backoff.initial;
-    // no jitter: delays are initial, then 2 x initial (timers never fire early; 5% for clock granularity)
+    // no jitter: delays are initial, then 2 x initial (lower bounds: timers never fire early, 5% for clock
+    // granularity; a busy machine only lengthens a gap, so the gaps are not compared with each other)
     assert.ok(first >= initial * 0.95, `first gap ${first}ms < ${initial}ms`);
-    assert.ok(second >= 2 * initial * 0.95, `second gap ${second}ms < ${2 * initial}ms`);
-    assert.ok(second >= first, `gaps did not grow: ${first}ms then ${second}ms`);
+    assert.ok(second >= 2 * initial * 0.95, `second gap ${second}ms < ${2 * initial}ms: the backoff did not double`);
   });
 
   test('the backoff is capped by backoff.max', async () => {

@@ -8,7 +8,7 @@ import { Redactor } from '../../src/redact';
 import { selfSignedCert } from '../helpers/private-services';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { describeFaultBehaviour } from './faults';
-import { checkFromYaml, runnerFor, timeoutRunBoundMs, type CheckOptions } from './support';
+import { checkFromYaml, runnerFor, type CheckOptions } from './support';
 
 let server: TestHttpServer;
 
@@ -127,14 +127,12 @@ describe('http probe: what the server answers', () => {
 
   test('a timed-out request is aborted: the server sees its socket closed', async () => {
     const { check, runner } = httpRunner(`url: ${server.url}/hang?id=abort-1`, { timeout: '200ms' });
-    const started = performance.now();
+    // the server never answers: only the timeout can end the run, and the abort must reach the socket
     const result = await runner.run('manual');
-    const elapsed = performance.now() - started;
     assert.deepEqual({ outcome: result.outcome, message: result.message }, { outcome: 'timeout', message: `timed out after ${check.timeout}ms` });
-    assert.ok(elapsed <= timeoutRunBoundMs(check), `took ${elapsed}ms`);
     const socket = hanging.get('/hang?id=abort-1');
     assert.ok(socket, 'the server got the request');
-    await waitFor(() => socket.destroyed, { what: 'server-side socket of the aborted request to close', timeoutMs: timeoutRunBoundMs(check) });
+    await waitFor(() => socket.destroyed, { what: 'server-side socket of the aborted request to close', timeoutMs: 10_000 });
   });
 
   test('HEAD is sent as HEAD and succeeds without a body', async () => {

@@ -13,8 +13,8 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import type { CheckRunner } from '../../src/health/runner';
 import { parseConfig } from '../../src/probes/registry';
 import { startSentinelSet, withRedis, type SentinelSet } from '../helpers/private-datastores';
-import { freePort, waitFor } from '../helpers/servers';
-import { checkFromYaml, runnerFor, sleep } from './support';
+import { freePort, sleep, waitFor } from '../helpers/servers';
+import { checkFromYaml, runnerFor } from './support';
 
 const DATA_PW = 'CANARY-SENTINEL-DATA-PW-77e1';
 const SENTINEL_PW = 'CANARY-SENTINEL-PW-4c2d';

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CHECK_KINDS, PROBE_KINDS, parseConfig } from '../../src/probes/registry';
-import { ensureBuilt, ROOT } from '../telemetry/support';
+import { ensureBuilt, ROOT } from '../helpers/paths';
 
 /** Modules of the heavy drivers loaded in a fresh process after `script` ran (dist build). */
 function driversLoadedBy(script: string): string[] {

@@ -9,28 +9,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { shardOf } from '../../src/config/shard';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { CLI, ensureBuilt, ROOT } from '../telemetry/support';
+import { CLI, ensureBuilt, ROOT } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 const KEY = 'shard-test-key-0123456789';
 const NAMES = Array.from({ length: 16 }, (_, i) => `svc-${i}`);
-
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
 
 let dir: string;
 let target: TestHttpServer;

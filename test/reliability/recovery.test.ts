@@ -25,8 +25,9 @@ import pg from 'pg';
 import type { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, hostPort, REDIS_URL, waitFor } from '../helpers/servers';
-import { request, sidecarFromYaml } from '../server/helpers';
+import { sidecarFromYaml } from '../server/helpers';
 import { establishedTo, pgConnections, redisConnections, startRestartablePostgres, startRestartableRedis, type RestartablePostgres, type RestartableRedis } from './support';
+import { request } from '../helpers/http';
 
 const KEY = `reliability-key-${randomBytes(8).toString('hex')}`;
 const CUT_MS = 3000;

@@ -299,7 +299,8 @@ test('no canary appears in any response, log line, exported span or notification
 });
 
 test('production path (compiled CLI, OTLP export, /metrics): no canary in any response, log line, /metrics text or OTLP request body', async (t) => {
-  const { ensureBuilt, startCli } = await import('../telemetry/support');
+  const { startCli } = await import('../telemetry/support');
+  const { ensureBuilt } = await import('../helpers/paths');
   const { startOtlpReceiver } = await import('../helpers/otlp-receiver');
   ensureBuilt();
   const receiver = await startOtlpReceiver();

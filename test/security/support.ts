@@ -9,6 +9,7 @@ import net from 'node:net';
 import { parseConfig } from '../../src/probes/registry';
 import { Sidecar, type SidecarHooks } from '../../src/sidecar';
 import { createLogger } from '../../src/telemetry/log';
+import { request } from '../helpers/http';
 
 export interface RunningSidecar {
   sidecar: Sidecar;
@@ -38,20 +39,10 @@ export interface Reply {
   json(): any;
 }
 
-export function call(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
-  return new Promise<Reply>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+/** The shared client (test/helpers/http.ts) with the argument order and reply shape of the security tests. */
+export async function call(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
+  const reply = await request(port, path, { method, headers, body });
+  return { status: reply.status, headers: reply.headers, text: reply.body, json: reply.json };
 }
 
 /** Send raw bytes; resolve with everything the server sent until it closed (or `idleMs` of silence). */

@@ -8,7 +8,8 @@ import { after, describe, it } from 'node:test';
 import type { Sidecar } from '../../src/sidecar';
 import { startFaultProxy } from '../helpers/fault-proxy';
 import { startHttpServer, waitFor } from '../helpers/servers';
-import { request, sidecarFromYaml } from './helpers';
+import { sidecarFromYaml } from './helpers';
+import { request } from '../helpers/http';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {

@@ -5,11 +5,11 @@
  * limits for anonymous and wrong-key requests, and kubelet paths never limited.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { RateLimiter } from '../../src/server/ratelimit';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { apiKey, bearer, call, startSidecar, type Reply, type RunningSidecar } from '../security/support';
+import { request } from '../helpers/http';
 
 describe('RateLimiter (token bucket + LRU)', () => {
   test('a bucket allows `limit` at once, refuses the next with the time until one token is back, and refills over the window', () => {
@@ -70,17 +70,10 @@ describe('RateLimiter (token bucket + LRU)', () => {
   });
 });
 
-function callFrom(localAddress: string, port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers, localAddress, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** a request from another loopback address (another client to the limiter) */
+async function callFrom(localAddress: string, port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const reply = await request(port, path, { headers, localAddress });
+  return { status: reply.status, headers: reply.headers, text: reply.body, json: reply.json };
 }
 
 describe('rate limits over HTTP', () => {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Sidecar } from '../../src/sidecar';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { request, sidecarFromYaml } from './helpers';
+import { sidecarFromYaml } from './helpers';
+import { request } from '../helpers/http';
 
 const KEY = 'snapshot-admin-key-0123456789';
 

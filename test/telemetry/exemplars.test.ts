@@ -39,7 +39,9 @@ import { METRIC, PROBE_DURATION_BUCKETS, SCOPE } from '../../src/telemetry/semco
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
 import { freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, parsePrometheus, PROMETHEUS, startCli, startScrapingPrometheus, tempDir, type CliProcess, type ScrapingPrometheus } from './support';
+import { parsePrometheus, PROMETHEUS, startCli, startScrapingPrometheus, tempDir, type CliProcess, type ScrapingPrometheus } from './support';
+import { ensureBuilt } from '../helpers/paths';
+import { request } from '../helpers/http';
 
 const PROMTOOL = '/usr/bin/promtool';
 /** what Prometheus 2.x sends */
@@ -503,15 +505,9 @@ describe('Accept negotiation', () => {
 
 // ---- (b) in process: HealthMetrics → handler -------------------------------------------
 
-function fetchText(port: number, accept?: string): Promise<{ status: number; type: string; vary: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false, headers: accept === undefined ? {} : { accept } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), vary: String(res.headers.vary), body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-  });
+async function fetchText(port: number, accept?: string): Promise<{ status: number; type: string; vary: string; body: string }> {
+  const reply = await request(port, '/metrics', { headers: accept === undefined ? {} : { accept } });
+  return { status: reply.status, type: String(reply.headers['content-type']), vary: String(reply.headers.vary), body: reply.body };
 }
 
 describe('HealthMetrics and the /metrics handler (in process)', () => {
@@ -580,16 +576,10 @@ describe('HealthMetrics and the /metrics handler (in process)', () => {
   });
 
   it('HEAD with OpenMetrics: headers, no body', async () => {
-    const head = await new Promise<{ type: string; length: number }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/metrics', method: 'HEAD', headers: { accept: PROMETHEUS_ACCEPT }, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ type: String(res.headers['content-type']), length: Number(res.headers['content-length']) }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    assert.equal(head.type, OPENMETRICS_CONTENT_TYPE);
-    assert.ok(head.length > 0);
+    const head = await request(port, '/metrics', { method: 'HEAD', headers: { accept: PROMETHEUS_ACCEPT } });
+    assert.equal(head.headers['content-type'], OPENMETRICS_CONTENT_TYPE);
+    assert.ok(Number(head.headers['content-length']) > 0);
+    assert.equal(head.body, '');
   });
 });
 

@@ -1,17 +1,19 @@
 /**
  * A collector that refuses connections or black-holes them must cost the
  * sidecar nothing but a counter and one log line a minute: probes keep their
- * cadence (runs counted over the same window, compared as a ratio with a run
- * without any collector), the heap stays bounded, and SIGTERM still exits 0
- * within drainDelay + the flush bound.
+ * cadence (runs per second over a measured window, compared as a ratio with a
+ * run without any collector), the heap stays bounded (against that same
+ * baseline), and SIGTERM still exits 0 by itself (the flush is bounded; a hang
+ * would be killed by the stop guard and seen as SIGKILL).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver';
-import { freePort, REDIS_URL, startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../../src/telemetry/sdk';
-import { ensureBuilt, get, parsePrometheus, startCli } from './support';
+import { freePort, REDIS_URL, sleep, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
+import { parsePrometheus, startCli } from './support';
+import { ensureBuilt } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 const INTERVAL_MS = 100;
 const WINDOW_MS = 4000;
@@ -28,6 +30,8 @@ checks:
 interface Measurement {
   /** runs of each check during the window */
   runs: number;
+  /** the window as it really lasted (a busy machine stretches timers) */
+  windowMs: number;
   exportFailures: number;
   heapUsedBytes: number;
   exportLogLines: string[];
@@ -48,13 +52,17 @@ async function scrape(port: number) {
 async function measure(webUrl: string, env: Record<string, string>): Promise<Measurement> {
   const cli = await startCli(yaml(webUrl), env);
   try {
-    await new Promise((r) => setTimeout(r, 500)); // past start-up and the first connections
+    // past start-up: both checks have run
+    await waitFor(async () => (await scrape(cli.port)).attempts >= 2, { what: 'the first runs of both checks', timeoutMs: 20_000 });
     const start = await scrape(cli.port);
-    await new Promise((r) => setTimeout(r, WINDOW_MS));
+    const startedAt = performance.now();
+    await sleep(WINDOW_MS);
     const end = await scrape(cli.port);
+    const windowMs = performance.now() - startedAt;
     const exit = await cli.stop('SIGTERM');
     return {
       runs: (end.attempts - start.attempts) / 2,
+      windowMs,
       exportFailures: end.exportFailures,
       heapUsedBytes: end.heapUsed,
       exportLogLines: cli.lines.filter((l) => l.includes('trace export to')),
@@ -92,18 +100,20 @@ describe('collector down or black-holed: probes keep their cadence, memory bound
     await web?.close();
   });
 
-  it('the baseline keeps the configured cadence', () => {
-    const expected = WINDOW_MS / INTERVAL_MS;
-    assert.ok(baseline.runs >= expected * 0.5 && baseline.runs <= expected * 1.2, `baseline ran ${baseline.runs} times, expected about ${expected}`);
+  it('the baseline ran its checks on their schedule: enough runs to compare with, never more than the fixed rate allows', () => {
+    // the rate itself is proven on a fake clock (test/health/scheduler.test.ts); here the baseline only has to be usable
+    assert.ok(baseline.runs >= 5, `baseline ran ${baseline.runs} times in ${Math.round(baseline.windowMs)} ms: too few to compare with`);
+    // fixed rate: one run per interval, no catch-up bursts (plus one for the run that may straddle each edge of the window)
+    assert.ok(baseline.runs <= baseline.windowMs / INTERVAL_MS + 2, `baseline ran ${baseline.runs} times in ${Math.round(baseline.windowMs)} ms at a ${INTERVAL_MS} ms interval`);
   });
 
   for (const [label, get] of [
     ['refused', () => refused],
     ['black-holed', () => blackholed],
   ] as const) {
-    it(`${label}: the same cadence as without a collector (ratio)`, () => {
-      const ratio = get().runs / baseline.runs;
-      assert.ok(ratio >= 0.75, `${label}: ${get().runs} runs vs ${baseline.runs} without a collector (ratio ${ratio.toFixed(2)})`);
+    it(`${label}: the same cadence as without a collector (ratio of runs per second)`, () => {
+      const ratio = get().runs / get().windowMs / (baseline.runs / baseline.windowMs);
+      assert.ok(ratio >= 0.75, `${label}: ${get().runs} runs in ${Math.round(get().windowMs)} ms vs ${baseline.runs} in ${Math.round(baseline.windowMs)} ms without a collector (ratio ${ratio.toFixed(2)})`);
     });
 
     it(`${label}: failures counted, one log line (at most one a minute), no spans delivered`, () => {
@@ -118,9 +128,8 @@ describe('collector down or black-holed: probes keep their cadence, memory bound
       assert.ok(get().heapUsedBytes <= limit, `${label}: heap ${get().heapUsedBytes} > ${limit} (baseline ${baseline.heapUsedBytes})`);
     });
 
-    it(`${label}: SIGTERM exits 0 within drainDelay + flush bound + margin`, () => {
-      assert.deepEqual({ code: get().exit.code, signal: get().exit.signal }, { code: 0, signal: null });
-      assert.ok(get().exit.ms < DRAIN_MS + DEFAULT_SHUTDOWN_TIMEOUT_MS + 3000, `${label}: exit took ${Math.round(get().exit.ms)} ms`);
+    it(`${label}: SIGTERM exits 0 by itself: the flush to a dead collector is bounded (not killed by the stop guard)`, () => {
+      assert.deepEqual({ code: get().exit.code, signal: get().exit.signal }, { code: 0, signal: null }, `${label}: exit after ${Math.round(get().exit.ms)} ms`);
     });
   }
 
@@ -131,7 +140,7 @@ describe('collector down or black-holed: probes keep their cadence, memory bound
 
   it('without a collector there is nothing to fail and the baseline exits promptly too', (t) => {
     for (const [label, m] of Object.entries({ baseline, refused, blackholed })) {
-      t.diagnostic(`${label}: ${m.runs} runs/check in ${WINDOW_MS} ms, ${m.exportFailures} failed exports, heap ${(m.heapUsedBytes / 1048576).toFixed(1)} MiB, exit ${m.exit.code} after ${Math.round(m.exit.ms)} ms`);
+      t.diagnostic(`${label}: ${m.runs} runs/check in ${Math.round(m.windowMs)} ms, ${m.exportFailures} failed exports, heap ${(m.heapUsedBytes / 1048576).toFixed(1)} MiB, exit ${m.exit.code} after ${Math.round(m.exit.ms)} ms`);
     }
     assert.deepEqual({ failures: baseline.exportFailures, lines: baseline.exportLogLines, code: baseline.exit.code }, { failures: 0, lines: [], code: 0 });
   });

@@ -24,11 +24,12 @@ import { PROBE_DURATION_BUCKETS } from '../../src/telemetry/semconv';
 import { VERSION } from '../../src/version';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { captureLog, request } from '../server/helpers';
-import { get, labelSets, parsePrometheus, tempDir, type Family } from './support';
+import { captureLog } from '../server/helpers';
+import { labelSets, parsePrometheus, tempDir, type Family } from './support';
 import { ConfigReloader } from '../../src/config/reload';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { get, request } from '../helpers/http';
 
 export const PROMTOOL = '/usr/bin/promtool';
 

@@ -12,7 +12,8 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { DATABASE_URL, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { PROBE_DURATION_BUCKETS } from '../../src/telemetry/semconv';
 import { VERSION } from '../../src/version';
-import { ensureBuilt, PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
+import { PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
+import { ensureBuilt } from '../helpers/paths';
 
 
 interface VectorSample {
@@ -43,12 +44,13 @@ describe('a real Prometheus scraping the sidecar', () => {
       `
 server: { port: 0, host: 127.0.0.1, drainDelay: 0ms, auth: { anonymousRateLimit: 10000/1m } }
 telemetry: { serviceName: prom-test }
-defaults: { interval: 300ms, timeout: 250ms, retry: { attempts: 1 }, breaker: { failures: 2, halfOpenAfter: 1m } }
+# a timeout no busy machine reaches for the checks that must succeed; down is refused at once
+defaults: { interval: 2s, timeout: 2s, retry: { attempts: 1 }, breaker: { failures: 2, halfOpenAfter: 1m } }
 checks:
   - { name: cache, kind: redis, url: "${REDIS_URL}" }
   - { name: db, kind: postgres, url: "${DATABASE_URL}" }
   - { name: web, kind: http, url: "${web.url}/" }
-  - { name: down, kind: http, url: "http://127.0.0.1:${down.port}/", critical: false }
+  - { name: down, kind: http, url: "http://127.0.0.1:${down.port}/", critical: false, interval: 300ms, timeout: 250ms }
 `,
       { K8S_POD_NAME: 'pod-p' },
     );
@@ -59,9 +61,9 @@ checks:
         if (prometheus!.exitCode() !== null) throw new Error(`prometheus exited: ${prometheus!.log()}`);
         const breaker = await query('healthcheck_breaker_state{healthcheck_name="down"}');
         const status = await query('healthcheck_status');
-        return breaker[0]?.value[1] === '2' && status.length === 4;
+        return breaker[0]?.value[1] === '2' && status.length === 4 && status.filter((s) => s.value[1] === '1').length === 3;
       },
-      { timeoutMs: 45_000, intervalMs: 250, what: `Prometheus to scrape the open breaker (log: ${prometheus!.log()})` },
+      { timeoutMs: 45_000, intervalMs: 250, what: `Prometheus to scrape the open breaker and three checks UP (log: ${prometheus!.log()})` },
     );
   });
 

@@ -6,42 +6,20 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { CLI, ROOT } from '../helpers/paths';
 import { freePort } from '../helpers/servers';
-
-export const ROOT = join(__dirname, '..', '..');
-export const CLI = join(ROOT, 'dist', 'cli.js');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
-  }
-  return newest;
-}
-
-/** Rebuild dist/ when any file under src/ is newer than dist/cli.js. */
-export function ensureBuilt(): void {
-  let built = 0;
-  try {
-    built = statSync(CLI).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  if (built >= newestMtime(join(ROOT, 'src'))) return;
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-  assert.equal(tsc.status, 0, `tsc failed:\n${tsc.stdout}${tsc.stderr}`);
-}
 
 /** The environment of a child: ours minus every OTEL_*, K8S_* and config variable, plus `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(OTEL_|K8S_|LOG_LEVEL$|REDIS_URL$|DATABASE_URL$|APP_URL$)/.test(name)));
   return { ...base, ...extra };
 }
+
+/** how long stop() lets the process exit by itself before it is killed (a hang, not slowness) */
+export const STOP_HANG_GUARD_MS = 60_000;
 
 export interface CliProcess {
   child: ChildProcess;
@@ -50,7 +28,7 @@ export interface CliProcess {
   lines: string[];
   /** stdout lines parsed as JSON (non-JSON lines skipped) */
   records(): Record<string, unknown>[];
-  /** sends SIGTERM and resolves with the exit code and how long the exit took */
+  /** sends SIGTERM and resolves with the exit code and how long the exit took (SIGKILL after STOP_HANG_GUARD_MS: signal 'SIGKILL') */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
   /** SIGKILL if still running (after()) */
   kill(): void;
@@ -82,7 +60,7 @@ export async function startCli(yaml: string, env: Record<string, string>, option
         return [];
       }
     });
-  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   let port: number | undefined;
   while (port === undefined) {
     const listening = records().find((r) => typeof r.msg === 'string' && r.msg.startsWith('listening on'));
@@ -102,7 +80,11 @@ export async function startCli(yaml: string, env: Record<string, string>, option
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       const started = performance.now();
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      // a hang guard, far above any bound of the sidecar's own: a process still there is killed, and
+      // the test sees signal SIGKILL instead of waiting forever
+      const guard = setTimeout(() => child.kill('SIGKILL'), STOP_HANG_GUARD_MS);
       const result = await exited;
+      clearTimeout(guard);
       rmSync(dir, { recursive: true, force: true });
       return { ...result, ms: performance.now() - started };
     },
@@ -111,18 +93,6 @@ export async function startCli(yaml: string, env: Record<string, string>, option
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export function get(port: number, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
 }
 
 // ---- Prometheus text --------------------------------------------------------

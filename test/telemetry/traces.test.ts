@@ -15,7 +15,9 @@ import { startOtlpReceiver, SPAN_KIND, STATUS_CODE, type OtlpReceiver, type Rece
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../helpers/private-services';
 import { REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { VERSION } from '../../src/version';
-import { ensureBuilt, get, startCli, type CliProcess } from './support';
+import { startCli, type CliProcess } from './support';
+import { ensureBuilt } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 const REDIS_PASSWORD = 'redis-canary-Pw7731';
 const PG_PASSWORD = 'pg-canary-Pw5513';
@@ -61,7 +63,8 @@ describe('traces: the compiled CLI exporting to a real OTLP/HTTP receiver', () =
     const yaml = `
 server: { port: 0, host: 127.0.0.1, drainDelay: 200ms }
 telemetry: { serviceName: from-config }
-defaults: { interval: 400ms, timeout: 150ms, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms }, jitter: false }, breaker: { failures: 3, halfOpenAfter: 1m } }
+# the checks meant to succeed get a timeout no busy machine reaches; only slow (the black hole) times out
+defaults: { interval: 2s, timeout: 2s, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms }, jitter: false }, breaker: { failures: 3, halfOpenAfter: 1m } }
 checks:
   - { name: cache, kind: redis, url: "\${CACHE_URL}" }
   - { name: db, kind: postgres, url: "\${DB_URL}", query: "SELECT 1" }
@@ -69,8 +72,8 @@ checks:
     kind: http
     url: "${webUrl.toString()}?token=\${QUERY_TOKEN}"
     headers: { Authorization: "Bearer \${HEADER_TOKEN}" }
-  - { name: slow, kind: http, url: "http://127.0.0.1:${blackhole.port}/healthz", critical: false }
-  - { name: flaky, kind: redis, url: "redis://127.0.0.1:${flaky.port}", critical: false, retry: { attempts: 1 }, breaker: { failures: 1, halfOpenAfter: 1m } }
+  - { name: slow, kind: http, url: "http://127.0.0.1:${blackhole.port}/healthz", critical: false, interval: 400ms, timeout: 150ms }
+  - { name: flaky, kind: redis, url: "redis://127.0.0.1:${flaky.port}", critical: false, interval: 1s, timeout: 1s, retry: { attempts: 1 }, breaker: { failures: 1, halfOpenAfter: 1m } }
 `;
     cli = await startCli(yaml, {
       CACHE_URL: redis.url(REDIS_PASSWORD),
@@ -116,9 +119,8 @@ checks:
     assert.deepEqual([...new Set(receiver.requests.map((r) => r.contentType))], ['application/x-protobuf']);
   });
 
-  it('exits 0 on SIGTERM after flushing, within drainDelay + the flush bound', () => {
-    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
-    assert.ok(exit.ms < 200 + 5000 + 5000, `exit took ${exit.ms} ms`);
+  it('exits 0 on SIGTERM by itself after flushing (no hang: not killed by the stop guard)', () => {
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `exit after ${Math.round(exit.ms)} ms`);
     const records = cli!.records();
     assert.equal(records.filter((r) => typeof r.msg === 'string' && r.msg.startsWith('traces: OTLP http/protobuf to ')).length, 1);
   });
