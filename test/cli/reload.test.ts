@@ -85,7 +85,7 @@ describe('hot reload of the compiled CLI', () => {
     const initial = (await waitFor(async () => {
       const h = await health(base);
       return h.checks.web?.status === 'UP' && h.checks.cache?.status === 'UP' ? h : undefined;
-    }, { timeoutMs: 15_000, what: 'both checks UP' }))!;
+    }, { timeoutMs: 30_000, what: 'both checks UP' }))!;
     const connections = proxy.acceptedConnections;
     assert.ok(connections >= 1);
 
@@ -93,7 +93,7 @@ describe('hot reload of the compiled CLI', () => {
     writeFileSync(file, '');
     writeFileSync(file, 'checks:\n  - name: web\n    kind: ht');
     replaceFile(file, config(web.url, redisUrl, extraCheck(`tcp://127.0.0.1:${web.port}`)));
-    await waitFor(async () => (await health(base)).checks.extra?.status === 'UP', { timeoutMs: 15_000, what: 'extra check UP after reload' });
+    await waitFor(async () => (await health(base)).checks.extra?.status === 'UP', { timeoutMs: 30_000, what: 'extra check UP after reload' });
     const applied = reloads(child);
     assert.equal(applied.length, 1, JSON.stringify(applied));
     assert.equal(applied[0]!.msg, 'config reloaded: 1 added, 0 changed, 0 removed');
@@ -112,7 +112,7 @@ describe('hot reload of the compiled CLI', () => {
 
     // 2. invalid config (two problems) → refused, every problem logged with FILE:LINE:COL, old config keeps running
     replaceFile(file, config(web.url, redisUrl, extraCheck(`tcp://127.0.0.1:${web.port}`).replace('kind: tcp', 'kind: tcp\n    colour: blue'), 'defaultz: {}\n'));
-    const rejected = (await waitFor(() => reloads(child).find((l) => l.msg !== undefined && String(l.msg).startsWith('config reload rejected')), { timeoutMs: 10_000, what: 'reload rejected' }))!;
+    const rejected = (await waitFor(() => reloads(child).find((l) => l.msg !== undefined && String(l.msg).startsWith('config reload rejected')), { timeoutMs: 30_000, what: 'reload rejected' }))!;
     assert.equal(rejected.msg, 'config reload rejected (2 problem(s)); keeping the running config');
     assert.equal(rejected.level, 'error');
     assert.deepEqual(rejected.problems, [`${file}:13:5 checks[2].colour: unknown key`, `${file}:15:1 defaultz: unknown key (did you mean "defaults"?)`]);
@@ -121,7 +121,7 @@ describe('hot reload of the compiled CLI', () => {
     assert.deepEqual(reloads(child).map((l) => l.msg), [applied[0]!.msg, rejected.msg]);
     // each problem on its own log line (written after the summary line: wait for them, stdout is asynchronous)
     for (const problem of rejected.problems as string[]) {
-      await waitFor(() => logLines(child.stdout()).some((l) => l.msg === problem), { timeoutMs: 10_000, what: `the problem on its own log line: ${problem}` });
+      await waitFor(() => logLines(child.stdout()).some((l) => l.msg === problem), { timeoutMs: 30_000, what: `the problem on its own log line: ${problem}` });
     }
     // counted in the metric, as Prometheus sees it
     const exposition = await (await fetch(`${base}/metrics`)).text();
@@ -133,11 +133,11 @@ describe('hot reload of the compiled CLI', () => {
 
     // 3. fix the file (removing extra) → applied; then SIGHUP with unchanged bytes still reloads
     replaceFile(file, config(web.url, redisUrl));
-    await waitFor(() => reloads(child).some((l) => l.msg === 'config reloaded: 0 added, 0 changed, 1 removed'), { timeoutMs: 10_000, what: 'extra removed' });
+    await waitFor(() => reloads(child).some((l) => l.msg === 'config reloaded: 0 added, 0 changed, 1 removed'), { timeoutMs: 30_000, what: 'extra removed' });
     assert.deepEqual(Object.keys((await health(base)).checks).sort(), ['cache', 'web']);
     const count = reloads(child).length;
     child.proc.kill('SIGHUP');
-    const hup = (await waitFor(() => reloads(child).slice(count).find((l) => l.trigger === 'sighup'), { timeoutMs: 10_000, what: 'SIGHUP reload' }))!;
+    const hup = (await waitFor(() => reloads(child).slice(count).find((l) => l.trigger === 'sighup'), { timeoutMs: 30_000, what: 'SIGHUP reload' }))!;
     assert.equal(hup.msg, 'config reloaded: 0 added, 0 changed, 0 removed');
     assert.equal(proxy.acceptedConnections, connections, 'still the same Redis connection after three reloads');
     assert.equal((await health(base)).checks.cache!.version, initial.checks.cache!.version);
@@ -153,7 +153,7 @@ describe('hot reload of the compiled CLI', () => {
     symlinkSync('..2025_01_01_00_00_00.000000001', join(mount, '..data'));
     symlinkSync('..data/sidecar.yaml', join(mount, 'sidecar.yaml'));
     const { child, base } = await startCli(join(mount, 'sidecar.yaml'), children);
-    await waitFor(async () => (await health(base)).checks.web?.status === 'UP', { timeoutMs: 15_000, what: 'web UP' });
+    await waitFor(async () => (await health(base)).checks.web?.status === 'UP', { timeoutMs: 30_000, what: 'web UP' });
     const version = (await health(base)).checks.web!.version;
 
     // what the kubelet's AtomicWriter does: new timestamped dir, ..data_tmp symlink, rename over ..data, remove the old dir
@@ -163,7 +163,7 @@ describe('hot reload of the compiled CLI', () => {
     renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
     rmSync(join(mount, '..2025_01_01_00_00_00.000000001'), { recursive: true });
 
-    await waitFor(async () => (await health(base)).checks.extra?.status === 'UP', { timeoutMs: 15_000, what: 'extra check from the swapped ConfigMap' });
+    await waitFor(async () => (await health(base)).checks.extra?.status === 'UP', { timeoutMs: 30_000, what: 'extra check from the swapped ConfigMap' });
     assert.equal((await health(base)).checks.web!.version, version);
     assert.deepEqual(reloads(child).map((l) => [l.trigger, l.msg]), [['file', 'config reloaded: 1 added, 0 changed, 0 removed']]);
     child.proc.kill('SIGTERM');

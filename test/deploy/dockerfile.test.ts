@@ -118,7 +118,7 @@ describe('Dockerfile', () => {
     });
     after(() => rmSync(work, { recursive: true, force: true }));
 
-    test('deps + build + runtime layout: validate works and `run` serves its probes from /app', { timeout: 180_000 }, async () => {
+    test('deps + build + runtime layout: validate works and `run` serves its probes from /app', { timeout: 600_000 }, async () => {
       const stageRoot = (name: string) => join(work, name);
       // npm: use the local cache first (the suite must not depend on the network when the cache is warm)
       const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false', npm_config_loglevel: 'error' };

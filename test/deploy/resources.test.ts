@@ -30,14 +30,14 @@ after(async () => {
   await app?.close();
 });
 
-test('sidecar memory request/limit match the measured RSS of the compiled sidecar under probing and scraping', { timeout: 60_000 }, async (t) => {
+test('sidecar memory request/limit match the measured RSS of the compiled sidecar under probing and scraping', { timeout: 300_000 }, async (t) => {
   app = await startHttpServer((_req, res) => res.end('ok'));
   const port = await freePort();
   child = startChild(process.execPath, [...entrypointNodeFlags(), join(ROOT, 'dist/cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, { timeoutMs: 20_000, what: 'sidecar ready with all checks' });
+  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: 'sidecar ready with all checks' });
   const health = (await (await fetch(`${base}/health`)).json()) as { checks: Record<string, unknown> };
   assert.deepEqual(Object.keys(health.checks).sort(), ['app', 'cache', 'db', 'self'], 'all four default checks run (none skipped)');
 

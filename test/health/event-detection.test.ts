@@ -82,7 +82,7 @@ checks:
 `);
   sidecars.push(sidecar);
   const port = await sidecar.start();
-  await waitFor(() => sidecar.store.get('dep')?.status === 'UP', { timeoutMs: 10_000, what: `${kind} check UP (first run within the 1 s start jitter)` });
+  await waitFor(() => sidecar.store.get('dep')?.status === 'UP', { timeoutMs: 30_000, what: `${kind} check UP (first run within the 1 s start jitter)` });
   // record the trigger of every later run (the loop's own runner, observed, not replaced)
   const triggers: RunTrigger[] = [];
   const runner = sidecar.loop('dep')!.runner;

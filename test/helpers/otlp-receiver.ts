@@ -691,7 +691,7 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
     until,
     requests,
     errors,
-    waitFor(predicate, timeoutMs = 15_000) {
+    waitFor(predicate, timeoutMs = 30_000) {
       return new Promise<ReceivedSpan[]>((resolve, reject) => {
         const check = () => {
           if (!predicate(spans)) return;

@@ -82,7 +82,7 @@ async function startRedisProcess(what: string, port: number, args: string[], cwd
         if (gone()) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}): ${output.slice(-2000)}`);
         return ready();
       },
-      { timeoutMs: 15_000, intervalMs: 50, what: `${what} on port ${port}` },
+      { timeoutMs: 30_000, intervalMs: 50, what: `${what} on port ${port}` },
     );
   } catch (err) {
     await handle.kill();
@@ -309,7 +309,7 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
       const after = other(before);
       // NOGOODSLAVE until the Sentinel has fresh INFO from the replica: ask again until it is accepted
       await waitFor(async () => (await withRedis(sentinelClient(sentinels[0]!.port), (r) => r.call('SENTINEL', 'FAILOVER', masterName))) === 'OK', {
-        timeoutMs: 15_000,
+        timeoutMs: 30_000,
         intervalMs: 200,
         what: 'SENTINEL FAILOVER accepted',
       });

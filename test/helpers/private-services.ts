@@ -80,7 +80,7 @@ export async function startPrivateRedis(password: string): Promise<PrivateRedis>
         const reply = await exchange(port, `AUTH ${password}\r\nPING\r\n`, (r) => r.includes('+PONG') || r.startsWith('-'));
         return reply.includes('+PONG');
       },
-      { timeoutMs: 10_000, intervalMs: 50, what: `private redis-server on port ${port}` },
+      { timeoutMs: 30_000, intervalMs: 50, what: `private redis-server on port ${port}` },
     );
   } catch (err) {
     await stop();

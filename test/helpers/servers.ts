@@ -108,10 +108,11 @@ export async function waitFor<T>(
   fn: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? 5000;
+  const timeoutMs = opts.timeoutMs ?? 30_000; // a hang guard, not a speed figure
   const intervalMs = opts.intervalMs ?? 20;
   const what = opts.what ?? 'condition';
-  const deadline = Date.now() + timeoutMs;
+  // performance.now(), not Date.now(): a test may run on a mocked Date
+  const deadline = performance.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
@@ -121,13 +122,13 @@ export async function waitFor<T>(
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       const suffix =
         lastError === undefined
           ? ''
           : ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})`;
       throw new Error(`timed out waiting for ${what}${suffix}`);
     }
-    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, deadline - Date.now()))));
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, deadline - performance.now()))));
   }
 }

@@ -49,7 +49,7 @@ notifications:
     const first = new Sidecar(config(yaml), createLogger({ level: 'silent' }));
     cleanups.push(() => first.shutdown({ drain: false }));
     await first.start();
-    await waitFor(() => first.notifications.deadLetters.size === 1 && first.incidents.openFor('app'), { what: 'incident and dead letter', timeoutMs: 10_000 });
+    await waitFor(() => first.notifications.deadLetters.size === 1 && first.incidents.openFor('app'), { what: 'incident and dead letter', timeoutMs: 30_000 });
     const incidentId = first.incidents.openFor('app')!.id;
     const letterId = first.notifications.listDead().deadLetters[0]!.id;
     await first.shutdown({ drain: false });
@@ -69,7 +69,7 @@ notifications:
     const dead = (await (await fetch(`${base}/admin/notifications/dead`, { headers: auth })).json()) as { count: number; deadLetters: { id: string; check: string; to: string }[] };
     assert.deepEqual(dead.deadLetters.map((l) => [l.id, l.check, l.to]), [[letterId, 'app', 'DOWN']]);
 
-    await waitFor(async () => ((await (await fetch(`${base}/health/incidents`)).json()) as IncidentsBody).open === 0, { what: 'incident closed', timeoutMs: 10_000 });
+    await waitFor(async () => ((await (await fetch(`${base}/health/incidents`)).json()) as IncidentsBody).open === 0, { what: 'incident closed', timeoutMs: 30_000 });
     const incidents = (await (await fetch(`${base}/health/incidents`)).json()) as IncidentsBody;
     assert.equal(incidents.total, 1, 'the resumed incident, not a new one');
     const [incident] = incidents.incidents;

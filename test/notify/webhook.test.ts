@@ -141,7 +141,7 @@ notifications:
     const auth = { authorization: `Bearer ${KEY}` };
     await waitFor(() => sidecar.store.get('app')?.status === 'UP', { what: 'app UP' });
     depStatus = 500;
-    await waitFor(() => sidecar.notifications.deadLetters.size === 1, { what: 'a dead letter', timeoutMs: 10_000 });
+    await waitFor(() => sidecar.notifications.deadLetters.size === 1, { what: 'a dead letter', timeoutMs: 30_000 });
     assert.deepEqual(hook.received.map((r) => r.status), [503, 503, 503]);
 
     const anonymous = await fetch(`${base}/admin/notifications/dead`);

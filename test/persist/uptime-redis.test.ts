@@ -166,7 +166,7 @@ describe('uptime history in Redis', () => {
       await waitFor(async () => {
         await recorder.flush();
         return recovered > 0;
-      }, { what: 'a write after Redis answers again', timeoutMs: 15_000 });
+      }, { what: 'a write after Redis answers again', timeoutMs: 30_000 });
       assert.equal(recovered, 1);
       assert.equal(recorder.pendingCount, 0);
       const w = history.window('db', HISTORY_WINDOWS['5m']);

@@ -124,17 +124,19 @@ export function describeFaultBehaviour(spec: FaultSpec): void {
           const result = await r.run('manual');
           assert.equal(result.outcome, 'timeout', `run ${i}: ${result.message}`);
           openSeen.push(proxy.openConnections);
+          // the timed-out connection is closed before the next run (a busy machine may show the close a little
+          // later: wait for it; a leaked client never closes and the open count would climb with the runs)
+          await waitFor(() => proxy.openConnections <= 1, { what: `run ${i}'s timed-out connection closed (open: ${openSeen.join(',')})` });
         }
       } finally {
         proxy.setMode('pass');
       }
-      assert.ok(Math.max(...openSeen) <= 2, `open connections at the proxy grew: ${openSeen.join(',')}`);
-      assert.equal(proxy.acceptedConnections - acceptedBefore, 50, 'each timed-out run used one fresh connection');
-      await waitFor(() => proxy.openConnections === 0, { what: 'every black-holed connection closed', timeoutMs: 10_000 });
+      await waitFor(() => proxy.acceptedConnections - acceptedBefore === 50, { what: 'each timed-out run used one fresh connection' });
+      await waitFor(() => proxy.openConnections === 0, { what: 'every black-holed connection closed', timeoutMs: 30_000 });
       // the same probe recovers (a busy machine may need more than the 100 ms timeout for one connect: retry the run)
       const outcomes: string[] = [];
       await waitFor(async () => outcomes[outcomes.push((await r.run('manual')).outcome) - 1] === 'success', { what: 'a successful run after the black hole', timeoutMs: 30_000, intervalMs: 1 });
-      await waitFor(() => proxy.openConnections === 1, { what: `exactly one live connection after recovery (no leaked clients); runs ${outcomes.join(',')}`, timeoutMs: 10_000 });
+      await waitFor(() => proxy.openConnections === 1, { what: `exactly one live connection after recovery (no leaked clients); runs ${outcomes.join(',')}`, timeoutMs: 30_000 });
     });
 
     test('slow reply: latency below the timeout succeeds and shows the delay; above it times out', async () => {

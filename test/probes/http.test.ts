@@ -132,7 +132,7 @@ describe('http probe: what the server answers', () => {
     assert.deepEqual({ outcome: result.outcome, message: result.message }, { outcome: 'timeout', message: `timed out after ${check.timeout}ms` });
     const socket = hanging.get('/hang?id=abort-1');
     assert.ok(socket, 'the server got the request');
-    await waitFor(() => socket.destroyed, { what: 'server-side socket of the aborted request to close', timeoutMs: 10_000 });
+    await waitFor(() => socket.destroyed, { what: 'server-side socket of the aborted request to close', timeoutMs: 30_000 });
   });
 
   test('HEAD is sent as HEAD and succeeds without a body', async () => {

@@ -67,13 +67,13 @@ describe('cluster: true against a real 3-node Redis Cluster', () => {
           const r = await runner.run('manual');
           return r.ok ? undefined : r;
         },
-        { what: 'the probe to see the uncovered slots', timeoutMs: 10_000, intervalMs: 50 },
+        { what: 'the probe to see the uncovered slots', timeoutMs: 30_000, intervalMs: 50 },
       );
       assert.equal(failed!.message, `redis 127.0.0.1:${cluster.nodes[0]!.port}: cluster_state fail, 16381/16384 slots assigned, 16381 ok, 3 master(s) serving slots, 3 node(s) known`);
     } finally {
       await cluster.command(0, 'CLUSTER', 'ADDSLOTS', ...slots);
     }
-    await waitFor(async () => (await runner.run('manual')).ok, { what: 'the probe to pass once the slots are back', timeoutMs: 10_000, intervalMs: 50 });
+    await waitFor(async () => (await runner.run('manual')).ok, { what: 'the probe to pass once the slots are back', timeoutMs: 30_000, intervalMs: 50 });
   });
 
   test('a node killed: the surviving node reports its slots in trouble (pfail, then fail) and the probe fails', async () => {
@@ -85,7 +85,7 @@ describe('cluster: true against a real 3-node Redis Cluster', () => {
         const r = await runner.run('manual');
         return r.ok ? undefined : r;
       },
-      { what: 'the probe to notice the dead node', timeoutMs: 15_000, intervalMs: 50 },
+      { what: 'the probe to notice the dead node', timeoutMs: 30_000, intervalMs: 50 },
     );
     assert.match(failed!.message, new RegExp(`^redis 127\\.0\\.0\\.1:${cluster.nodes[0]!.port}: cluster_state (ok|fail), 16384/16384 slots assigned, \\d+ ok, \\d+ (pfail|fail), 3 master\\(s\\) serving slots, 3 node\\(s\\) known$`));
   });

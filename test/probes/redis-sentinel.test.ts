@@ -118,7 +118,7 @@ describe('redis probe through Sentinels', () => {
       assert.equal(promoted, set.nodes[1]!.port);
       phase = 'after failover';
       const afterFailover = seen.length;
-      await waitFor(() => seen.slice(afterFailover).some((r) => r.ok && r.message.includes(`PONG from 127.0.0.1:${promoted},`)), { what: 'a run on the new master', timeoutMs: 10_000 });
+      await waitFor(() => seen.slice(afterFailover).some((r) => r.ok && r.message.includes(`PONG from 127.0.0.1:${promoted},`)), { what: 'a run on the new master', timeoutMs: 30_000 });
       // the old master still calls itself master for a while (until the Sentinel reconfigures it): the probe must not trust it
       const later = seen.slice(afterFailover);
       const firstOnNew = later.findIndex((r) => r.ok && r.message.includes(`127.0.0.1:${promoted},`));
@@ -131,7 +131,7 @@ describe('redis probe through Sentinels', () => {
       const beforeKill = seen.length;
       const survivor = await set.killMaster();
       assert.equal(survivor, set.nodes[0]!.port);
-      await waitFor(() => seen.slice(beforeKill).some((r) => r.ok && r.message.includes(`PONG from 127.0.0.1:${survivor},`)), { what: 'a run on the promoted survivor', timeoutMs: 10_000 });
+      await waitFor(() => seen.slice(beforeKill).some((r) => r.ok && r.message.includes(`PONG from 127.0.0.1:${survivor},`)), { what: 'a run on the promoted survivor', timeoutMs: 30_000 });
       const outage = seen.slice(beforeKill);
       const failures = outage.filter((r) => !r.ok);
       // between the kill and the promotion the Sentinels still name the dead master: those runs fail, naming it

@@ -43,7 +43,7 @@ async function startRedis(extra: string[]): Promise<RedisProcess> {
         if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
         return (await probe.ping()) === 'PONG';
       },
-      { timeoutMs: 10_000, intervalMs: 50, what: `redis-server on ${port}` },
+      { timeoutMs: 30_000, intervalMs: 50, what: `redis-server on ${port}` },
     );
   } catch (err) {
     await stop();
@@ -80,7 +80,7 @@ describe('redis replication checks against a private primary and its replica', (
     // the primary pings its replicas every second, so an idle replica's last-I/O age stays ~0-1 s
     primary = await startRedis(['--repl-ping-replica-period', '1']);
     replica = await startRedis(['--replicaof', '127.0.0.1', String(primary.port)]);
-    await waitFor(async () => (await replicationInfo(replica.port)).master_link_status === 'up', { timeoutMs: 15_000, what: 'replica link up' });
+    await waitFor(async () => (await replicationInfo(replica.port)).master_link_status === 'up', { timeoutMs: 30_000, what: 'replica link up' });
   });
 
   after(async () => {
@@ -112,7 +112,7 @@ describe('redis replication checks against a private primary and its replica', (
     assert.equal((await r.run('manual')).ok, true);
     primary.child.kill('SIGSTOP');
     try {
-      await waitFor(async () => Number((await replicationInfo(replica.port)).master_last_io_seconds_ago) > 2, { timeoutMs: 15_000, intervalMs: 200, what: 'replica lag above 2s' });
+      await waitFor(async () => Number((await replicationInfo(replica.port)).master_last_io_seconds_ago) > 2, { timeoutMs: 30_000, intervalMs: 200, what: 'replica lag above 2s' });
       const lagging = await r.run('manual');
       assert.equal(lagging.ok, false);
       assert.equal(lagging.outcome, 'failure');
@@ -123,14 +123,14 @@ describe('redis replication checks against a private primary and its replica', (
     } finally {
       primary.child.kill('SIGCONT');
     }
-    await waitFor(async () => (await r.run('manual')).ok, { timeoutMs: 15_000, intervalMs: 200, what: 'replica check passes again' });
+    await waitFor(async () => (await r.run('manual')).ok, { timeoutMs: 30_000, intervalMs: 200, what: 'replica check passes again' });
   });
 
   test('master link down (the primary exits): the replica fails even without a lag limit when role replica is required', async () => {
     const r = run(replica.port, ['role: replica']);
     assert.equal((await r.run('manual')).ok, true);
     await primary.stop();
-    await waitFor(async () => (await replicationInfo(replica.port)).master_link_status === 'down', { timeoutMs: 15_000, what: 'replica link down' });
+    await waitFor(async () => (await replicationInfo(replica.port)).master_link_status === 'down', { timeoutMs: 30_000, what: 'replica link down' });
     const down = await r.run('manual');
     assert.equal(down.ok, false);
     assert.match(down.message, new RegExp(`^redis 127\\.0\\.0\\.1:${replica.port}: role replica of 127\\.0\\.0\\.1:${primary.port}, master link down( for \\d+s)?$`));

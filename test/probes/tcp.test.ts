@@ -81,7 +81,7 @@ describe('tcp probe', () => {
         proxy.setMode('pass');
       }
       assert.ok(Math.max(...openSeen) <= 2, `proxy open connections grew: ${openSeen.join(',')}`);
-      await waitFor(() => proxy.openConnections === 0, { what: 'every probe connection closed at the proxy', timeoutMs: 2000 });
+      await waitFor(() => proxy.openConnections === 0, { what: 'every probe connection closed at the proxy', timeoutMs: 30_000 });
     });
   }
 

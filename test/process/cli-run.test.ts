@@ -185,7 +185,7 @@ async function assertDrains(cli: Cli, port: number, signal: NodeJS.Signals): Pro
 }
 
 describe('health-sidecar run (compiled CLI)', () => {
-  it('readiness follows Redis and PostgreSQL through hysteresis; SIGTERM drains and exits 0; logs transitions and no password', { timeout: 90_000 }, async () => {
+  it('readiness follows Redis and PostgreSQL through hysteresis; SIGTERM drains and exits 0; logs transitions and no password', { timeout: 300_000 }, async () => {
     redisProxy.setMode('refuse');
     pgProxy.setMode('pass');
     const port = await freePort();
@@ -197,7 +197,7 @@ describe('health-sidecar run (compiled CLI)', () => {
     const early = await get(port, '/readyz?verbose');
     assert.equal(early.status, 503);
     assert.match(early.body, /^\[-\]cache failed: .+\n/);
-    await waitFor(() => cli.records().some((r) => r.check === 'cache' && r.to === 'DOWN'), { timeoutMs: 10_000, what: 'cache DOWN logged' });
+    await waitFor(() => cli.records().some((r) => r.check === 'cache' && r.to === 'DOWN'), { timeoutMs: 30_000, what: 'cache DOWN logged' });
 
     redisProxy.setMode('pass');
     await redisProxy.ready();
@@ -238,7 +238,7 @@ describe('health-sidecar run (compiled CLI)', () => {
     assert.equal(bodies.filter((b) => b.includes(CANARY)).length, 0, 'the URL password leaked into an HTTP answer');
   });
 
-  it('SIGINT drains the same way', { timeout: 60_000 }, async () => {
+  it('SIGINT drains the same way', { timeout: 300_000 }, async () => {
     redisProxy.setMode('pass');
     pgProxy.setMode('pass');
     const port = await freePort();
@@ -250,7 +250,7 @@ describe('health-sidecar run (compiled CLI)', () => {
     assert.equal(cli.output().includes(CANARY), false);
   });
 
-  it('the shipped config/sidecar.yaml with no dependency variables: skips them (one line each), is ready on its self check, exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
+  it('the shipped config/sidecar.yaml with no dependency variables: skips them (one line each), is ready on its self check, exits 0 on SIGTERM', { timeout: 300_000 }, async () => {
     const port = await freePort();
     const cli = startCli('config/sidecar.yaml', baseEnv({ PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '200ms' }));
     await until(port, '/readyz', 200, 'ready on the self check');
@@ -277,7 +277,7 @@ describe('health-sidecar run (compiled CLI)', () => {
     assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
   });
 
-  it('an invalid config exits 2 with every problem and never listens', { timeout: 30_000 }, async () => {
+  it('an invalid config exits 2 with every problem and never listens', { timeout: 300_000 }, async () => {
     const port = await freePort();
     const file = join(dir, 'invalid.yaml');
     writeFileSync(file, `server:\n  port: ${port}\n  host: 127.0.0.1\n  colour: blue\nchecks:\n  - name: Bad Name\n    kind: tcp\n    url: tcp://127.0.0.1:1\n`);

@@ -85,7 +85,7 @@ ${NAMES.map((n) => `  - { name: ${n}, kind: http, url: "http://127.0.0.1:${targe
     }),
   );
   for (const r of replicas) {
-    await waitFor(async () => (await get(r.port, '/readyz')).status === 200, { timeoutMs: 20_000, intervalMs: 50, what: `${r.hostname} ready (${r.output().slice(-400)})` });
+    await waitFor(async () => (await get(r.port, '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 50, what: `${r.hostname} ready (${r.output().slice(-400)})` });
   }
 
   const owned = await Promise.all(

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeCa, makeClientCert } from '../helpers/certs';
 import { freePort } from '../helpers/servers';
-import { childEnv, CLI, ensureBuilt, ROOT } from '../telemetry/support';
+import { childEnv } from '../telemetry/support';
+import { CLI, ensureBuilt, ROOT } from '../helpers/paths';
 
 interface Exit {
   code: number | null;

@@ -132,7 +132,7 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
       }),
     ready: () => ping(port),
     defaultSignal: 'SIGKILL',
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     intervalMs: 25,
   });
   await server.start();

@@ -166,7 +166,7 @@ notifications:
   - { name: hook, kind: webhook, url: "http://127.0.0.1:${hook.port}/hook", headers: { Authorization: "Bearer \${HOOK_PW}" }, secret: "\${HOOK_SECRET}", cooldown: 0s, retry: { attempts: 1 } }
 `;
   running = await support.startSidecar(yaml, { env: ENV });
-  await servers.waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'every check has a result', timeoutMs: 20_000 });
+  await servers.waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'every check has a result', timeoutMs: 30_000 });
 });
 
 after(async () => {
@@ -279,7 +279,7 @@ test('no canary appears in any response, log line, exported span or notification
   assert.equal(statuses.get('key GET /admin/diagnostics'), 200);
   assert.equal(statuses.get('wrong GET /admin/diagnostics'), 401);
 
-  await servers.waitFor(() => hookBodies.length > 0, { what: 'a webhook delivery', timeoutMs: 10_000 });
+  await servers.waitFor(() => hookBodies.length > 0, { what: 'a webhook delivery', timeoutMs: 30_000 });
   await new Promise((resolve) => setTimeout(resolve, 200)); // let in-flight deliveries and their logs land
   await provider.forceFlush();
   const spans = exporter.getFinishedSpans();
@@ -312,7 +312,7 @@ test('production path (compiled CLI, OTLP export, /metrics): no canary in any re
         const health = (await call(cli.port, 'GET', '/health', bearer(C.API_KEY))).json();
         return Object.values(health.checks as Record<string, { status: string }>).every((c) => c.status !== 'UNKNOWN');
       },
-      { what: 'every check has a result', timeoutMs: 20_000 },
+      { what: 'every check has a result', timeoutMs: 30_000 },
     );
     const { outputs, statuses } = await drive(cli.port);
     // positive controls: metrics served, spans of failing runs exported, logs written

@@ -30,7 +30,7 @@ checks:
   - { name: app, kind: http, url: "${dependency.url}/ok", interval: 1h, timeout: 10s }
 `,
     );
-    await waitFor(() => running.sidecar.store.get('app')?.status === 'UP', { what: 'first scheduled run', timeoutMs: 10_000 });
+    await waitFor(() => running.sidecar.store.get('app')?.status === 'UP', { what: 'first scheduled run', timeoutMs: 30_000 });
   });
   after(async () => {
     for (const res of held) res.end('ok');
@@ -43,7 +43,7 @@ checks:
     hold = true;
     const replies = Promise.all(Array.from({ length: 50 }, () => call(running.port, 'POST', '/admin/checks/app/run', bearer(KEY))));
     // every one of the 50 has joined once its admin log line is written (before it awaits the run)
-    await waitFor(() => running.logs.filter((l) => l.includes('"action":"run"')).length >= 50, { what: '50 admin runs joined', timeoutMs: 20_000 });
+    await waitFor(() => running.logs.filter((l) => l.includes('"action":"run"')).length >= 50, { what: '50 admin runs joined', timeoutMs: 30_000 });
     await waitFor(() => held.length >= 1, { what: 'the probe at the dependency' });
     hold = false;
     for (const res of held.splice(0)) res.end('ok');
@@ -81,7 +81,7 @@ checks:
   - { name: app, kind: http, url: "${dependency.url}/ok", interval: 1h }
 `,
     );
-    await waitFor(() => running.sidecar.store.get('app')?.status === 'DOWN', { what: 'first scheduled run', timeoutMs: 10_000 });
+    await waitFor(() => running.sidecar.store.get('app')?.status === 'DOWN', { what: 'first scheduled run', timeoutMs: 30_000 });
   });
   after(async () => {
     await running.stop();

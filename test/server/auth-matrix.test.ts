@@ -50,7 +50,7 @@ checks:
 
 async function start(showDetails: string, keys = true): Promise<RunningSidecar> {
   const running = await startSidecar(yaml(showDetails, keys), { env: { OPS_KEY, CI_KEY } });
-  await waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'first results', timeoutMs: 10_000 });
+  await waitFor(() => running.sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'first results', timeoutMs: 30_000 });
   return running;
 }
 

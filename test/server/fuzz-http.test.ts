@@ -43,7 +43,7 @@ checks:
 `,
     { level: 'info' },
   );
-  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP', timeoutMs: 10_000 });
+  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP', timeoutMs: 30_000 });
   agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 });
 after(async () => {
@@ -121,7 +121,7 @@ interface Answer {
 /** The shared client, keep-alive, settling every outcome into an answer: the property judges it. */
 async function send(method: string, path: string, headers: Record<string, string>, body: string | Buffer | undefined): Promise<Answer> {
   try {
-    const reply = await request(running.port, path, { method, headers, body, agent, timeoutMs: 10_000 });
+    const reply = await request(running.port, path, { method, headers, body, agent, timeoutMs: 30_000 });
     return { status: reply.status, body: reply.body };
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
@@ -166,7 +166,7 @@ test(`fuzz over node:http: ${HTTP_RUNS} random requests, no 5xx of our own`, asy
     { seed: SEED, numRuns: HTTP_RUNS, endOnFailure: true },
   );
   // a fuzzed reset leaves a check UNKNOWN (503 on /livez, rightly) until its next run
-  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP again', timeoutMs: 10_000 });
+  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP again', timeoutMs: 30_000 });
   const after = await livezMs(50);
   const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ');
   t.diagnostic(`${HTTP_RUNS} requests; statuses ${summary}; /livez median ${baseline.toFixed(2)} ms before, ${after.toFixed(2)} ms after`);
@@ -237,7 +237,7 @@ test(`fuzz over raw sockets: ${RAW_RUNS} malformed requests, no 5xx, no crash`, 
   assert.ok((statuses.get(400) ?? 0) > 0, 'malformed requests were answered 400');
   assert.deepEqual(running.logs.filter((l) => l.includes('request handler failed')), []);
   // still alive and well
-  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP again', timeoutMs: 10_000 });
+  await waitFor(() => running.sidecar.store.all().every((s) => s.status === 'UP'), { what: 'checks UP again', timeoutMs: 30_000 });
   assert.deepEqual([(await call(running.port, 'GET', '/livez')).status, (await call(running.port, 'GET', '/livez')).text], [200, 'ok']);
   assert.equal((await call(running.port, 'GET', '/admin/diagnostics', { authorization: `Bearer ${KEY}` })).status, 200);
 });

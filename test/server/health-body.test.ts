@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Sidecar } from '../../src/sidecar';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { request, sidecarFromYaml } from './helpers';
+import { sidecarFromYaml } from './helpers';
+import { request } from '../helpers/http';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -38,7 +39,7 @@ checks:
   - { name: gone, kind: tcp, url: "tcp://127.0.0.1:${closedPort}", groups: [live], critical: false }
 `));
     port = await sidecar.start();
-    await waitFor(() => sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'first results', timeoutMs: 10_000 });
+    await waitFor(() => sidecar.store.all().every((s) => s.status !== 'UNKNOWN'), { what: 'first results', timeoutMs: 30_000 });
   });
   after(async () => {
     await sidecar.shutdown({ drain: false });

@@ -40,9 +40,9 @@ checks:
     cleanups.push(() => sidecar.shutdown({ drain: false }));
     const port = await sidecar.start();
     // no request at all until the app has been UP and gone DOWN again
-    await waitFor(() => sidecar.store.get('app')?.status === 'UP', { timeoutMs: 10_000, what: 'app UP' });
+    await waitFor(() => sidecar.store.get('app')?.status === 'UP', { timeoutMs: 30_000, what: 'app UP' });
     appStatus = 500;
-    await waitFor(() => sidecar.store.get('app')?.status === 'DOWN', { timeoutMs: 10_000, what: 'app DOWN' });
+    await waitFor(() => sidecar.store.get('app')?.status === 'DOWN', { timeoutMs: 30_000, what: 'app DOWN' });
     const startup = await request(port, '/startupz?verbose');
     assert.equal(startup.status, 200);
     assert.equal(startup.body, '[+]startup started\n[-]app failed: reason withheld\nstartupz check passed\n');

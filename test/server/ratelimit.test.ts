@@ -98,7 +98,7 @@ checks:
   - { name: app, kind: http, url: "${dependency.url}/", interval: 1h, groups: [live, ready, startup] }
 `,
     );
-    await waitFor(() => running.sidecar.store.get('app')?.status === 'UP', { what: 'first run', timeoutMs: 10_000 });
+    await waitFor(() => running.sidecar.store.get('app')?.status === 'UP', { what: 'first run', timeoutMs: 30_000 });
   });
   after(async () => {
     await running.stop();

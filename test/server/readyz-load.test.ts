@@ -71,15 +71,15 @@ after(async () => {
 describe('/readyz under load while a dependency hangs', () => {
   it(`${CONCURRENCY} concurrent /readyz, three times, all answer 503 while the check's run hangs in flight`, async () => {
     const loop = sidecar.loop('db')!;
-    await waitFor(() => sidecar.store.get('db')?.status === 'UP', { timeoutMs: 15_000, what: 'db UP' });
+    await waitFor(() => sidecar.store.get('db')?.status === 'UP', { timeoutMs: 30_000, what: 'db UP' });
     // warm up both servers (JIT, first-connection costs) before measuring
     await burst(bare.port, '/');
     await burst(port, '/readyz');
 
     // refused (the kept connection dropped: an event run) → DOWN; then a run that hangs on the black hole
     pgProxy.setMode('refuse');
-    await waitFor(() => sidecar.store.get('db')?.status === 'DOWN', { timeoutMs: 20_000, what: 'db DOWN after a refused run' });
-    await waitFor(() => !loop.running, { timeoutMs: 20_000, what: 'the refused run over' });
+    await waitFor(() => sidecar.store.get('db')?.status === 'DOWN', { timeoutMs: 30_000, what: 'db DOWN after a refused run' });
+    await waitFor(() => !loop.running, { timeoutMs: 30_000, what: 'the refused run over' });
     pgProxy.setMode('blackhole');
     let recorded = 0;
     const off = sidecar.store.onRecord(() => recorded++);

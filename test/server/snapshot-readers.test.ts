@@ -46,14 +46,14 @@ checks:
     await waitFor(async () => (await request(port, '/startupz')).status === 200, { what: 'startup latched', timeoutMs: 30_000 });
 
     appStatus = 500;
-    await waitFor(() => sidecar.store.get('app')?.status === 'DOWN', { what: 'app DOWN', timeoutMs: 10_000 });
+    await waitFor(() => sidecar.store.get('app')?.status === 'DOWN', { what: 'app DOWN', timeoutMs: 30_000 });
     assert.equal((await request(port, '/startupz')).status, 200, 'startup stays latched');
     assert.equal((await request(port, '/readyz')).status, 503);
     assert.deepEqual((await health()).groups, { live: 'UP', ready: 'DOWN', startup: 'UP' });
     assert.deepEqual(await groupsOnPage(), { live: 'up', ready: 'down', startup: 'up' }, 'the status page shows the latched startup group');
 
     appStatus = 200;
-    await waitFor(() => sidecar.store.get('app')?.status === 'UP', { what: 'app UP again', timeoutMs: 10_000 });
+    await waitFor(() => sidecar.store.get('app')?.status === 'UP', { what: 'app UP again', timeoutMs: 30_000 });
     assert.equal((await diagnostics()).status, 'UP');
     sidecar.health.startDraining(); // what SIGTERM does first (shutdown() then waits drainDelay)
     assert.equal((await request(port, '/readyz')).status, 503);

@@ -646,7 +646,7 @@ checks:
         const outcomes = new Set(checkOpenMetrics(body).get('healthcheck_probe_duration_seconds')!.samples.filter((s) => s.exemplar).map((s) => `${s.labels.healthcheck_name}/${s.labels.healthcheck_outcome}`));
         return ['cache/success', 'web/success', 'down/failure', 'down/rejected', 'slow/timeout'].every((o) => outcomes.has(o)) ? body : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 200, what: 'exemplars for every check and outcome' },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'exemplars for every check and outcome' },
     ))!;
     const samples = checkOpenMetrics(body).get('healthcheck_probe_duration_seconds')!.samples.filter((s) => s.exemplar);
     await receiver.waitFor(() => samples.every((s) => spanOf(s.exemplar!.labels.trace_id!, s.exemplar!.labels.span_id!)), 10_000);
@@ -689,7 +689,7 @@ checks:
         const names = new Set(body.data.filter((r) => r.exemplars.length > 0).map((r) => r.seriesLabels.healthcheck_name));
         return ['cache', 'web', 'down', 'slow'].every((n) => names.has(n)) ? body.data : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 250, what: `Prometheus to store exemplars (log: ${prometheus!.log()})` },
+      { timeoutMs: 30_000, intervalMs: 250, what: `Prometheus to store exemplars (log: ${prometheus!.log()})` },
     ))!;
     const targets = (await (await fetch(`http://127.0.0.1:${prometheus!.port}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
     assert.deepEqual(targets.data.activeTargets.map((t) => ({ health: t.health, lastError: t.lastError })), [{ health: 'up', lastError: '' }]);

@@ -53,7 +53,7 @@ async function measure(webUrl: string, env: Record<string, string>): Promise<Mea
   const cli = await startCli(yaml(webUrl), env);
   try {
     // past start-up: both checks have run
-    await waitFor(async () => (await scrape(cli.port)).attempts >= 2, { what: 'the first runs of both checks', timeoutMs: 20_000 });
+    await waitFor(async () => (await scrape(cli.port)).attempts >= 2, { what: 'the first runs of both checks', timeoutMs: 30_000 });
     const start = await scrape(cli.port);
     const startedAt = performance.now();
     await sleep(WINDOW_MS);

@@ -131,7 +131,7 @@ checks:
     writeFileSync(file, yaml);
     reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f) }).start();
     await waitFor(() => sidecar.store.all().every((s) => (s.consecutiveFailures + s.consecutiveSuccesses >= 3) && (s.name !== 'flaky' || s.breaker === 'open')), {
-      timeoutMs: 20_000,
+      timeoutMs: 30_000,
       what: 'three runs of every check and the open breaker of flaky',
     });
     // enough garbage for scavenges, so the GC histogram has data

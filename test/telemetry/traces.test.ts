@@ -349,7 +349,7 @@ checks:
   - { name: cache, kind: redis, url: "${REDIS_URL}" }
 `, {});
     const port = cli.port;
-    await waitFor(async () => (await get(port, '/metrics')).body.includes('healthcheck_probe_attempts_total{healthcheck_name="cache"'), { timeoutMs: 10_000, what: 'a counted attempt' });
+    await waitFor(async () => (await get(port, '/metrics')).body.includes('healthcheck_probe_attempts_total{healthcheck_name="cache"'), { timeoutMs: 30_000, what: 'a counted attempt' });
     const exit = await cli.stop();
     assert.equal(exit.code, 0);
     const disabled = cli.records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('traces disabled'));
