@@ -6,7 +6,8 @@
 import { parseConfig } from '../../src/probes/registry';
 import type { CheckConfig } from '../../src/config/types';
 import { CheckRunner, type AttemptObserver } from '../../src/health/runner';
-import type { Outcome } from '../../src/health/state';
+import type { Outcome, RunResult } from '../../src/health/state';
+import { waitFor } from '../helpers/servers';
 import type { BreakerState } from '../../src/policy/build';
 import { createProbe, type AnyCheckConfig } from '../../src/probes/registry';
 import { Redactor } from '../../src/redact';
@@ -71,6 +72,25 @@ export class RecordingObserver implements AttemptObserver {
 /** A real probe for the check behind a CheckRunner; remember to close() it. */
 export function runnerFor(check: CheckConfig, redactor: Redactor, observer?: AttemptObserver): CheckRunner {
   return new CheckRunner(check, createProbe(check, { redactor }), redactor, observer);
+}
+
+/**
+ * Runs `runner` until a run succeeds and returns that result: "the probe recovers" (or "the connection is
+ * up") on a machine busy enough that one run may miss a short timeout. Fails after a hang guard.
+ */
+export async function recovers(runner: CheckRunner, what = 'a successful run'): Promise<RunResult> {
+  const outcomes: string[] = [];
+  let success: RunResult | undefined;
+  await waitFor(
+    async () => {
+      const result = await runner.run('manual');
+      outcomes.push(result.outcome);
+      if (result.outcome === 'success') success = result;
+      return success !== undefined;
+    },
+    { what: `${what} (runs so far: ${outcomes.join(', ')})`, intervalMs: 1 },
+  );
+  return success!;
 }
 
 /** Assert helper: a message must not contain any of the given secrets. */

@@ -15,7 +15,9 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
 import { freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, get, startCli, type CliProcess } from '../telemetry/support';
+import { startCli, type CliProcess } from '../telemetry/support';
+import { ensureBuilt } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 const PREFIX = `uptime-restart-${process.pid}-${Date.now()}`;
 

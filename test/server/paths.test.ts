@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/probes/registry';
 import type { Sidecar } from '../../src/sidecar';
 import { waitFor } from '../helpers/servers';
-import { request, sidecarFromYaml, type Reply } from './helpers';
+import { sidecarFromYaml } from './helpers';
+import { type Reply, request } from '../helpers/http';
 
 const KEY = 'paths-test-key-0123456789';
 const AUTH = { authorization: `Bearer ${KEY}` };

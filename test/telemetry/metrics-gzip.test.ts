@@ -11,7 +11,8 @@ import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/servers';
-import { ensureBuilt, parsePrometheus, PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
+import { parsePrometheus, PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
+import { ensureBuilt } from '../helpers/paths';
 
 interface Exchange {
   acceptEncoding: string | undefined;

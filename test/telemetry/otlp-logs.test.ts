@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedLogRecord } from '../helpers/otlp-receiver';
 import { freePort, startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, startCli, type CliProcess } from './support';
+import { startCli, type CliProcess } from './support';
+import { ensureBuilt } from '../helpers/paths';
 
 /** OTLP SeverityNumber */
 const SEVERITY = { info: 9, warn: 13 } as const;

@@ -14,7 +14,9 @@ import { startOtlpReceiver, TEMPORALITY, type OtlpReceiver, type ReceivedMetric 
 import { freePort, startHttpServer, type TestHttpServer } from '../helpers/servers';
 import { PROBE_DURATION_BUCKETS } from '../../src/telemetry/semconv';
 import { VERSION } from '../../src/version';
-import { ensureBuilt, get, parsePrometheus, startCli, type CliProcess, type Family } from './support';
+import { parsePrometheus, startCli, type CliProcess, type Family } from './support';
+import { ensureBuilt } from '../helpers/paths';
+import { get } from '../helpers/http';
 
 const yaml = (webUrl: string, closedPort: number, interval = '1h', timeout = '500ms') => `
 server: { port: 0, host: 127.0.0.1, drainDelay: 0ms }
