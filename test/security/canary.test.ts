@@ -298,13 +298,23 @@ test('no canary appears in any response, log line, exported span or notification
   t.diagnostic(`canary scan: ${outputs.length} outputs (${spans.length} spans, ${running.logs.length} log lines, ${hookBodies.length} webhook bodies), ${allCanaries().length} canaries, 0 leaks; /metrics answered ${statuses.get('anonymous GET /metrics')}`);
 });
 
-test('production path (compiled CLI, OTLP export, /metrics): no canary in any response, log line, /metrics text or OTLP request body', async (t) => {
+test('production path (compiled CLI, OTLP traces, metrics and logs, /metrics): no canary in any response, log line, /metrics text or OTLP request body', async (t) => {
   const { startCli } = await import('../telemetry/support');
   const { ensureBuilt } = await import('../helpers/paths');
   const { startOtlpReceiver } = await import('../helpers/otlp-receiver');
   ensureBuilt();
   const receiver = await startOtlpReceiver();
-  const cli = await startCli(yaml, { ...ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100', LOG_LEVEL: 'debug' });
+  const cli = await startCli(yaml, {
+    ...ENV,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    LOG_LEVEL: 'debug',
+    // all three signals over OTLP (metrics beside /metrics, logs beside stdout)
+    OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+    OTEL_METRIC_EXPORT_INTERVAL: '300',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_BLRP_SCHEDULE_DELAY: '100',
+  });
   try {
     const { call, bearer } = support;
     await servers.waitFor(
@@ -320,16 +330,28 @@ test('production path (compiled CLI, OTLP export, /metrics): no canary in any re
     const metrics = outputs.find((o) => o.where.startsWith('anonymous GET /metrics'))!.text;
     assert.match(metrics, /healthcheck_probe_duration_seconds_bucket\{[^}]*healthcheck_name="redis-wrongpass"/);
     await receiver.waitFor((spans) => ['pg-down', 'redis-wrongpass', 'http-refused'].every((name) => spans.some((s) => s.name === `healthcheck ${name}` && s.status.code === 2)), 20_000);
-    const exit = await cli.stop(); // SIGTERM: flushes pending spans
+    // positive controls for the other two signals: the failing checks' data points and state-change records arrived
+    await receiver.until(
+      () =>
+        receiver.metrics.some((m) => m.name === 'healthcheck.probe.duration' && m.points.some((p) => p.attributes['healthcheck.name'] === 'redis-wrongpass')) &&
+        ['pg-down', 'redis-wrongpass', 'http-refused'].every((name) => receiver.logs.some((r) => r.attributes.check === name && r.attributes.to === 'DOWN')),
+      'OTLP metrics of redis-wrongpass and the DOWN records of the failing checks',
+      20_000,
+    );
+    const exit = await cli.stop(); // SIGTERM: flushes pending spans, data points and log records
     assert.equal(exit.code, 0);
     for (const line of cli.lines) outputs.push({ where: 'cli log', text: line });
     for (const body of hookBodies) outputs.push({ where: 'webhook body', text: body });
     for (const request of receiver.requests) outputs.push({ where: `OTLP request ${request.path}`, text: request.body.toString('latin1') });
-    for (const span of receiver.spans) outputs.push({ where: `OTLP span ${span.name}`, text: JSON.stringify(span, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) });
+    const asJson = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+    for (const span of receiver.spans) outputs.push({ where: `OTLP span ${span.name}`, text: asJson(span) });
+    for (const metric of receiver.metrics) outputs.push({ where: `OTLP metric ${metric.name}`, text: asJson(metric) });
+    for (const record of receiver.logs) outputs.push({ where: `OTLP log record ${String(record.body).slice(0, 60)}`, text: asJson(record) });
+    assert.ok(receiver.requests.some((r) => r.path === '/v1/metrics') && receiver.requests.some((r) => r.path === '/v1/logs'), 'metrics and logs requests scanned');
     assert.ok(receiver.spans.some((s) => s.scope.name.includes('ioredis')) && receiver.spans.some((s) => s.scope.name.includes('pg')), 'client spans of the ioredis and pg instrumentations exported');
     const leaks = scan(outputs);
     assert.deepEqual(leaks, [], `${leaks.length} leak(s)`);
-    t.diagnostic(`canary scan (CLI): ${outputs.length} outputs (${receiver.requests.length} OTLP requests with ${receiver.spans.length} spans, ${cli.lines.length} log lines, /metrics ${metrics.length} bytes), ${allCanaries().length} canaries, 0 leaks`);
+    t.diagnostic(`canary scan (CLI): ${outputs.length} outputs (${receiver.requests.length} OTLP requests with ${receiver.spans.length} spans, ${receiver.metrics.length} metrics, ${receiver.logs.length} log records, ${cli.lines.length} log lines, /metrics ${metrics.length} bytes), ${allCanaries().length} canaries, 0 leaks`);
   } finally {
     cli.kill();
     await receiver.close();
