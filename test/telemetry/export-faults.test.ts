@@ -33,8 +33,12 @@ interface Measurement {
   /** the window as it really lasted (a busy machine stretches timers) */
   windowMs: number;
   exportFailures: number;
+  /** failed exports by signal (healthcheck_telemetry_export_failures_total{healthcheck_telemetry_signal}) */
+  failuresBy: Record<string, number>;
   heapUsedBytes: number;
   exportLogLines: string[];
+  /** the rate-limited warnings of the metrics and logs exporters */
+  signalLogLines: Record<'metrics' | 'logs', string[]>;
   exit: { code: number | null; signal: NodeJS.Signals | null; ms: number };
 }
 
@@ -45,6 +49,7 @@ async function scrape(port: number) {
   return {
     attempts: sum('healthcheck_probe_attempts_total'),
     exportFailures: sum('healthcheck_telemetry_export_failures_total'),
+    failuresBy: Object.fromEntries(['traces', 'metrics', 'logs'].map((signal) => [signal, sum('healthcheck_telemetry_export_failures_total', (l) => l.healthcheck_telemetry_signal === signal)])),
     heapUsed: sum('v8js_memory_heap_used_bytes'),
   };
 }
@@ -64,8 +69,10 @@ async function measure(webUrl: string, env: Record<string, string>): Promise<Mea
       runs: (end.attempts - start.attempts) / 2,
       windowMs,
       exportFailures: end.exportFailures,
+      failuresBy: end.failuresBy,
       heapUsedBytes: end.heapUsed,
       exportLogLines: cli.lines.filter((l) => l.includes('trace export to')),
+      signalLogLines: { metrics: cli.lines.filter((l) => l.includes('metrics export to')), logs: cli.lines.filter((l) => l.includes('logs export to')) },
       exit,
     };
   } finally {
@@ -80,7 +87,17 @@ describe('collector down or black-holed: probes keep their cadence, memory bound
   let baseline: Measurement;
   let refused: Measurement;
   let blackholed: Measurement;
-  const OTLP_ENV = { OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '1000', OTEL_BSP_EXPORT_TIMEOUT: '1000' };
+  // all three signals pushed: traces, metrics (every 200 ms, beside /metrics) and logs
+  const OTLP_ENV = {
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+    OTEL_BSP_EXPORT_TIMEOUT: '1000',
+    OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+    OTEL_METRIC_EXPORT_INTERVAL: '200',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_BLRP_SCHEDULE_DELAY: '50',
+    OTEL_BLRP_EXPORT_TIMEOUT: '1000',
+  };
 
   before(async () => {
     ensureBuilt();
@@ -121,6 +138,15 @@ describe('collector down or black-holed: probes keep their cadence, memory bound
       assert.equal(get().exportLogLines.length, 1, get().exportLogLines.join('\n'));
       const record = JSON.parse(get().exportLogLines[0]!) as Record<string, unknown>;
       assert.equal(record.level, 'warn');
+    });
+
+    it(`${label}: metrics and logs exports failed too: counted per signal, one warning each (at most one a minute)`, () => {
+      assert.ok(get().failuresBy.metrics! >= 1 && get().failuresBy.logs! >= 1 && get().failuresBy.traces! >= 1, JSON.stringify(get().failuresBy));
+      for (const signal of ['metrics', 'logs'] as const) {
+        assert.equal(get().signalLogLines[signal].length, 1, `${signal}: ${get().signalLogLines[signal].join('\n')}`);
+        const record = JSON.parse(get().signalLogLines[signal][0]!) as Record<string, unknown>;
+        assert.deepEqual({ level: record.level, signal: record.signal }, { level: 'warn', signal });
+      }
     });
 
     it(`${label}: heap bounded (not more than the baseline's plus a margin)`, () => {
