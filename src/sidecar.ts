@@ -14,7 +14,7 @@ import { CheckLoop } from './health/scheduler';
 import { HealthStore, type RunResult } from './health/state';
 import { createProbe } from './probes/registry';
 import { Redactor } from './redact';
-import { createHttpServer, Router, type RequestContext } from './server/app';
+import { createHttpServer, Router, type RequestContext, type RequestMetrics } from './server/app';
 import { registerAdminRoutes } from './server/admin';
 import { Authenticator } from './server/auth';
 import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
@@ -37,6 +37,8 @@ import { VERSION } from './version';
 export interface SidecarHooks {
   /** per-attempt metrics etc. */
   observer?: AttemptObserver;
+  /** http.server.request.duration and refusal counts of the sidecar's own HTTP server */
+  requestMetrics?: RequestMetrics;
   /** extra routes (metrics, admin, status page) registered before the server starts */
   registerRoutes?: (router: Router, sidecar: Sidecar) => void;
 }
@@ -191,8 +193,9 @@ export class Sidecar {
       router: this.router,
       identify: (req) => this.auth.identify(req),
       guard: this.rateLimit,
-      fastPath: createProbeFastPath({ health: this.health, anonymousDetails: () => this.current.server.showDetails === 'always' }, () => this.extraPaths),
+      fastPath: createProbeFastPath({ health: this.health, anonymousDetails: () => this.current.server.showDetails === 'always' }, () => this.extraPaths, this.hooks.requestMetrics),
       logger: this.logger,
+      metrics: this.hooks.requestMetrics,
     });
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {

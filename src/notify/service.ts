@@ -24,6 +24,7 @@ import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
 import type { CheckState, Transition } from '../health/state';
 import type { Redactor } from '../redact';
+import { ATTR, METRIC } from '../telemetry/semconv';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
 import { SlackTarget } from './slack';
@@ -83,7 +84,7 @@ export interface NotificationServiceOptions {
 export class NotificationService {
   readonly deadLetters: DeadLetterList;
   private readonly slots = new Map<string, TargetSlot>();
-  private readonly counters: { sent: Counter; failed: Counter; dead: Counter };
+  private readonly counters: { sent: Counter; failed: Counter; dead: Counter; attempts: Counter };
   private readonly now: () => number;
   private service: string;
   private closing = false;
@@ -98,6 +99,7 @@ export class NotificationService {
       sent: meter.createCounter(NOTIFY_METRIC.sent, { description: 'notification messages delivered' }),
       failed: meter.createCounter(NOTIFY_METRIC.failed, { description: 'failed notification delivery attempts' }),
       dead: meter.createCounter(NOTIFY_METRIC.dead, { description: 'notification messages given up (dead letters)' }),
+      attempts: meter.createCounter(METRIC.notificationAttempts, { unit: '{attempt}', description: 'notification delivery attempts by target and outcome: success, failure, timeout (breaker rejections make no attempt)' }),
     };
     this.deadLetters = new DeadLetterList(options.maxDeadLetters, options.onDeadLettersChange, (letter) =>
       this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id }, `dead letter dropped (list full): ${letter.target} ${letter.event.check} → ${letter.event.to}`),
@@ -251,10 +253,12 @@ export class NotificationService {
     return {
       sent: (target: Target, event: NotificationEvent) => {
         this.counters.sent.add(1, { [TARGET_ATTR]: target.name });
+        this.counters.attempts.add(1, { [TARGET_ATTR]: target.name, [ATTR.outcome]: 'success' });
         this.log('info', { target: target.name, check: event.check, to: event.to, eventId: event.id }, `notification sent to ${target.name}: ${event.check} → ${event.to}`);
       },
       failed: (target: Target, event: NotificationEvent, error: string) => {
         this.counters.failed.add(1, { [TARGET_ATTR]: target.name });
+        this.counters.attempts.add(1, { [TARGET_ATTR]: target.name, [ATTR.outcome]: error.startsWith('timed out') ? 'timeout' : 'failure' });
         this.log('warn', { target: target.name, check: event.check, eventId: event.id, error }, `notification to ${target.name} failed: ${error}`);
       },
       dead: (letter: DeadLetter) => {

@@ -23,6 +23,8 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestCo
 export interface Route {
   methods: readonly string[];
   handler: Handler;
+  /** http.route: the path, or the prefix with its parameter named (`/health/{check}`) */
+  template: string;
 }
 
 export interface ServerLimits {
@@ -79,13 +81,13 @@ export class Router {
   }
 
   add(path: string, methods: readonly string[], handler: Handler): this {
-    this.exact.set(path, { methods: withHead(methods), handler });
+    this.exact.set(path, { methods: withHead(methods), handler, template: path });
     return this;
   }
 
   /** `/health/` + one path segment (no further slashes) */
-  addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/): this {
-    this.prefixes.push({ prefix, route: { methods: withHead(methods), handler }, pattern });
+  addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/, template = `${prefix}{param}`): this {
+    this.prefixes.push({ prefix, route: { methods: withHead(methods), handler, template }, pattern });
     this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
     return this;
   }
@@ -113,6 +115,19 @@ function withHead(methods: readonly string[]): readonly string[] {
   return methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods;
 }
 
+/** A recorder bound to one (method, route, status): recording allocates and hashes nothing. */
+export interface BoundRecorder {
+  record(seconds: number): void;
+}
+
+/** The HTTP server's own metrics (telemetry/server-metrics.ts implements it). */
+export interface RequestMetrics {
+  /** the recorder of one (method, route template, status); route undefined when no route matched */
+  bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder;
+  /** a request refused with this error code (missing_key, invalid_key, rate_limited, …) */
+  refused(code: string): void;
+}
+
 export interface AppOptions {
   router: Router;
   identify: (req: IncomingMessage) => Identity;
@@ -122,6 +137,8 @@ export interface AppOptions {
   fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
   logger: Logger;
   limits?: Partial<ServerLimits>;
+  /** http.server.request.duration and refusals; the fast path records its own (pre-bound) */
+  metrics?: RequestMetrics;
 }
 
 export function createHttpServer(options: AppOptions): http.Server {
@@ -163,10 +180,12 @@ export function createHttpServer(options: AppOptions): http.Server {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AppOptions, limits: ServerLimits): Promise<void> {
+  const started = options.metrics ? performance.now() : 0;
+  let route: string | undefined;
+  let url: URL | undefined;
   try {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > limits.maxUrlLength) throw new HttpError(414, 'uri_too_long', `request target longer than ${limits.maxUrlLength} bytes`);
-    let url: URL;
     try {
       url = new URL(rawUrl, 'http://sidecar.invalid');
     } catch {
@@ -182,6 +201,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     options.guard?.(req, ctx);
     if (hasBody(req)) ctx.body = await readBody(req, limits.maxBodyBytes);
     const found = options.router.match(url.pathname);
+    route = found?.route.template;
     if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(url.pathname)}`);
     const method = req.method ?? 'GET';
     if (!found.route.methods.includes(method)) {
@@ -190,8 +210,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     ctx.param = found.param;
     await found.route.handler(req, res, ctx);
   } catch (err) {
-    if (err instanceof HttpError) sendError(req, res, err);
-    else {
+    if (err instanceof HttpError) {
+      if (err.status === 401 || err.status === 429) options.metrics?.refused(err.code);
+      sendError(req, res, err);
+    } else {
       options.logger.error({ err }, 'request handler failed');
       sendError(req, res, new HttpError(500, 'internal', 'internal error'));
     }
@@ -200,6 +222,19 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     // connection stays usable, unless it is oversized — then the connection
     // closes after the answer (Connection: close) and the rest is never read.
     if (!req.complete && !res.getHeader('connection')) discardBody(req, limits.maxBodyBytes);
+    if (options.metrics) {
+      // refused before routing (401, 429): the route the request was for
+      if (route === undefined && url) route = routeOf(options.router, url.pathname);
+      options.metrics.bind(req.method, route, res.statusCode).record((performance.now() - started) / 1000);
+    }
+  }
+}
+
+function routeOf(router: Router, pathname: string): string | undefined {
+  try {
+    return router.match(pathname)?.route.template;
+  } catch {
+    return undefined;
   }
 }
 

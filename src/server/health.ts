@@ -108,5 +108,5 @@ export function registerHealthRoutes(router: Router, view: HealthView): void {
     const body = { name, ...checkJson(state, details), ...uptime, ...envelope(view.startedAt, Date.now()) };
     // the history moves with every run: with it the tag names the run (lastCheckedAt), not only the version
     sendWithEtag(req, res, state.status === 'UP' ? 200 : 503, body, `W/"${name}-${state.version}-${state.breaker}-${details ? 'd' : 's'}${uptime ? `-${state.lastCheckedAt ?? 0}` : ''}"`);
-  });
+  }, undefined, '/health/{check}');
 }

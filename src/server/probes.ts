@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GroupName } from '../config/types';
 import { isServing, type GroupView } from '../health/aggregate';
 import type { CheckState } from '../health/state';
-import type { RequestContext, Router } from './app';
+import type { BoundRecorder, RequestContext, RequestMetrics, Router } from './app';
 import { BASE_HEADERS, HttpError, sendText } from './respond';
 import type { HealthView } from './view';
 
@@ -76,14 +76,11 @@ const LABEL: Record<GroupName, string> = { live: 'livez', ready: 'readyz', start
 export function createProbeFastPath(
   view: Pick<HealthView, 'health'> & { anonymousDetails?: () => boolean },
   extraPaths: () => ReadonlyMap<string, string> = () => new Map(),
+  metrics?: RequestMetrics,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const groupOf = new Map<string, GroupName>();
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) for (const path of paths) groupOf.set(path, group);
   // server.paths onto a probe path (`/ready: readyz`) take the fast path too; read per miss, so a reload applies
-  const aliasGroup = (url: string): GroupName | undefined => {
-    const target = extraPaths().get(url);
-    return target === undefined ? undefined : groupOf.get(target);
-  };
   const answer = (status: number, body: string) => ({ status, body, headers: { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } });
   const pass = answer(200, 'ok');
   // the failure body lists the members: built once per snapshot (and details setting), then reused
@@ -97,17 +94,41 @@ export function createProbeFastPath(
     failures.set(group, { snapshot, details, reply });
     return reply;
   };
+  // http.server.request.duration recorders bound once per path × method × answer: a request only adds to one
+  const recorders = new Map<string, Record<'GET' | 'HEAD', { pass: BoundRecorder; fail: BoundRecorder }>>();
+  const bindFor = (route: string) => {
+    let bound = recorders.get(route);
+    if (bound === undefined && metrics) {
+      const pair = (method: string) => ({ pass: metrics.bind(method, route, 200), fail: metrics.bind(method, route, 503) });
+      bound = { GET: pair('GET'), HEAD: pair('HEAD') };
+      recorders.set(route, bound);
+    }
+    return bound;
+  };
+  if (metrics) for (const path of groupOf.keys()) bindFor(path);
   return (req, res) => {
+    const started = metrics ? performance.now() : 0;
     const url = req.url ?? '';
-    const group = groupOf.get(url) ?? aliasGroup(url);
-    if (group === undefined) return false;
+    let group = groupOf.get(url);
+    let route = url;
+    if (group === undefined) {
+      const target = extraPaths().get(url);
+      group = target === undefined ? undefined : groupOf.get(target);
+      if (group === undefined) return false;
+      route = target!; // an extra path is recorded as the endpoint it answers as
+    }
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) return false;
     // the snapshot is cached until the store's generation or the drain flag changes
     const snapshot = view.health.current();
-    const reply = isServing(snapshot.groups[group].status) ? pass : failure(group, snapshot);
+    const serving = isServing(snapshot.groups[group].status);
+    const reply = serving ? pass : failure(group, snapshot);
     res.writeHead(reply.status, reply.headers);
     res.end(method === 'HEAD' ? undefined : reply.body);
+    if (metrics) {
+      const bound = recorders.get(route) ?? bindFor(route)!;
+      (serving ? bound[method].pass : bound[method].fail).record((performance.now() - started) / 1000);
+    }
     return true;
   };
 }

@@ -87,6 +87,9 @@ export class HealthMetrics implements AttemptObserver {
   private readonly probeDuration: Histogram;
   private readonly probeAttempts: Counter;
   private readonly transitions: Counter;
+  private readonly breakerTransitions: Counter;
+  /** the last breaker state reported per check (the "from" of the next transition) */
+  private readonly breakerStates = new Map<string, BreakerState>();
   private readonly exportFailures: Counter;
   private readonly status: ObservableGauge;
   private readonly groupStatus: ObservableGauge;
@@ -105,6 +108,10 @@ export class HealthMetrics implements AttemptObserver {
     this.probeAttempts = meter.createCounter(METRIC.probeAttempts, {
       unit: '{attempt}',
       description: 'probe attempts made against the dependency (retries included, breaker rejections not)',
+    });
+    this.breakerTransitions = meter.createCounter(METRIC.breakerTransitions, {
+      unit: '{transition}',
+      description: 'circuit breaker state changes per check: from/to closed, open, half-open',
     });
     this.transitions = meter.createCounter(METRIC.transitions, {
       unit: '{transition}',
@@ -146,6 +153,13 @@ export class HealthMetrics implements AttemptObserver {
   }
 
   /** one failed export (called by the exporter guards in tracing.ts and otlp-signals.ts) */
+  /** A breaker changed state (AttemptObserver); an admin reset reports closed, which counts only when it was not closed. */
+  breakerChanged(check: CheckConfig, state: BreakerState): void {
+    const from = this.breakerStates.get(check.name) ?? 'closed';
+    this.breakerStates.set(check.name, state);
+    if (from !== state) this.breakerTransitions.add(1, { [ATTR.name]: check.name, [ATTR.from]: from, [ATTR.to]: state });
+  }
+
   exportFailed(signal: 'traces' | 'metrics' | 'logs' = 'traces'): void {
     this.exportFailures.add(1, { 'healthcheck.telemetry.signal': signal });
   }

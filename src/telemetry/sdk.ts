@@ -39,7 +39,7 @@ import { VERSION } from '../version';
 import type { HealthMetrics } from './metrics';
 import { readOtelEnv, type SamplerChoice } from './otel-env';
 import type { ExportGuard, ExportSignal } from './otlp-signals';
-import { K8S_RESOURCE_ENV } from './semconv';
+import { K8S_RESOURCE_ENV, SCOPE } from './semconv';
 import type { BatchSettings, GuardedSpanExporter, TracesDecision } from './tracing';
 
 // The SDK itself (providers, exporters, resources) is loaded only by startTelemetry:
@@ -56,6 +56,7 @@ const lazy = {
   semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
   metrics: () => require('./metrics') as typeof import('./metrics'),
   sloMetrics: () => require('./slo-metrics') as typeof import('./slo-metrics'),
+  serverMetrics: () => require('./server-metrics') as typeof import('./server-metrics'),
   tracing: () => require('./tracing') as typeof import('./tracing'),
   otlpSignals: () => require('./otlp-signals') as typeof import('./otlp-signals'),
   sdkLogs: () => require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs'),
@@ -208,7 +209,9 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const otelEnv = readOtelEnv(env);
   for (const warning of otelEnv.warnings) logger.warn({ setting: warning.slice(0, warning.indexOf('=')) }, warning);
   const prometheusEnabled = config.telemetry.prometheus.enabled && otelEnv.metrics.prometheus;
-  const prometheus = prometheusEnabled ? new PrometheusExporter({ preventServerStart: true }) : undefined;
+  // the sidecar's own http.server.request.duration: pre-bound accumulators collected with the SDK's metrics (server-metrics.ts)
+  const serverMetrics = prometheusEnabled ? new (lazy.serverMetrics().HttpServerMetrics)() : undefined;
+  const prometheus = prometheusEnabled ? new PrometheusExporter({ preventServerStart: true, metricProducers: serverMetrics ? [serverMetrics] : [] }) : undefined;
 
   const traces = decideTraces(config.telemetry.traces.enabled, env);
   let exporter: GuardedSpanExporter | undefined;
@@ -286,6 +289,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const sdk = { shutdown: () => Promise.all(providers.map((p) => p.shutdown())).then(() => undefined) };
   // after start: the global MeterProvider exists, so the instruments are real
   healthMetrics = readers.length > 0 ? new HealthMetrics() : undefined;
+  serverMetrics?.useMeter(metrics.getMeter(SCOPE));
   if (metricsDecision.otlp) healthMetrics?.countExportFailures('metrics');
   if (logsDecision.otlp) healthMetrics?.countExportFailures('logs');
   const metricsRef = healthMetrics;
@@ -294,6 +298,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   let stopSlo: (() => void) | undefined;
   const hooks: SidecarHooks = {
     observer: metricsRef,
+    requestMetrics: serverMetrics,
     registerRoutes: (router: Router, owner: Sidecar) => {
       sidecar = owner;
       if (metricsRef) {

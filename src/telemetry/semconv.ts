@@ -34,7 +34,38 @@ export const METRIC = {
   sloObjective: 'healthcheck.slo.objective',
   sloAvailability: 'healthcheck.slo.availability',
   sloErrorBudgetRemaining: 'healthcheck.slo.error_budget_remaining',
+  /** circuit breaker state changes, by from/to (closed, open, half-open) */
+  breakerTransitions: 'healthcheck.breaker.transitions',
+  /** requests refused for authentication, by reason (missing, wrong_key, rate_limited); never the key */
+  authFailures: 'healthcheck.server.auth_failures',
+  /** notification delivery attempts, by target and outcome (success, failure, timeout) */
+  notificationAttempts: 'healthcheck.notification.attempts',
+  /** http checks: time per phase of the last hop (dns, connect, tls, ttfb, transfer) */
+  httpPhaseDuration: 'healthcheck.http.phase.duration',
+  /** connections a check holds open to its dependency, by kind (redis, http); postgres: db.client.connection.count */
+  connections: 'healthcheck.connections',
 } as const;
+
+/** Attributes of the counters above. */
+export const ATTR_EXTRA = {
+  authReason: 'healthcheck.auth.reason',
+  notificationTarget: 'notification.target',
+  httpPhase: 'healthcheck.http.phase',
+} as const;
+
+/** OpenTelemetry semantic-convention names we record under (HTTP server, database client). */
+export const SEMCONV = {
+  httpServerDuration: 'http.server.request.duration',
+  httpMethod: 'http.request.method',
+  httpRoute: 'http.route',
+  httpStatus: 'http.response.status_code',
+  dbConnectionCount: 'db.client.connection.count',
+  dbConnectionState: 'db.client.connection.state',
+  dbConnectionPool: 'db.client.connection.pool.name',
+} as const;
+
+/** Bucket boundaries the semantic conventions advise for http.server.request.duration (seconds). */
+export const HTTP_SERVER_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 /** Probe latency buckets in seconds: 1 ms … 10 s. */
 export const PROBE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
