@@ -142,7 +142,7 @@ notifications:
       ].join('\n'),
     );
     assert.ok(!mail.raw.includes('pw-db-9876') && !mail.raw.includes('smtp-pass-123'));
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{mail}': 1 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{mail}': 1, 'healthcheck.notification.attempts{mail,success}': 1 });
     await service.close();
   });
 
@@ -160,7 +160,7 @@ notifications:
     await service.idle();
     assert.equal(smtp.mails.length, 1);
     assert.equal(parseMail(smtp.mails[0]!.raw).headers.subject, '[DOWN] db is DOWN — health-sidecar');
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{mail}': 1, 'healthcheck.notifications.failed{mail}': 2 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{mail}': 1, 'healthcheck.notifications.failed{mail}': 2, 'healthcheck.notification.attempts{mail,failure}': 2, 'healthcheck.notification.attempts{mail,success}': 1 });
     await service.close();
   });
 });

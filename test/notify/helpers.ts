@@ -76,7 +76,10 @@ export class TestMetrics {
     const out: Record<string, number> = {};
     for (const scope of (resourceMetrics as ResourceMetrics).scopeMetrics) {
       for (const metric of scope.metrics) {
-        for (const point of metric.dataPoints) out[`${metric.descriptor.name}{${String(point.attributes['notification.target'])}}`] = point.value as number;
+        for (const point of metric.dataPoints) {
+          const outcome = point.attributes['healthcheck.outcome'];
+          out[`${metric.descriptor.name}{${String(point.attributes['notification.target'])}${outcome === undefined ? '' : `,${String(outcome)}`}}`] = point.value as number;
+        }
       }
     }
     return out;

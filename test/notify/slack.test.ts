@@ -47,7 +47,7 @@ notifications:
         { type: 'context', elements: [{ type: 'mrkdwn', text: 'reply &lt;timeout&gt; &amp; retry' }] },
       ],
     });
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{chat}': 1, 'healthcheck.notifications.failed{chat}': 2 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{chat}': 1, 'healthcheck.notifications.failed{chat}': 2, 'healthcheck.notification.attempts{chat,failure}': 2, 'healthcheck.notification.attempts{chat,success}': 1 });
     await service.close();
   });
 
@@ -69,7 +69,7 @@ notifications:
     assert.equal(letter!.error, 'slack chat answered HTTP 404: receiver unhappy');
     assert.equal(letter!.attempts, 2);
     assert.ok(!JSON.stringify(service.listDead()).includes('SECRETTOKEN'));
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.failed{chat}': 2, 'healthcheck.notifications.dead{chat}': 1 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.failed{chat}': 2, 'healthcheck.notifications.dead{chat}': 1, 'healthcheck.notification.attempts{chat,failure}': 2 });
     await service.close();
   });
 });

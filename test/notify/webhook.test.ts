@@ -66,7 +66,7 @@ notifications:
     const p2 = JSON.parse(second.body);
     assert.deepEqual(p2, { ...p1, id: p2.id, from: 'DOWN', to: 'UP', message: 'HTTP 200', time: new Date(up.lastChangeAt!).toISOString(), incidentId: null });
     assert.notEqual(p2.id, p1.id);
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{oncall}': 2 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{oncall}': 2, 'healthcheck.notification.attempts{oncall,success}': 2 });
     await service.close();
   });
 
@@ -86,7 +86,7 @@ notifications:
     assert.equal(new Set(hook.received.map((r) => r.body)).size, 1, 'every attempt carries the same body');
     assert.equal(new Set(hook.received.map((r) => r.headers['x-signature-256'])).size, 1);
     assert.equal(service.deadLetters.size, 0);
-    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{oncall}': 1, 'healthcheck.notifications.failed{oncall}': 2 });
+    assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{oncall}': 1, 'healthcheck.notifications.failed{oncall}': 2, 'healthcheck.notification.attempts{oncall,failure}': 2, 'healthcheck.notification.attempts{oncall,success}': 1 });
     await service.close();
   });
 

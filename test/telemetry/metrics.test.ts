@@ -61,6 +61,10 @@ const EXPECTED: Record<string, { type: string; labels: string[] }> = {
   healthcheck_telemetry_export_failures_total: { type: 'counter', labels: [`healthcheck_telemetry_signal,${SCOPE}`] },
   healthcheck_config_reload_failures_total: { type: 'counter', labels: [SCOPE] },
   healthcheck_config_reloads_total: { type: 'counter', labels: [SCOPE] },
+  healthcheck_breaker_transitions_total: { type: 'counter', labels: [`healthcheck_from,healthcheck_name,healthcheck_to,${SCOPE}`] },
+  healthcheck_server_auth_failures_total: { type: 'counter', labels: [`healthcheck_auth_reason,${SCOPE}`] },
+  // the sidecar's own HTTP server (server-metrics.ts; semantic conventions)
+  http_server_request_duration_seconds: { type: 'histogram', labels: ['http_request_method,http_response_status_code,http_route,otel_scope_name,otel_scope_version'] },
   // client instrumentations (stable semantic conventions)
   http_client_request_duration_seconds: {
     type: 'histogram',
