@@ -12,8 +12,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { request } from '../server/helpers';
-import { ensureBuilt, parsePrometheus, startCli, type CliProcess, type Family } from './support';
+import { request } from '../helpers/http';
+import { ensureBuilt } from '../helpers/paths';
+import { parsePrometheus, startCli, type CliProcess, type Family } from './support';
 
 const KEY = 'server-metrics-key-CANARY-7c1e';
 const AUTH = { authorization: `Bearer ${KEY}` };
