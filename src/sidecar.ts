@@ -86,7 +86,7 @@ export class Sidecar {
       // correlated with the run that caused it (stdout trace_id/span_id, the OTLP log record's ids)
       inRunContext(t.run, () => this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`));
     });
-    const log = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
+    const log = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
     this.uptime = new UptimeTracker({ redis: config.state.redis ? { url: config.state.redis, keyPrefix: config.state.keyPrefix } : undefined, log });
     this.uptimeView = createUptimeView({
       health: this.health,

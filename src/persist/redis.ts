@@ -8,6 +8,10 @@
  *
  * Writes are coalesced (only the latest value of a key is written) and never
  * awaited by the caller, so Redis being slow or down cannot hold up probes.
+ * A write that fails is kept and written again when Redis is ready; shutdown
+ * (`close(deadlineMs)`) waits until every pending value is written — also
+ * values saved while an earlier write was in flight — or the deadline passes,
+ * and then logs at error level which keys were not written.
  * If Redis is unreachable at start, history starts in memory and nothing is
  * written until Redis is back and the stored history has been read and
  * merged — a restart during a Redis outage never overwrites older history.
@@ -31,7 +35,7 @@ export interface RedisHistoryOptions<Letter> {
   redactor: () => Redactor;
   /** called once with what Redis held (at start, or when Redis first becomes reachable) */
   onLoad: (history: StoredHistory<Letter>) => void;
-  log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
+  log?: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => void;
   connectTimeoutMs?: number;
 }
 
@@ -42,6 +46,7 @@ export class RedisHistory<Letter> {
   private readonly pending = new Map<Key, string>();
   private writing: Promise<void> | undefined;
   private lastError = '';
+  private failedLast = false;
   private closed = false;
 
   constructor(private readonly options: RedisHistoryOptions<Letter>) {
@@ -54,6 +59,8 @@ export class RedisHistory<Letter> {
       maxRetriesPerRequest: 1,
       connectTimeout: options.connectTimeoutMs ?? 2000,
       retryStrategy: (times) => Math.min(times * 200, 5000),
+      // a write to a Redis that stopped answering fails (and is retried) instead of hanging shutdown
+      commandTimeout: 3000,
     });
     this.redis.on('error', (err: Error) => this.report(err));
     this.redis.on('ready', () => {
@@ -84,14 +91,34 @@ export class RedisHistory<Letter> {
     this.save('dead-letters', JSON.stringify({ letters, dropped }));
   }
 
-  /** wait for pending writes (shutdown, tests) */
-  async flush(): Promise<void> {
-    this.flushSoon();
-    while (this.writing) await this.writing;
+  /**
+   * Wait until every pending value is written (shutdown, tests), retrying
+   * failed writes, for at most deadlineMs. Resolves with the keys still
+   * unwritten at the deadline (empty: all written).
+   */
+  async flush(deadlineMs = 5000): Promise<string[]> {
+    const until = Date.now() + deadlineMs;
+    while (this.pending.size > 0 || this.writing) {
+      const left = until - Date.now();
+      if (left <= 0) break;
+      if (!this.writing) this.flushSoon();
+      // still not writing: Redis not ready (or the stored history not read yet) — wait a little and look again
+      const step = this.writing ?? sleep(Math.min(100, left));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([step, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
+      if (this.failedLast && this.pending.size > 0) await sleep(Math.min(50, Math.max(0, until - Date.now())));
+    }
+    return [...this.pending.keys()];
   }
 
-  async close(): Promise<void> {
-    await this.flush().catch(() => undefined);
+  /** Flush (bounded by deadlineMs), report what could not be written, disconnect. */
+  async close(deadlineMs = 5000): Promise<void> {
+    const unwritten = await this.flush(deadlineMs).catch(() => [...this.pending.keys()]);
+    if (unwritten.length > 0) {
+      const keys = unwritten.map((k) => this.key(k as Key));
+      this.options.log?.('error', { keys, error: this.lastError || 'Redis not ready' }, `state.redis: ${keys.join(', ')} not written before shutdown (${this.lastError || 'Redis not ready'}); the newest values are lost`);
+    }
     this.closed = true;
     this.redis.disconnect();
   }
@@ -115,8 +142,12 @@ export class RedisHistory<Letter> {
     try {
       const multi = this.redis.multi();
       for (const [key, value] of batch) multi.set(this.key(key), value);
-      await multi.exec();
+      const results = await multi.exec();
+      const failed = results?.find(([error]) => error)?.[0];
+      if (!results || failed) throw failed ?? new Error('transaction aborted');
+      this.failedLast = false;
     } catch (err) {
+      this.failedLast = true;
       // keep the values unless newer ones arrived meanwhile; written when Redis is ready again
       for (const [key, value] of batch) if (!this.pending.has(key)) this.pending.set(key, value);
       this.report(err as Error);
@@ -154,6 +185,10 @@ export class RedisHistory<Letter> {
     this.lastError = message;
     this.options.log?.('warn', { error: message }, `state.redis: ${message}; incidents and dead letters are kept in memory until Redis is back`);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function parse<T = unknown>(text: string | null): T | undefined {
