@@ -29,6 +29,7 @@ import { UptimeTracker } from './persist/uptime';
 import type { GrpcHealthServer } from './server/grpc-health';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import { createUptimeView, registerBadgeRoutes, type UptimeView } from './server/uptime';
+import { trackRequests, type RequestTracker } from './server/drain';
 import type { HealthView } from './server/view';
 import { listenFailure } from './startup';
 import { inRunContext, setLogRedactor } from './telemetry/log';
@@ -63,6 +64,7 @@ export class Sidecar {
   /** incidents and dead letters kept in Redis (state.redis), when configured */
   private readonly history: RedisHistory<DeadLetter> | undefined;
   private server: Server | undefined;
+  private requests: RequestTracker | undefined;
   /** grpc.health.v1 on server.grpcPort, when configured */
   private grpcHealth: GrpcHealthServer | undefined;
   private current: SidecarConfig;
@@ -197,6 +199,7 @@ export class Sidecar {
       logger: this.logger,
       metrics: this.hooks.requestMetrics,
     });
+    this.requests = trackRequests(this.server);
     const { port, host } = this.current.server;
     await new Promise<void>((resolve, reject) => {
       const failed = (err: Error) => reject(listenFailure(err, 'port', host, port));
@@ -300,7 +303,16 @@ export class Sidecar {
     return { added, changed, removed };
   }
 
-  /** SIGTERM: readiness 503 now, keep serving for drainDelay, then stop everything. */
+  /**
+   * SIGTERM, in this order (docs/operations.md, "Shutdown"):
+   *   1. readiness fails at once (/readyz 503, gRPC NOT_SERVING), everything
+   *      else keeps being served for drainDelay, so the endpoints drop the pod;
+   *   2. the server stops accepting; requests in flight are answered (never
+   *      cut) until the drain deadline (drainTimeout after drainDelay);
+   *   3. the loops stop; queued notifications and persistence writes are
+   *      flushed within what is left of the deadline;
+   *   4. (cli.ts) telemetry is flushed, bounded.
+   */
   shutdown(options: { drain?: boolean } = {}): Promise<void> {
     this.stopping ??= this.doShutdown(options.drain ?? true);
     return this.stopping;
@@ -310,19 +322,20 @@ export class Sidecar {
     this.health.startDraining();
     this.grpcHealth?.refresh(); // Watch streams hear NOT_SERVING for ready now
     const delay = drain ? this.current.server.drainDelay : 0;
-    this.logger.info({ drainDelayMs: delay }, 'shutting down: readiness now fails; draining');
+    const timeout = this.current.server.drainTimeout;
+    this.logger.info({ drainDelayMs: delay, drainTimeoutMs: timeout }, 'shutting down: readiness now fails; draining');
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
-    await this.notifications.close(2000); // queued notifications get a bounded grace; the rest become dead letters
-    await this.history?.close();
-    await this.uptime.close(); // the last runs' deltas are written
-    const server = this.server;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    const deadline = Date.now() + timeout;
+    const left = () => Math.max(0, deadline - Date.now());
+    if (this.requests) {
+      this.logger.info({ inFlight: this.requests.inFlight }, `no new connections; waiting for ${this.requests.inFlight} request(s) in flight`);
+      const { cut } = await this.requests.close(deadline);
+      if (cut > 0) this.logger.warn({ cut }, `drain deadline reached: ${cut} request(s) still unanswered were cut`);
     }
+    await Promise.all([...this.loops.keys()].map((name) => this.removeCheck(name, false)));
+    await this.notifications.close(Math.min(2000, left())); // queued notifications get a bounded grace; the rest become dead letters
+    await this.history?.close(left());
+    await this.uptime.close(); // the last runs' deltas are written
     await this.grpcHealth?.close();
     this.logger.info('stopped');
   }

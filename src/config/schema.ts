@@ -299,7 +299,8 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
           grpcPort: z.number().int().min(0).max(65535).optional().describe('serve grpc.health.v1 (services live, ready, startup, "" = ready) on this port; off when absent'),
           host: z.string().min(1).default('0.0.0.0'),
           showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
-          drainDelay: duration().prefault('5s'),
+          drainDelay: duration().prefault('5s').describe('after SIGTERM, readiness fails at once and everything keeps being served this long'),
+          drainTimeout: positiveDuration.prefault('20s').describe('after drainDelay: how long requests in flight, queued notifications and persistence writes may take before the process exits'),
           paths: serverPathsSchema,
           auth: z
             .strictObject({
