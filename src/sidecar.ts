@@ -4,7 +4,7 @@
  * config in place (reload) and shuts down in order (drain, stop, close).
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { resolveExtraPaths } from './config/paths';
 import type { CheckConfig, SidecarConfig } from './config/types';
@@ -17,7 +17,7 @@ import { Redactor } from './redact';
 import { createHttpServer, Router, type RequestContext, type RequestMetrics } from './server/app';
 import { registerAdminRoutes } from './server/admin';
 import { Authenticator } from './server/auth';
-import { createRateLimitGuard, type RateLimitGuard } from './server/ratelimit';
+import { createRateLimitGuard, networkList, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
 import { registerStatusRoutes } from './server/status';
 import { IncidentLog } from './health/incidents';
@@ -151,6 +151,9 @@ export class Sidecar {
     this.rateLimit = createRateLimitGuard({
       keyRate: (name) => this.current.server.auth.keys.find((k) => k.name === name)?.rateLimit,
       anonymousRate: () => this.current.server.auth.anonymousRateLimit,
+      metricsPath: () => (this.current.telemetry.prometheus.enabled ? this.current.telemetry.prometheus.path : undefined),
+      metricsRate: () => this.current.server.auth.metricsRateLimit,
+      scraperNetworks: () => this.scraperNetworks(),
       rejectInvalidKeys: () => this.auth.enabled,
     });
     registerAdminRoutes(this.router, this, { rateLimit: this.rateLimit });
@@ -161,6 +164,13 @@ export class Sidecar {
   /** server.paths → built-in path (what the router and the probe fast path answer) */
   get extraPaths(): ReadonlyMap<string, string> {
     return this.router.extraPaths;
+  }
+
+  private scrapers: { from: readonly string[]; list: BlockList } | undefined;
+  private scraperNetworks(): BlockList {
+    const from = this.current.server.auth.scraperNetworks;
+    if (this.scrapers?.from !== from) this.scrapers = { from, list: networkList(from) };
+    return this.scrapers.list;
   }
 
   get config(): SidecarConfig {

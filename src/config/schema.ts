@@ -51,6 +51,23 @@ const rateLimit = z
   })
   .meta({ description: 'COUNT/DURATION, e.g. 100/1m', pattern: '^(\\d+/(\\d+(\\.\\d+)?(ms|s|m|h|d))+|.*\\$\\{[^}]*\\}.*)$' });
 
+/** an IPv4 or IPv6 network, e.g. 10.0.0.0/8, fd00::/8; a bare address is a /32 (/128) */
+const cidr = z
+  .string()
+  .refine((s) => parseCidr(s) !== undefined, { error: 'must be a network such as 10.0.0.0/8 or fd00::/8' })
+  .meta({ description: 'CIDR network, e.g. 10.0.0.0/8' });
+
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const [address = '', bits, extra] = text.split('/');
+  if (extra !== undefined) return undefined;
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** `/health/<name>` paths that are endpoints, not checks */
 const RESERVED_CHECK_NAMES: readonly string[] = ['live', 'ready', 'startup', 'system', 'stats', 'incidents'];
@@ -306,6 +323,8 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
             .strictObject({
               keys: z.array(apiKeySchema).default([]),
               anonymousRateLimit: rateLimit.prefault('60/1m').describe('per client IP, for requests without a valid key'),
+              metricsRateLimit: rateLimit.prefault('300/1m').describe('per client IP on the Prometheus path, a bucket of its own (not counted for a valid key or a scraperNetworks address)'),
+              scraperNetworks: z.array(cidr).default([]).describe('addresses (CIDR) whose scrapes of the Prometheus path are never rate limited'),
             })
             .prefault({}),
         })

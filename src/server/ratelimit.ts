@@ -11,6 +11,7 @@
  * pod network usually has, and memory stays bounded either way.
  */
 import type { IncomingMessage } from 'node:http';
+import { BlockList } from 'node:net';
 import type { RequestContext } from './app';
 import { unauthorized } from './auth';
 import { HttpError } from './respond';
@@ -101,6 +102,30 @@ export class RateLimiter {
  */
 export const UNLIMITED_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/startupz', '/health/live', '/health/ready', '/health/startup', '/-/healthy']);
 
+/**
+ * The status page's static files: loaded with the page (one page view, not
+ * one request per file), immutable for a version and cheap — never counted.
+ * The page itself and its fragment polls are counted.
+ */
+export const STATUS_ASSET_PATHS: ReadonlySet<string> = new Set(['/status/app.css', '/status/app.js']);
+
+/**
+ * Rate-limit classes (issue 16.6):
+ *   unlimited  kubelet paths and status page assets: never counted
+ *   metrics    the Prometheus path: its own per-IP bucket (`metricsRateLimit`),
+ *              not counted at all for a valid key or an address in
+ *              `scraperNetworks`, so a scrape never competes with /health
+ *              callers or status-page viewers on the same address
+ *   default    everything else: the key's quota, or the anonymous per-IP quota
+ */
+export type RateClass = 'unlimited' | 'metrics' | 'default';
+
+export function rateClass(pathname: string, metricsPath: string | undefined): RateClass {
+  if (UNLIMITED_PATHS.has(pathname) || STATUS_ASSET_PATHS.has(pathname)) return 'unlimited';
+  if (metricsPath !== undefined && pathname === metricsPath) return 'metrics';
+  return 'default';
+}
+
 export interface RateLimitGuardOptions {
   /** the current quota of a key by name (reads the live config, so reloads apply) */
   keyRate(name: string): Rate | undefined;
@@ -112,14 +137,22 @@ export interface RateLimitGuardOptions {
    * than silently served as anonymous
    */
   rejectInvalidKeys?(): boolean;
+  /** the Prometheus path (undefined: no metrics endpoint) */
+  metricsPath?(): string | undefined;
+  /** per client IP on the metrics path, its own bucket */
+  metricsRate?(): Rate;
+  /** addresses whose requests to the metrics path are never counted */
+  scraperNetworks?(): BlockList | undefined;
   keyLimiter?: RateLimiter;
   ipLimiter?: RateLimiter;
+  metricsLimiter?: RateLimiter;
 }
 
 export interface RateLimitGuard {
   (req: IncomingMessage, ctx: RequestContext): void;
   keyLimiter: RateLimiter;
   ipLimiter: RateLimiter;
+  metricsLimiter: RateLimiter;
 }
 
 /** The client address: the socket's peer. X-Forwarded-For is not trusted (no trusted-proxy option). */
@@ -137,12 +170,20 @@ export function clientAddress(req: IncomingMessage): string {
 export function createRateLimitGuard(options: RateLimitGuardOptions): RateLimitGuard {
   const keyLimiter = options.keyLimiter ?? new RateLimiter();
   const ipLimiter = options.ipLimiter ?? new RateLimiter();
+  const metricsLimiter = options.metricsLimiter ?? new RateLimiter();
   const guard = ((req: IncomingMessage, ctx: RequestContext) => {
-    if (UNLIMITED_PATHS.has(ctx.url.pathname)) return;
+    const cls = rateClass(ctx.url.pathname, options.metricsPath?.());
+    if (cls === 'unlimited') return;
     let decision: Decision;
     let who: string;
     const rate = ctx.identity.kind === 'key' ? options.keyRate(ctx.identity.name) : undefined;
-    if (ctx.identity.kind === 'key' && rate) {
+    if (cls === 'metrics' && options.metricsRate) {
+      if (ctx.identity.kind === 'key') return; // an authenticated scrape
+      const address = clientAddress(req);
+      if (options.scraperNetworks?.()?.check(address.replace(/^::ffff:/, ''), isIPv6(address) ? 'ipv6' : 'ipv4')) return;
+      decision = metricsLimiter.take(address, options.metricsRate());
+      who = 'metrics scrapes from this client address';
+    } else if (ctx.identity.kind === 'key' && rate) {
       decision = keyLimiter.take(ctx.identity.name, rate);
       who = `key "${ctx.identity.name}"`;
     } else {
@@ -157,5 +198,21 @@ export function createRateLimitGuard(options: RateLimitGuardOptions): RateLimitG
   }) as RateLimitGuard;
   guard.keyLimiter = keyLimiter;
   guard.ipLimiter = ipLimiter;
+  guard.metricsLimiter = metricsLimiter;
   return guard;
+}
+
+/** a BlockList of CIDR networks (already validated by the config schema) */
+export function networkList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const text of cidrs) {
+    const [address = '', bits] = text.split('/');
+    const family = address.includes(':') ? 'ipv6' : 'ipv4';
+    list.addSubnet(address, bits === undefined ? (family === 'ipv4' ? 32 : 128) : Number(bits), family);
+  }
+  return list;
+}
+
+function isIPv6(address: string): boolean {
+  return address.includes(':') && !address.startsWith('::ffff:');
 }

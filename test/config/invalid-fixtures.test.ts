@@ -71,6 +71,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   'invalid-server-paths-target.yaml': ['3:13 server.paths./alive: must be one of livez, readyz, startupz, healthy, health, system, stats, incidents, status, metrics (got "liveness")'],
   'invalid-api-key-short.yaml': ['5:14 server.auth.keys[0].key: must be at least 16 characters'],
+  'invalid-scraper-network.yaml': ['5:9 server.auth.scraperNetworks[1]: must be a network such as 10.0.0.0/8 or fd00::/8'],
   'invalid-rate-limit.yaml': ['6:20 server.auth.keys[0].rateLimit: must be COUNT/DURATION such as "100/1m"'],
   'invalid-slo-objective-ambiguous.yaml': ['5:23 checks[0].slo.objective: 99.9 is ambiguous: write "99.9%" (a percentage) or 0.999 (a ratio)'],
   'invalid-slo-objective-100.yaml': ['3:16 defaults.slo.objective: an objective of 100% leaves no error budget (every failed run would be an infinite burn rate): use at most 99.999%'],

@@ -99,7 +99,7 @@ describe('drain on SIGTERM', () => {
     await waitFor(async () => (await get(cli.port, '/readyz')).status === 503, { what: 'readiness fails first', timeoutMs: 10_000 });
     // after drainDelay: no new connections, the 50 still waiting
     const closing = await waitFor(() => logged(cli, 'no new connections'), { what: 'the server closed', timeoutMs: 20_000 });
-    assert.equal(closing.inFlight, 50);
+    assert.equal(closing!.inFlight, 50);
     assert.equal(await connectRefused(cli.port), true, 'new connections are refused while draining');
 
     dep.release();

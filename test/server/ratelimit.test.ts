@@ -6,7 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RateLimiter } from '../../src/server/ratelimit';
+import type { IncomingMessage } from 'node:http';
+import type { RequestContext } from '../../src/server/app';
+import type { Identity } from '../../src/server/auth';
+import type { HttpError } from '../../src/server/respond';
+import { createRateLimitGuard, networkList, RateLimiter } from '../../src/server/ratelimit';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { apiKey, bearer, call, startSidecar, type Reply, type RunningSidecar } from '../security/support';
 import { request } from '../helpers/http';
@@ -147,5 +151,51 @@ checks:
     }
     assert.deepEqual([...probeStatuses], [200]);
     assert.ok(running.sidecar.rateLimit.ipLimiter.size >= 3, 'three client addresses tracked');
+  });
+});
+
+describe('rate-limit classes (issue 16.6)', () => {
+  /** the guard as the server calls it: a request from `address` for `path` */
+  function classes(options: { scrapers?: string[] } = {}) {
+    let now = 0;
+    const clock = () => now;
+    const guard = createRateLimitGuard({
+      keyRate: () => ({ limit: 1, windowMs: 60_000 }),
+      anonymousRate: () => ({ limit: 2, windowMs: 60_000 }),
+      metricsPath: () => '/metrics',
+      metricsRate: () => ({ limit: 3, windowMs: 60_000 }),
+      scraperNetworks: () => networkList(options.scrapers ?? []),
+      keyLimiter: new RateLimiter(100, clock),
+      ipLimiter: new RateLimiter(100, clock),
+      metricsLimiter: new RateLimiter(100, clock),
+    });
+    const call = (path: string, address = '10.1.2.3', identity: Identity = { kind: 'anonymous' }): number => {
+      const req = { socket: { remoteAddress: address } } as unknown as IncomingMessage;
+      try {
+        guard(req, { url: new URL(`http://x${path}`), identity } as RequestContext);
+        return 200;
+      } catch (err) {
+        return (err as HttpError).status;
+      }
+    };
+    return { call, tick: (ms: number) => (now += ms) };
+  }
+
+  test('/metrics has its own per-IP bucket: exhausting /health does not limit scrapes, nor the other way round', () => {
+    const { call } = classes();
+    assert.deepEqual([1, 2, 3].map(() => call('/health')), [200, 200, 429]);
+    assert.deepEqual([1, 2, 3, 4].map(() => call('/metrics')), [200, 200, 200, 429]);
+    assert.equal(call('/metrics', '10.9.9.9'), 200, 'per address');
+  });
+
+  test('scrapes from scraperNetworks and with a valid key are never counted; kubelet paths and status assets are not counted', () => {
+    const { call } = classes({ scrapers: ['10.1.0.0/16', 'fd00::/8'] });
+    for (let i = 0; i < 10; i++) assert.equal(call('/metrics', '10.1.2.3'), 200);
+    for (let i = 0; i < 10; i++) assert.equal(call('/metrics', '::ffff:10.1.2.3'), 200, 'IPv4-mapped address');
+    for (let i = 0; i < 10; i++) assert.equal(call('/metrics', 'fd00::1'), 200);
+    assert.deepEqual([1, 2, 3, 4].map(() => call('/metrics', '10.2.0.1')), [200, 200, 200, 429], 'outside the networks: limited');
+    for (let i = 0; i < 10; i++) assert.equal(call('/metrics', '10.2.0.1', { kind: 'key', name: 'prom' }), 200, 'an authenticated scrape');
+    for (let i = 0; i < 10; i++) for (const path of ['/readyz', '/livez', '/status/app.css', '/status/app.js']) assert.equal(call(path, '10.3.0.1'), 200);
+    assert.deepEqual([1, 2, 3].map(() => call('/', '10.3.0.1')), [200, 200, 429], 'the page itself is counted');
   });
 });
