@@ -41,7 +41,7 @@ describe('state.redis', () => {
     const yaml = `
 server: { port: 0, host: 127.0.0.1, showDetails: always, auth: { keys: [ { name: ops, key: "${KEY}" } ] } }
 state: { redis: "${REDIS_URL}", keyPrefix: "${prefix}" }
-defaults: { interval: 100ms, timeout: 80ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
+defaults: { interval: 300ms, timeout: 290ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
 checks: [ { name: app, kind: http, url: "${dependency.url}/healthz" } ]
 notifications:
   - { name: oncall, kind: webhook, url: "${hook.url}", retry: { attempts: 1 } }

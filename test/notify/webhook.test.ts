@@ -129,7 +129,7 @@ notifications:
     cleanups.push(() => hook.close(), () => dependency.close());
     const cfg = config(`
 server: { port: 0, host: 127.0.0.1, auth: { keys: [ { name: ops, key: "${KEY}" } ] } }
-defaults: { interval: 100ms, timeout: 80ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
+defaults: { interval: 300ms, timeout: 290ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
 checks: [ { name: app, kind: http, url: "${dependency.url}/healthz" } ]
 notifications:
   - { name: oncall, kind: webhook, url: "${hook.url}/hook", secret: "${SECRET}", retry: { attempts: 3, backoff: { initial: 10ms, max: 20ms } } }
