@@ -12,7 +12,9 @@ import http, { type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { ensureBuilt, get, startCli, type CliProcess } from '../telemetry/support';
+import { get } from '../helpers/http';
+import { ensureBuilt } from '../helpers/paths';
+import { startCli, type CliProcess } from '../telemetry/support';
 
 const KEY = 'drain-key-0123456789abcdef';
 const cleanups: (() => unknown)[] = [];

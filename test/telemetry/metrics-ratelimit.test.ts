@@ -11,7 +11,9 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/servers';
-import { ensureBuilt, get, PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
+import { get } from '../helpers/http';
+import { ensureBuilt } from '../helpers/paths';
+import { PROMETHEUS, startCli, startScrapingPrometheus, type CliProcess, type ScrapingPrometheus } from './support';
 
 /** anonymous limit: 10 per 5 s = 2/s; the loop runs at 4/s */
 const ANON = { limit: 10, windowMs: 5000 };
