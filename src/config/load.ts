@@ -8,8 +8,9 @@
  * (messages.ts).
  */
 import { readFileSync } from 'node:fs';
+import { isScalar } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors';
-import { formatPath, nodeAt, parseYaml, toPlainData } from './document';
+import { formatPath, keyNodeAt, nodeAt, parseYaml, toPlainData, type Path } from './document';
 import { describeFsError, schemaProblems, sortProblems, type JsonSchemaNode, type SchemaIssue } from './messages';
 import { buildConfigSchema, configJsonSchema, type ConfigSchema, type RawCheck } from './schema';
 import { notificationSecrets } from './secrets';
@@ -18,6 +19,7 @@ import { resolveSlo } from './slo';
 import { skipUnsetTargets } from './skip';
 import { substitute } from './substitute';
 import type { CheckConfig, CheckKindSpec, ShardInfo, SidecarConfig } from './types';
+import { configWarnings } from './warnings';
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -74,7 +76,7 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
   // A document that does not parse has no reliable structure: stop here.
   if (parsed.problems.length) throw new ConfigError(source, sortProblems(parsed.problems));
 
-  const { secrets, unresolved, failed, substituted, problems } = substitute(doc, { env, readFile, at });
+  const { secrets, unresolved, failed, substituted, origins, problems } = substitute(doc, { env, readFile, at });
   const plain = toPlainData(parsed);
   if ('problem' in plain) throw new ConfigError(source, sortProblems([...problems, plain.problem]));
   const input = plain.data;
@@ -82,7 +84,7 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
   problems.push(...skipping.problems);
 
   const result = schema.safeParse(input);
-  if (!result.success) problems.push(...schemaProblems(result.error.issues as unknown as SchemaIssue[], { doc, at, input, jsonSchema: () => jsonSchema() as JsonSchemaNode, failed, substituted }));
+  if (!result.success) problems.push(...schemaProblems(result.error.issues as unknown as SchemaIssue[], { doc, at, input, jsonSchema: () => jsonSchema() as JsonSchemaNode, failed, substituted, origins }));
   if (problems.length) throw new ConfigError(source, sortProblems(problems));
   if (!result.success) throw new Error('unreachable: schema failed without problems');
 
@@ -116,7 +118,15 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
   if (problems.length) throw new ConfigError(source, problems);
   // a skipped check another shard owns is that shard's business
   const ownSkipped = shard ? skipping.skipped.filter((s) => { const c = config.checks.find((x) => x.name === s.name); return !c || owned(c); }) : skipping.skipped;
-  return { ...config, checks, skipped: ownSkipped, source, secrets: [...secrets].filter((s) => s.length >= 4), ...(shard ? { shard } : {}) };
+  // where a key is written (its key, not its value); undefined when the config does not write it
+  const positionOf = (path: Path) => {
+    const value = nodeAt(doc, path);
+    if (!value) return undefined;
+    const key = keyNodeAt(doc, path);
+    return at((isScalar(key) ? key : value).range?.[0]);
+  };
+  const warnings = configWarnings({ ...config, checks, skipped: ownSkipped, shard }, { positionOf, start: { line: 0, column: 0 } });
+  return { ...config, checks, skipped: ownSkipped, source, secrets: [...secrets].filter((s) => s.length >= 4), warnings, ...(shard ? { shard } : {}) };
 }
 
 function mergeDefaults(check: RawCheck, defaults: SidecarConfig['defaults']): CheckConfig {

@@ -52,6 +52,8 @@ export interface IssueContext {
   failed: Set<string>;
   /** paths (formatted) whose value came from a substitution: never echoed */
   substituted: Set<string>;
+  /** path (formatted) → the variables (or files) its value came from: named in the message */
+  origins?: Map<string, string[]>;
 }
 
 /** One problem per schema issue (each unknown key its own, with a suggestion). */
@@ -72,7 +74,9 @@ export function schemaProblems(issues: readonly SchemaIssue[], context: IssueCon
     const node = closestNode(doc, path);
     const exact = nodeAt(doc, path);
     const shown = exact && !context.substituted.has(formatPath(path)) && isScalar(exact) ? exact.value : undefined;
-    problems.push({ ...at(node?.range?.[0]), path: formatPath(path), message: describeIssue(issue, exact !== undefined, shown) });
+    const origins = context.origins?.get(formatPath(path));
+    const from = origins ? `; the value comes from ${origins.join(' and ')}` : '';
+    problems.push({ ...at(node?.range?.[0]), path: formatPath(path), message: describeIssue(issue, exact !== undefined, shown) + from });
   }
   return problems;
 }

@@ -214,6 +214,7 @@ export class ConfigReloader {
     logger.info({ trigger, file: this.options.file, ...diff, checks: next.checks.length }, `config reloaded: ${diff.added.length} added, ${diff.changed.length} changed, ${diff.removed.length} removed`);
     if (restartOnly.length) logger.warn({ settings: restartOnly }, `config reload: ${restartOnly.join(', ')} changed; takes effect after a restart`);
     for (const skipped of next.skipped) logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);
+    for (const warning of next.warnings) logger.warn({ config: next.source, setting: warning.path, line: warning.line, column: warning.column }, `config warning: ${formatProblem(next.source, warning)}`);
     return { status: 'applied', trigger, ...diff };
   }
 }

@@ -68,6 +68,21 @@ export function parseCidr(text: string): { address: string; prefix: number; fami
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
+/** pino's levels; accepted in any case (LOG_LEVEL=DEBUG is debug) */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The level a text names, whatever its case; undefined when it names none. */
+export const parseLogLevel = (text: string): LogLevel | undefined => LOG_LEVELS.find((level) => level === text.trim().toLowerCase());
+const logLevel = z
+  .string()
+  .refine((text) => parseLogLevel(text) !== undefined, { error: `must be one of ${LOG_LEVELS.join(', ')} (any case)` })
+  .transform((text) => parseLogLevel(text)!)
+  .meta({
+    description: `one of ${LOG_LEVELS.join(', ')} (any case)`,
+    // JSON Schema patterns have no case-insensitive flag: [dD][eE]… (and a ${…} reference is let through)
+    pattern: `^\\s*(${LOG_LEVELS.map((l) => l.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`)).join('|')})\\s*$|\\$\\{[^}]*\\}`,
+  });
+
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** `/health/<name>` paths that are endpoints, not checks */
 const RESERVED_CHECK_NAMES: readonly string[] = ['live', 'ready', 'startup', 'system', 'stats', 'incidents'];
@@ -330,7 +345,7 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
         })
         .prefault({}),
       log: z
-        .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+        .strictObject({ level: logLevel.default('info') })
         .prefault({}),
       telemetry: z
         .strictObject({

@@ -26,6 +26,8 @@ export interface Substitution {
   failed: Set<string>;
   /** paths (formatted) whose value came from a substitution: never echoed in a message */
   substituted: Set<string>;
+  /** path (formatted) → where its value came from ("LOG_LEVEL", "file /run/x"): a message names them */
+  origins: Map<string, string[]>;
   problems: ConfigProblem[];
 }
 
@@ -38,7 +40,7 @@ export interface SubstituteOptions {
 
 /** Replace every reference in the document's scalars in place (and unmask the braces). */
 export function substitute(doc: Document, { env, readFile, at }: SubstituteOptions): Substitution {
-  const result: Substitution = { secrets: new Set(), unresolved: [], failed: new Set(), substituted: new Set(), problems: [] };
+  const result: Substitution = { secrets: new Set(), unresolved: [], failed: new Set(), substituted: new Set(), origins: new Map(), problems: [] };
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== 'string') return;
@@ -49,6 +51,7 @@ export function substitute(doc: Document, { env, readFile, at }: SubstituteOptio
       let wholeReference = false;
       let problem: string | undefined;
       let unset = false;
+      const origins: string[] = [];
       const replaced = original.replace(REFERENCE, (match, inner: string | undefined, offset: number) => {
         if (match === '$${') return '${';
         if (offset === 0 && match.length === original.length) wholeReference = true;
@@ -57,6 +60,7 @@ export function substitute(doc: Document, { env, readFile, at }: SubstituteOptio
           const file = spec.slice(5);
           try {
             const content = readFile(file).replace(/\r?\n$/, '');
+            origins.push(`file ${file}`);
             if (content) result.secrets.add(content);
             return content;
           } catch (err) {
@@ -71,13 +75,17 @@ export function substitute(doc: Document, { env, readFile, at }: SubstituteOptio
           return '';
         }
         const value = env[name];
-        if (value !== undefined && value !== '') return value;
+        if (value !== undefined && value !== '') {
+          origins.push(name);
+          return value;
+        }
         if (sep >= 0) return spec.slice(sep + 2);
         result.unresolved.push({ path, variable: name });
         unset = true;
         return '';
       });
       result.substituted.add(formatPath(path));
+      if (origins.length) result.origins.set(formatPath(path), origins);
       if (problem) {
         result.problems.push({ ...at(node.range?.[0]), path: formatPath(path), message: problem });
         result.failed.add(formatPath(path));

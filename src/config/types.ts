@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ConfigProblem } from '../errors';
 import type { CheckSchema, GroupName, RawCheck, RawConfig } from './schema';
 import type { SloConfig } from './slo';
 
@@ -65,4 +66,6 @@ export interface SidecarConfig<C extends CheckConfig = CheckConfig> extends Omit
   source: string;
   /** every string that came from a substitution or is a secret by its key; redaction removes them from output */
   secrets: string[];
+  /** valid but probably not meant (config/warnings.ts): `validate` prints them, `run` logs them */
+  warnings: ConfigProblem[];
 }

@@ -24,7 +24,7 @@ import { requireKey, unauthorized } from './auth';
 import { HttpError, send, sendJson } from './respond';
 import { STATUS_CSS, STATUS_JS } from './status-page/assets';
 import { STATS_HISTORY_WINDOWS, uptimeJson, uptimeRow } from './uptime';
-import { renderFragment, renderPage, type CheckRow, type PageModel, type RowStatus } from './status-page/render';
+import { bySeverity, renderFragment, renderPage, type CheckRow, type HiddenReason, type PageModel, type RowStatus } from './status-page/render';
 
 const SPARK_SAMPLES = 30;
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -47,11 +47,22 @@ function intParam(ctx: RequestContext, name: string, min: number, max: number, f
 export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
   const oncall = () => sidecar;
 
-  /** details endpoints: 401/403 instead of a silently emptied body */
+  /** why this request sees no details; undefined when it does */
+  const hiddenReason = (ctx: RequestContext): HiddenReason | undefined => {
+    if (sidecar.canSeeDetails(ctx)) return undefined;
+    if (sidecar.config.server.showDetails === 'never') return 'never';
+    return sidecar.authenticator.enabled ? 'key-required' : 'no-keys';
+  };
+  /**
+   * details endpoints: 401/403 instead of a silently emptied body. 401 only
+   * when a key could help: when-authorized with no key configured is 403 like
+   * never (a 401 would send clients looking for a key that cannot exist).
+   */
   const requireDetails = (ctx: RequestContext) => {
-    if (sidecar.canSeeDetails(ctx)) return;
-    if (sidecar.config.server.showDetails === 'never') throw new HttpError(403, 'details_disabled', 'details are disabled (server.showDetails: never)');
-    throw unauthorized(ctx.identity);
+    const reason = hiddenReason(ctx);
+    if (reason === 'never') throw new HttpError(403, 'details_disabled', 'details are disabled (server.showDetails: never)');
+    if (reason === 'no-keys') throw new HttpError(403, 'details_disabled', 'details are disabled: server.showDetails is when-authorized, but no API key is configured (server.auth.keys)');
+    if (reason) throw unauthorized(ctx.identity);
   };
 
   router.add('/health/stats', ['GET'], (req, res, ctx) => {
@@ -113,10 +124,12 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
           ...uptimeRow(sidecar.uptimeView, sidecar.uptime.history, s.name),
         };
       })
-      .sort((a, b) => a.name.localeCompare(b.name));
+      .sort(bySeverity);
+    const hidden = hiddenReason(ctx);
     return {
       title: `${sidecar.config.telemetry.serviceName} health`,
       details,
+      ...(hidden ? { hiddenReason: hidden } : {}),
       overall: snapshot.overall,
       groups: groupStatus,
       checks,

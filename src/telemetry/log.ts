@@ -5,6 +5,7 @@
  */
 import { context, trace, isSpanContextValid } from '@opentelemetry/api';
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { LOG_LEVELS, parseLogLevel, type LogLevel } from '../config/schema';
 import { Redactor } from '../redact';
 
 export type { Logger };
@@ -27,10 +28,25 @@ export function inRunContext<T>(run: { traceId?: string; spanId?: string; traceF
   return context.with(trace.setSpanContext(context.active(), spanContext), fn);
 }
 
+/**
+ * The level LOG_LEVEL names (any case; it wins over the config's log.level),
+ * undefined when unset or empty; an Error naming the variable and the accepted
+ * values when it names no level.
+ */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevel | undefined {
+  const text = env.LOG_LEVEL;
+  if (text === undefined || text.trim() === '') return undefined;
+  const level = parseLogLevel(text);
+  if (!level) throw new Error(`LOG_LEVEL=${JSON.stringify(text.slice(0, 40))} is not a log level; accepted (any case): ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
+
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+  const level = options.level === undefined ? 'info' : parseLogLevel(options.level);
+  if (!level) throw new Error(`log level ${JSON.stringify(options.level)} is not one of ${LOG_LEVELS.join(', ')}`);
   return pino(
     {
-      level: process.env.LOG_LEVEL ?? options.level ?? 'info',
+      level,
       base: { service: 'otel-health-sidecar' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

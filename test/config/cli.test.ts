@@ -136,7 +136,7 @@ describe('health-sidecar CLI: validate and schema', () => {
     const run = await cli(['validate']);
     assert.equal(run.code, 2);
     assert.equal(run.stdout, '');
-    assert.match(run.stderr, /^--config FILE is required\nusage:\n {2}health-sidecar run --config FILE\n/);
+    assert.equal(run.stderr, 'health-sidecar validate: --config FILE is required\nusage: health-sidecar validate --config FILE\nRun "health-sidecar validate --help" for the options and an example.\n');
   });
 
   it('validate output of an invalid config never contains its secrets', async () => {

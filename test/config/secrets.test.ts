@@ -78,12 +78,12 @@ checks:
     assert.deepEqual(
       err.message.split('\n'),
       [
-        'secret.yaml:3:16 server.showDetails: must be one of never, when-authorized, always',
+        'secret.yaml:3:16 server.showDetails: must be one of never, when-authorized, always; the value comes from SHOW',
         'secret.yaml:7:10 checks[0].url: scheme must be http or https, not redis',
         'secret.yaml:10:10 checks[1].url: scheme must be tcp, not postgres',
         'secret.yaml:13:10 checks[2].url: must be a URL (http:// or https://…)',
         'secret.yaml:16:5 checks[2].methd: unknown key (did you mean "method"?)',
-        'secret.yaml:19:10 checks[3].url: scheme must be postgres or postgresql, not redis',
+        'secret.yaml:19:10 checks[3].url: scheme must be postgres or postgresql, not redis; the value comes from CACHE_URL',
       ],
     );
     assert.ok(!err.message.includes('CANARY'), err.message);

@@ -81,7 +81,7 @@ describe('typed substitution of plain scalars', () => {
   });
 
   it('a quoted "${PORT}" stays a string, so the schema rejects it as a port', () => {
-    assert.equal(problems('server:\n  port: "${PORT}"\n', { PORT: '8080' }), 'test.yaml:2:9 server.port: must be a number');
+    assert.equal(problems('server:\n  port: "${PORT}"\n', { PORT: '8080' }), 'test.yaml:2:9 server.port: must be a number; the value comes from PORT');
     assert.equal(problems("server:\n  port: '${PORT:-9464}'\n"), 'test.yaml:2:9 server.port: must be a number');
   });
 
@@ -91,7 +91,7 @@ describe('typed substitution of plain scalars', () => {
     assert.equal(config.telemetry.traces.enabled, false);
     assert.equal(config.server.host, 'null');
     // a value that is a number where a string is wanted is an error, as if written plainly
-    assert.equal(problems(text, { TRACES: 'true', HOST: '1234' }), 'test.yaml:4:9 server.host: must be a string');
+    assert.equal(problems(text, { TRACES: 'true', HOST: '1234' }), 'test.yaml:4:9 server.host: must be a string; the value comes from HOST');
   });
 
   it('a value with YAML syntax is never parsed as YAML structure (no injection)', () => {
@@ -124,7 +124,7 @@ describe('typed substitution of plain scalars', () => {
     assert.deepEqual(check.headers, { Authorization: injected.TOKEN });
     assert.equal(check.body, undefined);
     // a URL with an injected line stays one (invalid) string value
-    assert.equal(problems(`checks:\n${tcp('svc', '${URL}')}`, injected), 'test.yaml:4:10 checks[0].url: scheme must be tcp, not http');
+    assert.equal(problems(`checks:\n${tcp('svc', '${URL}')}`, injected), 'test.yaml:4:10 checks[0].url: scheme must be tcp, not http; the value comes from URL');
   });
 });
 

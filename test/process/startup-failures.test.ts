@@ -155,8 +155,8 @@ describe('start-up failures through the compiled CLI', () => {
     assert.equal(result.code, 2, result.stdout + result.stderr);
     const lines = result.stderr.split('\n');
     assert.equal(lines.length, 4, result.stderr);
-    assert.match(lines[0]!, new RegExp(`^${escape(file)}:6:11 checks\\[0\\]\\.tls\\.ca: certificate 1 of 1 is not a valid certificate \\(PEM routines: [a-z0-9 ]+\\)$`));
-    assert.equal(lines[1], `${file}:8:12 checks[0].tls.key: does not belong to tls.cert (the public keys differ)`);
+    assert.match(lines[0]!, new RegExp(`^${escape(file)}:6:11 checks\\[0\\]\\.tls\\.ca: certificate 1 of 1 is not a valid certificate \\(PEM routines: [a-z0-9 ]+\\); the value comes from file ${escape(notPem)}$`));
+    assert.equal(lines[1], `${file}:8:12 checks[0].tls.key: does not belong to tls.cert (the public keys differ); the value comes from file ${wrongKey}`);
     assert.equal(lines[2], `${file}: 2 problem(s); config not loaded`);
     assert.equal(lines[3], '');
     const keyBody = theirs.key.split('\n')[1]!;

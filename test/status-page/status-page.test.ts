@@ -107,7 +107,8 @@ describe('status page in headless Chromium', () => {
     assert.equal(response?.status(), 200);
     assert.match(response?.headers()['content-security-policy'] ?? '', /script-src 'self'/);
 
-    assert.deepEqual(await page.locator('tr[data-check]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-check'))), ['app', 'cache', 'search']);
+    const order = () => page.locator('tr[data-check]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-check')));
+    assert.deepEqual(await order(), ['search', 'app', 'cache'], 'by severity (the DOWN one first), then name');
     assert.deepEqual(await rowState(page, 'app'), { status: 'UP', label: '✓ UP', cls: 'badge s-up' });
     assert.deepEqual(await rowState(page, 'cache'), { status: 'UP', label: '✓ UP', cls: 'badge s-up' });
     assert.deepEqual(await rowState(page, 'search'), { status: 'DOWN', label: '✗ DOWN', cls: 'badge s-down' });
@@ -122,6 +123,7 @@ describe('status page in headless Chromium', () => {
     appStatus = 500;
     await page.waitForSelector('tr[data-check="app"][data-status="DOWN"]', { timeout: 60_000 });
     assert.deepEqual(await rowState(page, 'app'), { status: 'DOWN', label: '✗ DOWN', cls: 'badge s-down' });
+    assert.deepEqual(await order(), ['app', 'search', 'cache'], 'the refreshed rows re-sorted: both DOWN first, by name');
     assert.match((await page.locator('tr[data-check="app"] .message').textContent()) ?? '', /status 500/);
     await page.waitForSelector('li.incident.open:has-text("app")', { timeout: 60_000 });
     assert.equal(await page.locator('[data-overall]').getAttribute('data-overall'), 'DOWN');
@@ -151,6 +153,7 @@ describe('status page in headless Chromium', () => {
     assert.deepEqual(await page.locator('thead th').allTextContents(), ['Check', 'State']);
     const text = (await page.locator('body').textContent()) ?? '';
     assert.ok(!/refused|ms\b|Incidents/.test(text), 'no messages, latencies or incidents');
+    assert.match(text, /Details \(latency, messages, incidents\) are shown only to requests with an API key \(server\.showDetails: when-authorized\)\./);
     assert.equal(await page.locator('svg.spark').count(), 0);
     // a refresh keeps it that way: wait for the page's own refresh to be applied (its "Updated" stamp, to the
     // second, moves: the refresh comes at least a second later), then look again

@@ -33,9 +33,13 @@ export interface CheckRow {
   slo?: { objective: number; window: string; availability: number | null; remainingRatio: number | null; totalMinutes: number; remainingMinutes: number | null; coverage?: number };
 }
 
+/** why the viewer sees no details: showDetails never; when-authorized with no key configured; or without a valid key */
+export type HiddenReason = 'never' | 'no-keys' | 'key-required';
+
 export interface PageModel {
   title: string;
   details: boolean;
+  hiddenReason?: HiddenReason;
   overall: RowStatus;
   groups: Record<string, RowStatus>;
   checks: CheckRow[];
@@ -66,6 +70,19 @@ export function sparkline(samples: readonly Sample[], width = 120, height = 28):
   const label = `latency of the last ${points.length} runs: ${formatMs(min)} to ${formatMs(max)}${failed ? `, ${failed} failed` : ''}`;
   return `<svg class="spark" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(label)}"><title>${escapeHtml(label)}</title><polyline points="${line}" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linejoin="round"/>${dots}</svg>`;
 }
+
+const SEVERITY: Record<RowStatus, number> = { DOWN: 0, DEGRADED: 1, UNKNOWN: 2, UP: 3 };
+
+/** Page order: DOWN, DEGRADED (UP but slow), UNKNOWN, UP; by name within each. */
+export function bySeverity(a: CheckRow, b: CheckRow): number {
+  return SEVERITY[rowStatus(a).status] - SEVERITY[rowStatus(b).status] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+const HIDDEN_NOTE: Record<HiddenReason, string> = {
+  never: 'Details (latency, messages, incidents) are not shown: server.showDetails is never.',
+  'no-keys': 'Details (latency, messages, incidents) are not shown to anyone: server.showDetails is when-authorized, but no API key is configured (server.auth.keys).',
+  'key-required': 'Details (latency, messages, incidents) are shown only to requests with an API key (server.showDetails: when-authorized).',
+};
 
 function rowStatus(row: CheckRow): { status: RowStatus; label: string } {
   if (row.status === 'UP' && row.slow) return { status: 'DEGRADED', label: 'SLOW' };
@@ -149,7 +166,7 @@ export function renderFragment(model: PageModel): string {
     `<section class="summary s-${model.overall.toLowerCase()}" data-overall="${model.overall}" aria-live="polite">`,
     `<p class="overall">Overall ${badge(model.overall)}</p><ul class="groups" aria-label="groups">${groups}</ul></section>`,
     `<table class="checks"><caption class="sr-only">Checks and their state</caption><thead>${header}</thead><tbody>${rows}</tbody></table>`,
-    model.details ? '' : '<p class="muted small">Details (latency, messages, incidents) are hidden for unauthenticated viewers (server.showDetails).</p>',
+    model.details ? '' : `<p class="muted small details-note">${escapeHtml(HIDDEN_NOTE[model.hiddenReason ?? 'key-required'])}</p>`,
     incidentsSection(model),
   ].join('');
 }
