@@ -142,13 +142,16 @@ export class Sidecar {
       this.uptime.record(name, run);
       this.incidents.observeRun(name, run, state);
     });
-    // debug: one line per probe run — the check, its outcome, how long the run took, how many attempts
+    // debug: one line per probe run — the check, its outcome, how long the run took, how many
+    // attempts — with the trace_id/span_id of that run
     this.store.onRecord((name, run, state) => {
       if (!this.logger.isLevelEnabled('debug')) return;
       const durationMs = Math.round(run.finishedAt - run.startedAt);
-      this.logger.debug(
-        { check: name, outcome: run.outcome, durationMs, latencyMs: Math.round(run.latencyMs * 10) / 10, attempts: run.attempts, status: state.status, breaker: run.breaker, reason: run.message, ...(run.traceId ? { trace_id: run.traceId } : {}) },
-        `check ${name} run: ${run.outcome} in ${durationMs} ms, ${run.attempts} attempt(s)`,
+      inRunContext(run, () =>
+        this.logger.debug(
+          { check: name, outcome: run.outcome, durationMs, latencyMs: Math.round(run.latencyMs * 10) / 10, attempts: run.attempts, status: state.status, breaker: run.breaker, reason: run.message },
+          `check ${name} run: ${run.outcome} in ${durationMs} ms, ${run.attempts} attempt(s)`,
+        ),
       );
     });
     // one listener, so the incident exists before the message naming it is queued
