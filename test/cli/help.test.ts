@@ -14,9 +14,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { logLines, ROOT, run, startChild, type Child } from '../deploy/support';
+import { logLines, run, startChild, type Child } from '../deploy/support';
+import { CLI, ROOT } from '../helpers/paths';
 
-const CLI = join(ROOT, 'dist/cli.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** variables the configs read: the children must not inherit them from whoever runs the tests */
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PORT|HOST|DRAIN_DELAY|LOG_LEVEL|APP_URL|APP_READY_URL|REDIS_URL|DATABASE_URL|HEALTH_ADMIN_KEY|OTEL_.*)$/.test(name)));

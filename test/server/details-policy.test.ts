@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Sidecar } from '../../src/sidecar';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { request, sidecarFromYaml } from './helpers';
+import { request } from '../helpers/http';
+import { sidecarFromYaml } from './helpers';
 
 const KEY = 'details-key-0123456789abcdef';
 const running: Sidecar[] = [];
