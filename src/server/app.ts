@@ -8,6 +8,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Identity } from './auth';
 import { HttpError, sendError } from './respond';
+import { parseRequestTarget, targetUrl } from './target';
 
 export interface RequestContext {
   url: URL;
@@ -186,10 +187,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
   try {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > limits.maxUrlLength) throw new HttpError(414, 'uri_too_long', `request target longer than ${limits.maxUrlLength} bytes`);
+    const target = parseRequestTarget(rawUrl);
     try {
-      url = new URL(rawUrl, 'http://sidecar.invalid');
+      url = targetUrl(rawUrl);
     } catch {
-      throw new HttpError(400, 'bad_request', 'request target is not a valid path');
+      throw new HttpError(400, 'bad_request_target', 'request target is not a valid path');
     }
     const canonical = options.router.canonical(url.pathname);
     if (canonical !== url.pathname) url.pathname = canonical;
@@ -200,12 +202,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     const ctx: RequestContext = { url, identity: options.identify(req) };
     options.guard?.(req, ctx);
     if (hasBody(req)) ctx.body = await readBody(req, limits.maxBodyBytes);
-    const found = options.router.match(url.pathname);
+    const found = options.router.match(target.pathname);
     route = found?.route.template;
-    if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(url.pathname)}`);
+    if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(target.pathname)}`);
     const method = req.method ?? 'GET';
     if (!found.route.methods.includes(method)) {
-      throw new HttpError(405, 'method_not_allowed', `${truncate(method, 16)} is not allowed on ${truncate(url.pathname)}`, { allow: found.route.methods.join(', ') });
+      throw new HttpError(405, 'method_not_allowed', `${truncate(method, 16)} is not allowed on ${truncate(target.pathname)}`, { allow: found.route.methods.join(', ') });
     }
     ctx.param = found.param;
     await found.route.handler(req, res, ctx);

@@ -14,6 +14,8 @@ export interface KeySpec {
 
 export type Identity = { kind: 'anonymous' } | { kind: 'invalid' } | { kind: 'key'; name: string };
 
+const MALFORMED = Symbol('malformed Authorization');
+
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 export class Authenticator {
@@ -30,6 +32,7 @@ export class Authenticator {
   identify(req: IncomingMessage): Identity {
     const presented = presentedKey(req);
     if (presented === undefined) return { kind: 'anonymous' };
+    if (presented === MALFORMED) return { kind: 'invalid' };
     const candidate = digest(presented);
     let match: string | undefined;
     // compare against every key (no early exit) so timing does not reveal which matched
@@ -38,11 +41,17 @@ export class Authenticator {
   }
 }
 
-function presentedKey(req: IncomingMessage): string | undefined {
+/**
+ * The key a request presents. `Authorization` must use the Bearer scheme:
+ * `Authorization: <key>` without a scheme, `Basic …` or any other scheme is
+ * a wrong key (401 invalid_key), never compared as a key — so the documented
+ * forms are the only ones that work (docs/security.md).
+ */
+function presentedKey(req: IncomingMessage): string | typeof MALFORMED | undefined {
   const header = req.headers.authorization;
   if (typeof header === 'string' && header.trim() !== '') {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return m ? m[1] : header; // a malformed Authorization header is a wrong key, not "no key"
+    const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+    return m ? m[1] : MALFORMED; // a malformed Authorization header is a wrong key, not "no key"
   }
   const apiKey = req.headers['x-api-key'];
   if (typeof apiKey === 'string' && apiKey.trim() !== '') return apiKey.trim();
