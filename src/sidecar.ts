@@ -8,6 +8,7 @@ import type { AddressInfo, BlockList } from 'node:net';
 import type { Logger } from 'pino';
 import { resolveExtraPaths } from './config/paths';
 import type { CheckConfig, SidecarConfig } from './config/types';
+import { publicServiceName } from './config/secrets';
 import { HealthSnapshots } from './health/snapshot';
 import { CheckRunner, type AttemptObserver } from './health/runner';
 import { CheckLoop } from './health/scheduler';
@@ -50,6 +51,8 @@ export class Sidecar {
   readonly health = new HealthSnapshots(this.store);
   readonly router = new Router();
   readonly startedAt = Date.now();
+  /** the name shown and exported (never a secret one); telemetry settings apply on restart, so this does too */
+  readonly serviceName: string;
   private readonly loops = new Map<string, CheckLoop>();
   /** latency statistics per check (every run) */
   readonly stats: LatencyStats;
@@ -80,6 +83,7 @@ export class Sidecar {
     private readonly hooks: SidecarHooks = {},
   ) {
     this.current = config;
+    this.serviceName = publicServiceName(config);
     this.redactorValue = new Redactor(config.secrets);
     setLogRedactor(this.redactorValue);
     this.auth = new Authenticator(config.server.auth.keys);
@@ -114,7 +118,7 @@ export class Sidecar {
     this.notifications = new NotificationService({
       targets: config.notifications,
       maxDeadLetters: config.state.maxDeadLetters,
-      service: config.telemetry.serviceName,
+      service: this.serviceName,
       redactor,
       currentState: (check) => this.store.get(check),
       openIncident: (check) => this.incidents.openFor(check)?.id ?? null,
@@ -315,7 +319,7 @@ export class Sidecar {
       }
     }
     // notification targets and bounds; checks that are gone close their incidents
-    this.notifications.configure(next.notifications, next.telemetry.serviceName, next.state.maxDeadLetters);
+    this.notifications.configure(next.notifications, this.serviceName, next.state.maxDeadLetters);
     this.incidents.setMax(next.state.maxIncidents);
     const known = new Set(next.checks.map((c) => c.name));
     this.incidents.closeMissing(known);

@@ -76,7 +76,7 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
   // A document that does not parse has no reliable structure: stop here.
   if (parsed.problems.length) throw new ConfigError(source, sortProblems(parsed.problems));
 
-  const { secrets, unresolved, failed, substituted, origins, problems } = substitute(doc, { env, readFile, at });
+  const { secrets, unresolved, failed, substituted, origins, written, problems } = substitute(doc, { env, readFile, at });
   const plain = toPlainData(parsed);
   if ('problem' in plain) throw new ConfigError(source, sortProblems([...problems, plain.problem]));
   const input = plain.data;
@@ -98,9 +98,20 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
     shard = resolved.shard;
   }
   const owned = (check: { name: unknown; shard?: number }) => !shard || typeof check.name !== 'string' || ownsCheck(shard, check.name, check.shard);
+  // file index of a check → its index in `checks` (skipped and other shards' checks are left out)
+  const finalIndex = new Map<number, number>();
   const checks: CheckConfig[] = config.checks
-    .filter((check, index) => !skipping.indexes.has(index) && owned(check))
+    .filter((check, index) => {
+      const keep = !skipping.indexes.has(index) && owned(check);
+      if (keep) finalIndex.set(index, finalIndex.size);
+      return keep;
+    })
     .map((check) => mergeDefaults(check, config.defaults));
+  const substitutions = written.flatMap(({ path, text, value }) => {
+    if (path[0] !== 'checks') return [{ path, text, value }];
+    const index = typeof path[1] === 'number' ? finalIndex.get(path[1]) : undefined;
+    return index === undefined ? [] : [{ path: ['checks', index, ...path.slice(2)], text, value }];
+  });
   if (shard) shard.owned = config.checks.filter(owned).length;
   for (const key of config.server.auth.keys) secrets.add(key.key);
   // every check's secrets, also those of checks other shards own: redaction errs on the safe side
@@ -126,7 +137,7 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
     return at((isScalar(key) ? key : value).range?.[0]);
   };
   const warnings = configWarnings({ ...config, checks, skipped: ownSkipped, shard }, { positionOf, start: { line: 0, column: 0 } });
-  return { ...config, checks, skipped: ownSkipped, source, secrets: [...secrets].filter((s) => s.length >= 4), warnings, ...(shard ? { shard } : {}) };
+  return { ...config, checks, skipped: ownSkipped, source, secrets: [...secrets].filter((s) => s.length >= 4), warnings, substitutions, ...(shard ? { shard } : {}) };
 }
 
 function mergeDefaults(check: RawCheck, defaults: SidecarConfig['defaults']): CheckConfig {

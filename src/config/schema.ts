@@ -351,7 +351,11 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
         .strictObject({
           serviceName: z.string().min(1).default('health-sidecar'),
           prometheus: z
-            .strictObject({ enabled: z.boolean().default(true), path: z.string().startsWith('/').default('/metrics') })
+            .strictObject({
+              enabled: z.boolean().default(true),
+              path: z.string().startsWith('/').default('/metrics'),
+              requireKey: z.boolean().default(false).describe('true: /metrics needs a valid API key (server.auth.keys), 401 without one'),
+            })
             .prefault({}),
           traces: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
         })
@@ -374,6 +378,9 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
       for (const path of Object.keys(config.server.paths)) {
         const problem = extraPathProblem(path, config.telemetry.prometheus.path);
         if (problem) ctx.addIssue({ code: 'custom', path: ['server', 'paths', path], message: problem });
+      }
+      if (config.telemetry.prometheus.requireKey && config.server.auth.keys.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['telemetry', 'prometheus', 'requireKey'], message: 'needs at least one key in server.auth.keys (no scrape could ever be allowed)' });
       }
       if (config.shard && typeof config.shard.index === 'number' && config.shard.index >= config.shard.count) {
         ctx.addIssue({ code: 'custom', path: ['shard', 'index'], message: `must be less than shard.count (${config.shard.count}): shards are numbered 0 … ${config.shard.count - 1}` });

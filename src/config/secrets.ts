@@ -70,3 +70,17 @@ export function notificationSecrets(config: { notifications: NotificationConfig[
   }
   return secrets;
 }
+
+/** what telemetry.serviceName defaults to, and what is shown instead of a secret one */
+export const DEFAULT_SERVICE_NAME = 'health-sidecar';
+
+/**
+ * The service name the sidecar shows and exports (status page title,
+ * `service.name` on /metrics `target_info` and on spans, notifications).
+ * A serviceName that is, or contains, a secret — it came from `${file:…}`,
+ * whose contents are always secret — is never shown: the default is used.
+ */
+export function publicServiceName(config: { telemetry: { serviceName: string }; secrets: readonly string[] }): string {
+  const name = config.telemetry.serviceName;
+  return config.secrets.some((secret) => name.includes(secret)) ? DEFAULT_SERVICE_NAME : name;
+}

@@ -28,7 +28,15 @@ export interface Substitution {
   substituted: Set<string>;
   /** path (formatted) → where its value came from ("LOG_LEVEL", "file /run/x"): a message names them */
   origins: Map<string, string[]>;
+  /** every substituted scalar: where, as written (`${VAR}` unexpanded) and the value it became */
+  written: WrittenValue[];
   problems: ConfigProblem[];
+}
+
+export interface WrittenValue {
+  path: Path;
+  text: string;
+  value: string;
 }
 
 export interface SubstituteOptions {
@@ -40,7 +48,7 @@ export interface SubstituteOptions {
 
 /** Replace every reference in the document's scalars in place (and unmask the braces). */
 export function substitute(doc: Document, { env, readFile, at }: SubstituteOptions): Substitution {
-  const result: Substitution = { secrets: new Set(), unresolved: [], failed: new Set(), substituted: new Set(), origins: new Map(), problems: [] };
+  const result: Substitution = { secrets: new Set(), unresolved: [], failed: new Set(), substituted: new Set(), origins: new Map(), written: [], problems: [] };
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (typeof node.value !== 'string') return;
@@ -86,6 +94,7 @@ export function substitute(doc: Document, { env, readFile, at }: SubstituteOptio
       });
       result.substituted.add(formatPath(path));
       if (origins.length) result.origins.set(formatPath(path), origins);
+      result.written.push({ path, text: original, value: replaced });
       if (problem) {
         result.problems.push({ ...at(node.range?.[0]), path: formatPath(path), message: problem });
         result.failed.add(formatPath(path));

@@ -68,4 +68,10 @@ export interface SidecarConfig<C extends CheckConfig = CheckConfig> extends Omit
   secrets: string[];
   /** valid but probably not meant (config/warnings.ts): `validate` prints them, `run` logs them */
   warnings: ConfigProblem[];
+  /**
+   * values that came from a `${…}` substitution, at their path in this config
+   * (check indexes after skipping and sharding): what /admin/diagnostics shows
+   * instead of the value (`text`, as written in the file)
+   */
+  substitutions?: { path: (string | number)[]; text: string; value: string }[];
 }

@@ -133,5 +133,27 @@ export function redactedConfig(config: SidecarConfig, redactor: Redactor): unkno
     return target;
   });
   const state = { ...config.state, redis: config.state.redis === undefined ? undefined : redactor.url(config.state.redis) };
-  return redactor.value({ ...rest, checks, notifications, state });
+  const { substitutions = [], ...shown } = { ...rest, checks, notifications, state };
+  // A value that came from `${…}` is shown as written (`${TENANT}`), never expanded: an
+  // environment value in a body, a non-secret header or a query string is not a configured
+  // secret, yet it is not ours to show either. Copies elsewhere (defaults merged into checks)
+  // are removed by value.
+  const overlaid = structuredClone(shown) as Record<string, unknown>;
+  for (const { path, text } of substitutions) setAt(overlaid, path, text);
+  const values = substitutions.map((s) => s.value).filter((v) => v.length >= 4);
+  return (values.length ? redactor.with(values) : redactor).value(overlaid);
+}
+
+/** Set `path` in a JSON tree to `value` when the path exists (a leaf that is not an object). */
+function setAt(tree: Record<string, unknown>, path: readonly (string | number)[], value: string): void {
+  let node: unknown = tree;
+  for (const part of path.slice(0, -1)) {
+    if (node === null || typeof node !== 'object') return;
+    node = (node as Record<string | number, unknown>)[part];
+  }
+  const last = path[path.length - 1];
+  if (node === null || typeof node !== 'object' || last === undefined || !(last in node)) return;
+  const current = (node as Record<string | number, unknown>)[last];
+  if ((current !== null && typeof current === 'object') || current === REDACTED) return; // masked already: stays masked
+  (node as Record<string | number, unknown>)[last] = value;
 }

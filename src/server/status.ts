@@ -127,7 +127,7 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
       .sort(bySeverity);
     const hidden = hiddenReason(ctx);
     return {
-      title: `${sidecar.config.telemetry.serviceName} health`,
+      title: `${sidecar.serviceName} health`,
       details,
       ...(hidden ? { hiddenReason: hidden } : {}),
       overall: snapshot.overall,

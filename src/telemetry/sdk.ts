@@ -21,6 +21,7 @@
  * OTEL_SDK_DISABLED=true turns all of it off (no hooks, no providers, no /metrics route).
  */
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { context, diag, DiagConsoleLogger, metrics, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, diagLogLevelFromString, getBooleanFromEnv, getStringFromEnv, getStringListFromEnv, isTracingSuppressed, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
@@ -32,8 +33,10 @@ import type { Resource } from '@opentelemetry/resources';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/types';
+import { publicServiceName } from '../config/secrets';
 import { Redactor } from '../redact';
 import type { Router } from '../server/app';
+import { unauthorized } from '../server/auth';
 import type { Sidecar, SidecarHooks } from '../sidecar';
 import { VERSION } from '../version';
 import type { HealthMetrics } from './metrics';
@@ -129,8 +132,8 @@ function propagatorFromEnv(): TextMapPropagator | undefined {
 
 /**
  * service.name (config; OTEL_SERVICE_NAME wins), service.version, k8s.* from the
- * downward API env; the env/process/host detectors (OTEL_RESOURCE_ATTRIBUTES)
- * are merged over this by NodeSDK, so the environment has the last word.
+ * downward API env; processAttributes() and OTEL_RESOURCE_ATTRIBUTES are merged
+ * over this, so the environment has the last word.
  */
 export function baseResource(serviceName: string, env: NodeJS.ProcessEnv = process.env): Resource {
   const { defaultResource, resourceFromAttributes } = lazy.resources();
@@ -160,6 +163,28 @@ export function createSampler(choice: SamplerChoice): import('@opentelemetry/sdk
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(choice.ratio) });
   }
+}
+
+/**
+ * The process and host attributes on every metric (/metrics `target_info`,
+ * often anonymous) and span — chosen on purpose instead of the SDK's process
+ * and host detectors, which add the command line (`process.command_args`:
+ * the config path and any argument), `process.command`, the executable path,
+ * the process owner and `host.id` (the machine id). Anything else an
+ * operator wants goes in OTEL_RESOURCE_ATTRIBUTES. docs/security.md lists
+ * what /metrics reveals.
+ */
+export function processAttributes(): Record<string, string | number> {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm32', ia32: 'x86', ppc64: 'ppc64', s390x: 's390x' };
+  return {
+    'host.name': hostname(),
+    'host.arch': arch[process.arch] ?? process.arch,
+    'process.pid': process.pid,
+    'process.executable.name': 'node',
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
+    'process.runtime.description': 'Node.js',
+  };
 }
 
 export interface Telemetry {
@@ -199,7 +224,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const { PrometheusExporter } = lazy.prometheus();
   const { HealthMetrics, metricViews, prometheusHandler } = lazy.metrics();
   const { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter } = lazy.tracing();
-  const { envDetector, hostDetector, processDetector, detectResources } = lazy.resources();
+  const { envDetector, detectResources, resourceFromAttributes } = lazy.resources();
   // the sidecar's Redactor once it exists (it is replaced on every reload)
   let sidecar: Sidecar | undefined;
   const fallback = new Redactor();
@@ -233,7 +258,12 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     logger.info({ reason: traces.reason }, `traces disabled: ${traces.reason}`);
   }
 
-  const serviceName = env.OTEL_SERVICE_NAME?.trim() || config.telemetry.serviceName;
+  // a serviceName from a secret source (${file:…}) is never exported: the default instead (config/secrets.ts)
+  const shownName = publicServiceName(config);
+  if (shownName !== config.telemetry.serviceName && !env.OTEL_SERVICE_NAME?.trim()) {
+    logger.warn({ serviceName: shownName }, `telemetry.serviceName comes from a secret source (\${file:…}): shown and exported as "${shownName}"; write it plainly or set OTEL_SERVICE_NAME`);
+  }
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() || shownName;
   // What NodeSDK.start() did for this configuration (see the header). No OTel log
   // pipeline: pino writes our logs.
   const logLevel = getStringFromEnv('OTEL_LOG_LEVEL');
@@ -249,8 +279,8 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   context.setGlobalContextManager(contextManager);
   const propagator = propagatorFromEnv();
   if (propagator) propagation.setGlobalPropagator(propagator);
-  // the env/process/host detectors (OTEL_RESOURCE_ATTRIBUTES) over ours: the environment has the last word
-  const resource = baseResource(serviceName, env).merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
+  // chosen process/host attributes (processAttributes), then OTEL_RESOURCE_ATTRIBUTES over ours: the environment has the last word
+  const resource = baseResource(serviceName, env).merge(resourceFromAttributes(processAttributes())).merge(detectResources({ detectors: [envDetector] }));
   const providers: { shutdown(): Promise<void> }[] = [];
   const guards: Partial<Record<ExportSignal, ExportGuard>> = {};
   const guardContext = { logger, redactor, onFailure: (signal: ExportSignal) => healthMetrics?.exportFailed(signal), logIntervalMs: options.exportLogIntervalMs };
@@ -311,7 +341,14 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
         });
       }
       if (metricsRef && prometheus) {
-        router.add(config.telemetry.prometheus.path, ['GET'], prometheusHandler(prometheus, logger));
+        const handler = prometheusHandler(prometheus, logger);
+        // telemetry.prometheus.requireKey: scrapes need a valid key (the loader makes sure one exists)
+        router.add(config.telemetry.prometheus.path, ['GET'], config.telemetry.prometheus.requireKey
+          ? (req, res, ctx) => {
+              if (ctx.identity.kind !== 'key') throw unauthorized(ctx.identity);
+              return handler(req, res);
+            }
+          : handler);
       }
     },
   };

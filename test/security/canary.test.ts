@@ -54,11 +54,20 @@ const C = {
   REDIS_TLS_KEY: '',
   PG_TLS_KEY: '',
 };
+/**
+ * Issue 14.3/14.4: not secrets to the Redactor, yet never shown. SERVICE_NAME is
+ * telemetry.serviceName read with ${file:…} (a secret source: never in any output);
+ * the ENV_* values are plain ${VAR}s in a check's body, query string and a
+ * non-secret header: they reach the dependency, and no HTTP response (the
+ * diagnostics' effective config above all) shows them.
+ */
+const SERVICE_NAME = canary('servicename');
+const ENV_PLAIN = { ENV_BODY: canary('envbody'), ENV_QUERY: canary('envquery'), ENV_HEADER: canary('envheader') };
 /** presented by a client, never configured: the Redactor does not know it, so only "never echo input credentials" protects it */
 const WRONG_KEY = canary('wrongkey');
 /** a leak of part of a PEM key is a leak too: each of its base64 lines is looked for */
 const pemLines = (pem: string) => pem.split('\n').filter((line) => line.length >= 16 && !line.startsWith('-----'));
-const allCanaries = () => [...Object.values(C).filter((v) => v !== ''), ...pemLines(C.REDIS_TLS_KEY), ...pemLines(C.PG_TLS_KEY), WRONG_KEY];
+const allCanaries = () => [...Object.values(C).filter((v) => v !== ''), ...pemLines(C.REDIS_TLS_KEY), ...pemLines(C.PG_TLS_KEY), WRONG_KEY, SERVICE_NAME];
 /** environment for the config: the canaries, and the certificates that go with the keys (not secrets) */
 const ENV: Record<string, string> = {};
 
@@ -79,9 +88,11 @@ let tlsPostgres: Awaited<ReturnType<Private['startPrivatePostgres']>>;
 let yaml = '';
 const CHECK_NAMES = [
   'redis-ok', 'redis-wrongpass', 'redis-user', 'pg-ok', 'pg-badquery', 'pg-down', 'http-ok', 'http-500', 'http-refused', 'https-badkey',
-  'redis-tls', 'redis-sentinel', 'redis-sentinel-wrongpw', 'pg-tls',
+  'redis-tls', 'redis-sentinel', 'redis-sentinel-wrongpw', 'pg-tls', 'http-env', 'http-internal-secret',
 ];
 const dependencyAuth: string[] = [];
+/** what the dependency received from http-env: url, X-Tenant header, body */
+const dependencyEnv: string[] = [];
 const hookBodies: string[] = [];
 
 before(async () => {
@@ -100,7 +111,12 @@ before(async () => {
   C.PG_TLS_KEY = pgClientCert.key;
   // ssl_ca_file set: the server asks for the client certificate, so the key is really used in the handshake
   tlsPostgres = await startPrivatePostgres(C.PG_TLS_PW, { tls: { cert: pgServerCert.cert, key: pgServerCert.key, ca: pgCa.cert } });
-  Object.assign(ENV, C, {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const serviceNameFile = join(mkdtempSync(join(tmpdir(), 'canary-')), 'service-name');
+  writeFileSync(serviceNameFile, `${SERVICE_NAME}\n`);
+  Object.assign(ENV, C, ENV_PLAIN, {
     REDIS_TLS_CA: tlsRedis.ca.cert,
     REDIS_TLS_CERT: tlsRedis.client.cert,
     PG_TLS_CA: pgCa.cert,
@@ -108,6 +124,15 @@ before(async () => {
   });
   dependency = await servers.startHttpServer((req, res) => {
     dependencyAuth.push(`${req.headers.authorization} ${req.headers['x-token']}`);
+    if (req.url?.startsWith('/env')) {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        dependencyEnv.push(`${req.url} ${req.headers['x-tenant']} ${body}`);
+        res.end('ok');
+      });
+      return;
+    }
     res.statusCode = req.url === '/fail' ? 500 : 200;
     res.end(req.url === '/fail' ? 'failing' : 'ok');
   });
@@ -132,6 +157,8 @@ server:
     keys:
       - { name: ops, key: "\${API_KEY}", rateLimit: 10000/1m }
     anonymousRateLimit: 200/1m
+telemetry:
+  serviceName: "\${file:${serviceNameFile}}"
 defaults:
   retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms }, jitter: false }
   timeout: 2s
@@ -157,6 +184,14 @@ checks:
     headers: { Authorization: "Bearer \${HTTP_BEARER}", X-Token: "\${HTTP_TOKEN}" }
     secretHeaders: [X-Token]
   - { name: http-refused, kind: http, url: "http://user:\${HTTP_REFUSED_PW}@127.0.0.1:${closed}/", interval: 1h, critical: false }
+  - name: http-env
+    kind: http
+    method: POST
+    url: "http://127.0.0.1:${dependency.port}/env?tenant=\${ENV_QUERY}&page=1"
+    headers: { X-Tenant: "\${ENV_HEADER}", Content-Type: application/json }
+    body: '{"tenant":"\${ENV_BODY}"}'
+    interval: 1h
+  - { name: http-internal-secret, kind: http, url: "http://127.0.0.1:${dependency.port}/internal-secret", interval: 1h }
   - { name: https-badkey, kind: http, url: "https://127.0.0.1:${dependency.port}/", interval: 1h, critical: false, tls: { key: "\${TLS_KEY}" } }
   - { name: redis-tls, kind: redis, url: "rediss://127.0.0.1:${tlsRedis.port}", interval: 1h, tls: { ca: "\${REDIS_TLS_CA}", cert: "\${REDIS_TLS_CERT}", key: "\${REDIS_TLS_KEY}" } }
   - { name: redis-sentinel, kind: redis, url: "redis://:\${SENTINEL_DATA_PW}@mymaster", sentinels: ["${sentinels.sentinelAddresses()[0]}"], masterName: mymaster, sentinelPassword: "\${SENTINEL_PW}", interval: 1h }
@@ -274,6 +309,19 @@ test('no canary appears in any response, log line, exported span or notification
   assert.ok(pemLines(C.REDIS_TLS_KEY).length >= 2 && pemLines(C.PG_TLS_KEY).length >= 2, 'the PEM keys give canary lines');
   const { outputs, statuses } = await drive(port);
   assert.ok(outputs.some((o) => o.where === 'flood → 429'), 'the flood reached the anonymous limit');
+  // issue 14.3/14.4: the plain ${VAR} values were really sent, and no response shows them
+  const envSent = dependencyEnv.find((line) => line.startsWith('/env')) ?? '';
+  for (const value of Object.values(ENV_PLAIN)) assert.ok(envSent.includes(value), `the dependency received ${value.slice(0, 14)}… (${envSent.slice(0, 200)})`);
+  const envLeaks = outputs.flatMap((o) => Object.values(ENV_PLAIN).filter((v) => o.text.includes(v)).map((v) => `${o.where}: ${v.slice(0, 20)}…`));
+  assert.deepEqual(envLeaks, [], 'environment values of a body, a query string or a non-secret header in a response');
+  const diagnostics = outputs.find((o) => o.where.startsWith('key GET /admin/diagnostics'))!.text;
+  for (const written of ['${ENV_QUERY}', '${ENV_HEADER}', '${ENV_BODY}']) assert.ok(diagnostics.includes(written), `diagnostics shows ${written} as written`);
+  // a secret serviceName is not the page title; the default is
+  assert.match(outputs.find((o) => o.where.startsWith('anonymous GET / →'))!.text, /<h1>health-sidecar health<\/h1>/);
+  // no over-masking: a path with "secret" in it is not a credential
+  assert.equal(state('http-internal-secret').status, 'UP', state('http-internal-secret').message);
+  assert.match(state('http-internal-secret').message, /internal-secret/);
+  assert.doesNotMatch(state('http-internal-secret').message, /\*\*\*/);
 
   assert.ok(dependencyAuth.includes(`Bearer ${C.HTTP_BEARER} ${C.HTTP_TOKEN}`), 'the dependency received the secret headers');
   assert.equal(statuses.get('key GET /admin/diagnostics'), 200);
@@ -356,4 +404,54 @@ test('production path (compiled CLI, OTLP traces, metrics and logs, /metrics): n
     cli.kill();
     await receiver.close();
   }
+});
+
+/**
+ * The Redactor's fallback patterns (src/redact.ts), for credentials nobody
+ * configured as secrets: each shape of the table loses its secret and keeps
+ * the rest; ordinary text (paths and words that merely contain "secret",
+ * "token", "password") comes out unchanged.
+ */
+test('redactor fallback patterns: common secret shapes masked, ordinary text untouched', async () => {
+  const { Redactor } = await import('../../src/redact');
+  const redactor = new Redactor(); // nothing configured: only the patterns work
+  const S = canary('shape');
+  const shapes: [string, string, string][] = [
+    // [shape, input, expected output]
+    ['JSON', `{"password":"${S}"}`, '{"password":"***"}'],
+    ['JSON, spaced, among other keys', `{"user": "bob", "client_secret": "${S}", "n": 1}`, '{"user": "bob", "client_secret": "***", "n": 1}'],
+    ['JSON, single quotes', `{'api_key': '${S}'}`, "{'api_key': '***'}"],
+    ['JSON, escaped quote inside', `{"token":"${S}\\"x"}`, '{"token":"***"}'],
+    ['form body', `grant_type=client_credentials&client_secret=${S}&scope=a`, 'grant_type=client_credentials&client_secret=***&scope=a'],
+    ['query string', `GET /cb?code=1&access_token=${S}&state=x`, 'GET /cb?code=1&access_token=***&state=x'],
+    ['libpq', `host=db user=app password=${S} sslmode=require`, 'host=db user=app password=*** sslmode=require'],
+    ['header: Authorization Bearer', `Authorization: Bearer ${S}`, 'Authorization: Bearer ***'],
+    ['header: Authorization without scheme', `authorization: ${S}`, 'authorization: ***'],
+    ['header: Proxy-Authorization Basic', `Proxy-Authorization: Basic ${S}`, 'Proxy-Authorization: Basic ***'],
+    ['header: X-Api-Key', `X-Api-Key: ${S}`, 'X-Api-Key: ***'],
+    ['header: Cookie', `Cookie: session=${S}; theme=dark`, 'Cookie: ***'],
+    ['URL userinfo', `connect to postgres://app:${S}@db:5432/x failed`, 'connect to postgres://app:***@db:5432/x failed'],
+    ['URL userinfo, empty user', `redis://:${S}@cache:6379`, 'redis://:***@cache:6379'],
+    ['URL userinfo, @ in the password', `https://u:${S}@x@host/p`, 'https://u:***@host/p'],
+  ];
+  for (const [shape, input, expected] of shapes) {
+    const out = redactor.text(input);
+    assert.equal(out, expected, shape);
+    assert.ok(!out.includes(S), `${shape}: the secret is gone`);
+  }
+  const ordinary = [
+    'GET http://app:8080/internal-secret: status 200 in 3 ms',
+    'GET http://app:8080/internal-secret: HTTP 200',
+    '/api/tokens: 200',
+    'the token bucket is full',
+    'password reset page returned 200',
+    'tokenizer: ok',
+    'passwords: 3 rotated',
+    'secret santa',
+    'keys: 3, status: 200, message: ok',
+    'https://user@host/x',
+    'connect ECONNREFUSED 127.0.0.1:5432',
+    'GET http://app/secret-store/health: 200',
+  ];
+  for (const text of ordinary) assert.equal(redactor.text(text), text, `over-masked: ${text}`);
 });

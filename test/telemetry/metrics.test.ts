@@ -188,6 +188,15 @@ checks:
     assert.equal(families.get('target_info')!.samples.length, 1);
   });
 
+  it('target_info carries the chosen process/host attributes only: no command line, command, executable path, owner or host id (issue 14.5)', () => {
+    const [sample] = families.get('target_info')!.samples;
+    const labels = Object.keys(sample!.labels).sort();
+    const processAndHost = labels.filter((k) => k.startsWith('process_') || k.startsWith('host_'));
+    assert.deepEqual(processAndHost, ['host_arch', 'host_name', 'process_executable_name', 'process_pid', 'process_runtime_description', 'process_runtime_name', 'process_runtime_version']);
+    assert.equal(sample!.labels.process_pid, String(process.pid));
+    for (const hidden of [process.argv[1] ?? 'argv', 'metrics-test.yaml']) assert.ok(!text.includes(hidden), `${hidden} not in /metrics`);
+  });
+
   it('gauges read the state: status per check (critical label), groups 2/1/0, breaker 0/2, failures, last success', () => {
     const values = (family: string, label: string) =>
       Object.fromEntries(families.get(family)!.samples.map((s) => [s.labels[label], s.value]));

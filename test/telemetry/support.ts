@@ -183,9 +183,9 @@ export interface ScrapingPrometheus {
 /**
  * A real Prometheus (private data directory, free port) scraping
  * 127.0.0.1:<targetPort>/metrics every second; `extraArgs` such as
- * `--enable-feature=exemplar-storage`.
+ * `--enable-feature=exemplar-storage`; `bearer`: scrape with `Authorization: Bearer <key>`.
  */
-export async function startScrapingPrometheus(targetPort: number, extraArgs: readonly string[] = []): Promise<ScrapingPrometheus> {
+export async function startScrapingPrometheus(targetPort: number, extraArgs: readonly string[] = [], options: { bearer?: string } = {}): Promise<ScrapingPrometheus> {
   const dir = tempDir('prometheus-');
   const port = await freePort();
   const config = join(dir.path, 'prometheus.yml');
@@ -197,7 +197,7 @@ export async function startScrapingPrometheus(targetPort: number, extraArgs: rea
 scrape_configs:
   - job_name: health-sidecar
     metrics_path: /metrics
-    static_configs:
+${options.bearer ? `    authorization: { credentials: "${options.bearer}" }\n` : ''}    static_configs:
       - targets: ['127.0.0.1:${targetPort}']
 `,
   );
