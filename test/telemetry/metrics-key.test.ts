@@ -57,7 +57,7 @@ after(async () => {
 
 describe('telemetry.prometheus.requireKey (issue 14.5)', () => {
   it('401 without a valid key, 200 with it', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-key-wrong-key-0000' }, { authorization: KEY }]) {
+    for (const headers of [{}, { authorization: 'Bearer wrong-key-wrong-key-0000' }, { authorization: KEY }] as Record<string, string>[]) {
       const reply = await get('/metrics', headers);
       assert.equal(reply.status, 401, JSON.stringify(headers));
       assert.ok(!reply.body.includes('healthcheck_'), 'no metrics in a 401');
