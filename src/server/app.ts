@@ -193,8 +193,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     } catch {
       throw new HttpError(400, 'bad_request_target', 'request target is not a valid path');
     }
-    const canonical = options.router.canonical(url.pathname);
-    if (canonical !== url.pathname) url.pathname = canonical;
+    // routed (and rate limited) as the canonical form of the raw path: trailing slashes, server.paths
+    const pathname = options.router.canonical(target.pathname);
+    if (pathname !== url.pathname) url.pathname = pathname;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limits.maxBodyBytes) {
       throw new HttpError(413, 'body_too_large', `request body larger than ${limits.maxBodyBytes} bytes`, { connection: 'close' });
@@ -202,7 +203,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
     const ctx: RequestContext = { url, identity: options.identify(req) };
     options.guard?.(req, ctx);
     if (hasBody(req)) ctx.body = await readBody(req, limits.maxBodyBytes);
-    const found = options.router.match(target.pathname);
+    const found = options.router.match(pathname);
     route = found?.route.template;
     if (!found) throw new HttpError(404, 'not_found', `no such endpoint: ${truncate(target.pathname)}`);
     const method = req.method ?? 'GET';

@@ -76,8 +76,9 @@ const TABLE: { target: string; headers?: Record<string, string>; status: number;
   { target: '/livez#frag', status: 400, code: 'bad_request_target' },
   { target: 'sidecar:8080', status: 400, code: 'bad_request' }, // authority-form: Node's parser refuses it for GET
   { target: '*', status: 400, code: 'bad_request_target' },
+  // the documented canonical form: trailing slashes dropped (issue 21.5), nothing else
+  { target: '/livez/', status: 200, body: /^ok$/ },
   // not normalised, so not the route: 404
-  { target: '/livez/', status: 404, code: 'not_found' },
   { target: '/admin//diagnostics', headers: auth, status: 404, code: 'not_found' },
   { target: '/%61dmin/diagnostics', headers: auth, status: 404, code: 'not_found' },
 ];
