@@ -11,7 +11,8 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseRequestTarget } from '../../src/server/target';
 import type { Sidecar } from '../../src/sidecar';
-import { request, sidecarFromYaml } from './helpers';
+import { request } from '../helpers/http';
+import { sidecarFromYaml } from './helpers';
 
 const KEY = 'target-test-key-0123456789';
 let sidecar: Sidecar;
