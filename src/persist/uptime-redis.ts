@@ -15,7 +15,7 @@
  * encoding. Bounded: per check at most 52 half-hour keys and 32 day keys.
  * Fields of zero are not written (a healthy minute is two fields: ok, lat).
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { HOUR_MS, MINUTE_MS, type Counts, type RunDelta, type StoredHistory } from '../health/history';
 import type { MinuteDelta, UptimeStore } from './uptime-store';
 
@@ -45,7 +45,10 @@ export class RedisUptimeStore implements UptimeStore {
   private connecting: Promise<void> | undefined;
 
   constructor(private readonly options: RedisUptimeStoreOptions) {
-    this.redis = new Redis(options.url, {
+    // the driver loads only when state.redis is configured
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
+    this.redis = new RedisClient(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
