@@ -91,7 +91,10 @@ export class HttpServerMetrics implements RequestMetrics, MetricProducer {
 
   async collect(): Promise<CollectionResult> {
     const endTime = millisToHrTime(Date.now());
-    const dataPoints = [...this.series.values()].map((s) => ({
+    // a series bound in advance (the kubelet paths bind every answer at start)
+    // is exported from its first request on, as an SDK histogram would be:
+    // dozens of never-seen (method, route, status) rows cost every scrape
+    const dataPoints = [...this.series.values()].filter((s) => s.count > 0).map((s) => ({
       startTime: s.startTime,
       endTime,
       attributes: s.attributes,

@@ -143,6 +143,8 @@ checks:
     for (let i = 0; i < 200_000; i++) junk.push([i, i + 1, i + 2]);
     junk = [];
     await new Promise((r) => setTimeout(r, 50));
+    // http.server.request.duration has a series from its first request on
+    await get(port, '/readyz');
     const reply = await get(port, '/metrics');
     assert.equal(reply.status, 200);
     assert.equal(reply.headers['content-type'], PROMETHEUS_CONTENT_TYPE);
