@@ -14,6 +14,8 @@ export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** the body as received, before any decoding (e.g. still gzipped) */
+  bytes: Buffer;
   /** ms from sending to the whole body */
   ms: number;
   /** the body parsed as JSON */
@@ -41,8 +43,9 @@ export function request(port: number, path: string, options: RequestOptions = {}
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: performance.now() - started, json: () => JSON.parse(body) });
+        const bytes = Buffer.concat(chunks);
+        const body = bytes.toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, bytes, ms: performance.now() - started, json: () => JSON.parse(body) });
       });
       res.on('error', reject);
     });
