@@ -186,8 +186,8 @@ describe('the health-sidecar component on an app it has never seen (test/fixture
     const config = loadedConfig(objects, api, sidecar, 'shop-api-7c9f8d6b5-x2x9z');
     assert.deepEqual(config.checks.map((c) => [c.name, 'url' in c ? c.url : undefined]), [['api', 'http://127.0.0.1:8080/healthz']]);
     assert.equal(config.server.port, sidecar.ports![0]!.containerPort, 'the config binds the port the container declares');
-    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
-    assert.deepEqual(env, { K8S_POD_NAME: 'metadata.name', K8S_NAMESPACE_NAME: 'metadata.namespace', K8S_NODE_NAME: 'spec.nodeName' });
+    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath ?? e.value]));
+    assert.deepEqual(env, { K8S_POD_NAME: 'metadata.name', K8S_NAMESPACE_NAME: 'metadata.namespace', K8S_NODE_NAME: 'spec.nodeName', NODE_OPTIONS: '--max-old-space-size=64' });
   });
 
   test('the app container\'s probes now ask the sidecar (its own replaced); the other container, and everything else, untouched', () => {
