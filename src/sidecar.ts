@@ -15,6 +15,7 @@ import { CheckLoop } from './health/scheduler';
 import { HealthStore, type RunResult } from './health/state';
 import { createProbe } from './probes/registry';
 import { Redactor } from './redact';
+import { OverloadGate } from './server/overload';
 import { createHttpServer, Router, type RequestContext, type RequestMetrics } from './server/app';
 import { registerAdminRoutes } from './server/admin';
 import { Authenticator } from './server/auth';
@@ -224,6 +225,7 @@ export class Sidecar {
       fastPath: createProbeFastPath({ health: this.health, anonymousDetails: () => this.current.server.showDetails === 'always' }, () => this.extraPaths, this.hooks.requestMetrics),
       logger: this.logger,
       metrics: this.hooks.requestMetrics,
+      overload: new OverloadGate(this.current.server.overload),
     });
     this.requests = trackRequests(this.server);
     const { port, host } = this.current.server;

@@ -342,6 +342,14 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
               scraperNetworks: z.array(cidr).default([]).describe('addresses (CIDR) whose scrapes of the Prometheus path are never rate limited'),
             })
             .prefault({}),
+          overload: z
+            .strictObject({
+              perTurn: z.number().int().min(1).max(100_000).default(8).describe('requests other than the kubelet paths admitted per event-loop turn; more get 503 overloaded + Retry-After'),
+              turnBudgetMs: z.number().int().min(1).max(100_000).default(20).describe('ms of work on those requests per event-loop turn; the rest of the turn gets 503 overloaded + Retry-After (the first request of a turn always runs)'),
+              maxInFlight: z.number().int().min(1).max(100_000).default(32).describe('requests other than the kubelet paths running at once; more get 503 overloaded + Retry-After'),
+            })
+            .prefault({})
+            .describe('load shedding that keeps the kubelet paths fast whatever else is asked (docs/security.md)'),
         })
         .prefault({}),
       log: z

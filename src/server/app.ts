@@ -7,6 +7,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Identity } from './auth';
+import type { OverloadGate } from './overload';
 import { HttpError, sendError } from './respond';
 import { parseRequestTarget, targetUrl } from './target';
 
@@ -26,6 +27,13 @@ export interface Route {
   handler: Handler;
   /** http.route: the path, or the prefix with its parameter named (`/health/{check}`) */
   template: string;
+  /** may be shed under overload (server/overload.ts); false only for the kubelet paths */
+  shed: boolean;
+}
+
+export interface RouteOptions {
+  /** false: never shed under overload (the kubelet paths); default true */
+  shed?: boolean;
 }
 
 export interface ServerLimits {
@@ -81,14 +89,14 @@ export class Router {
     return this.aliases.get(path) ?? path;
   }
 
-  add(path: string, methods: readonly string[], handler: Handler): this {
-    this.exact.set(path, { methods: withHead(methods), handler, template: path });
+  add(path: string, methods: readonly string[], handler: Handler, options: RouteOptions = {}): this {
+    this.exact.set(path, { methods: withHead(methods), handler, template: path, shed: options.shed ?? true });
     return this;
   }
 
   /** `/health/` + one path segment (no further slashes) */
-  addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/, template = `${prefix}{param}`): this {
-    this.prefixes.push({ prefix, route: { methods: withHead(methods), handler, template }, pattern });
+  addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/, template = `${prefix}{param}`, options: RouteOptions = {}): this {
+    this.prefixes.push({ prefix, route: { methods: withHead(methods), handler, template, shed: options.shed ?? true }, pattern });
     this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
     return this;
   }
@@ -127,6 +135,8 @@ export interface RequestMetrics {
   bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder;
   /** a request refused with this error code (missing_key, invalid_key, rate_limited, …) */
   refused(code: string): void;
+  /** a request to this route shed under overload (503) */
+  shed(route: string): void;
 }
 
 export interface AppOptions {
@@ -140,6 +150,8 @@ export interface AppOptions {
   limits?: Partial<ServerLimits>;
   /** http.server.request.duration and refusals; the fast path records its own (pre-bound) */
   metrics?: RequestMetrics;
+  /** sheds routed requests beyond its limits (503 + Retry-After); none: nothing is shed */
+  overload?: OverloadGate;
 }
 
 export function createHttpServer(options: AppOptions): http.Server {
@@ -211,7 +223,19 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
       throw new HttpError(405, 'method_not_allowed', `${truncate(method, 16)} is not allowed on ${truncate(target.pathname)}`, { allow: found.route.methods.join(', ') });
     }
     ctx.param = found.param;
-    await found.route.handler(req, res, ctx);
+    if (found.route.shed && options.overload) {
+      const admission = options.overload.admit();
+      if (!admission) {
+        options.metrics?.shed(found.route.template);
+        const retry = options.overload.retryAfterSeconds;
+        throw new HttpError(503, 'overloaded', `the sidecar is shedding load; retry in ${retry}s (the kubelet paths are always answered)`, { 'retry-after': retry });
+      }
+      try {
+        await found.route.handler(req, res, ctx);
+      } finally {
+        admission.done();
+      }
+    } else await found.route.handler(req, res, ctx);
   } catch (err) {
     if (err instanceof HttpError) {
       if (err.status === 401 || err.status === 429) options.metrics?.refused(err.code);

@@ -26,16 +26,18 @@ const PROBE_PATHS: Record<GroupName, string[]> = {
 const ALLOWED_PARAMS = new Set(['verbose', 'exclude']);
 /** probe answers are never compressed: the same bytes as the fast path, whatever the client accepts */
 const PLAIN = { compress: false } as const;
+/** the kubelet's paths answer under any load: never shed (server/overload.ts) */
+const NEVER_SHED = { shed: false } as const;
 
 export function registerProbeRoutes(router: Router, view: HealthView): void {
   for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) {
     const handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => probe(req, res, ctx, group, view);
-    for (const path of paths) router.add(path, ['GET'], handler);
+    for (const path of paths) router.add(path, ['GET'], handler, NEVER_SHED);
   }
-  router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok', {}, PLAIN));
+  router.add('/-/healthy', ['GET'], (req, res) => sendText(req, res, 200, 'ok', {}, PLAIN), NEVER_SHED);
   // per-check paths, as the API server installs /readyz/<check> for each of its checks
   for (const group of Object.keys(PROBE_PATHS) as GroupName[]) {
-    router.addPrefix(`/${LABEL[group]}/`, ['GET'], (req, res, ctx) => probeOne(req, res, ctx, group, view));
+    router.addPrefix(`/${LABEL[group]}/`, ['GET'], (req, res, ctx) => probeOne(req, res, ctx, group, view), undefined, undefined, NEVER_SHED);
   }
 }
 

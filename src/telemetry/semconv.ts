@@ -38,6 +38,7 @@ export const METRIC = {
   breakerTransitions: 'healthcheck.breaker.transitions',
   /** requests refused for authentication, by reason (missing, wrong_key, rate_limited); never the key */
   authFailures: 'healthcheck.server.auth_failures',
+  shed: 'healthcheck.server.shed',
   /** notification delivery attempts, by target and outcome (success, failure, timeout) */
   notificationAttempts: 'healthcheck.notification.attempts',
   /** http checks: time per phase of the last hop (dns, connect, tls, ttfb, transfer) */

@@ -12,6 +12,8 @@
  *   the histogram appears in /metrics exactly as an SDK one would.
  * - `healthcheck.server.auth_failures{healthcheck.auth.reason}`: missing,
  *   wrong_key, rate_limited. Never the key (there is no attribute for it).
+ * - `healthcheck.server.shed{http.route}`: requests shed under overload
+ *   (issue 14.2, server/overload.ts).
  */
 import { ValueType, type Counter, type Meter } from '@opentelemetry/api';
 import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
@@ -54,6 +56,7 @@ class Accumulator implements BoundRecorder {
 export class HttpServerMetrics implements RequestMetrics, MetricProducer {
   private readonly series = new Map<string, Accumulator>();
   private authFailures: Counter | undefined;
+  private shedRequests: Counter | undefined;
   private readonly scope: InstrumentationScope = { name: SCOPE, version: VERSION };
 
   /** The counter needs the MeterProvider, which is built after the reader this producer is given to. */
@@ -64,6 +67,14 @@ export class HttpServerMetrics implements RequestMetrics, MetricProducer {
     });
     // exported from the first scrape (value 0), so increase() works from the start
     for (const reason of Object.values(AUTH_REASON)) this.authFailures?.add(0, { [ATTR_EXTRA.authReason]: reason });
+    this.shedRequests = meter.createCounter(METRIC.shed, {
+      unit: '{request}',
+      description: 'requests answered 503 overloaded without running their handler (server/overload.ts), by route; the kubelet paths are never shed',
+    });
+  }
+
+  shed(route: string): void {
+    this.shedRequests?.add(1, { [SEMCONV.httpRoute]: route });
   }
 
   bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder {

@@ -43,7 +43,8 @@ async function dependency(): Promise<TestHttpServer & { hold: boolean; held: Ser
 
 function yaml(url: string, drainDelay: string, drainTimeout: string): string {
   return `
-server: { port: 0, host: 127.0.0.1, drainDelay: ${drainDelay}, drainTimeout: ${drainTimeout}, auth: { keys: [ { name: ops, key: "${KEY}", rateLimit: 1000/1m } ] } }
+# overload: room for the 50 slow requests at once (this is about drain, not load shedding)
+server: { port: 0, host: 127.0.0.1, drainDelay: ${drainDelay}, drainTimeout: ${drainTimeout}, auth: { keys: [ { name: ops, key: "${KEY}", rateLimit: 1000/1m } ] }, overload: { perTurn: 100, maxInFlight: 100 } }
 log: { level: info }
 telemetry: { traces: { enabled: false } }
 defaults: { interval: 1h, timeout: 1m, retry: { attempts: 1 } }

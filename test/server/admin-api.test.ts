@@ -24,7 +24,12 @@ describe('POST /admin/checks/{name}/run: single flight', () => {
     });
     running = await startSidecar(
       `
-server: { port: 0, host: 127.0.0.1, auth: { keys: [ { name: ops, key: "${KEY}", rateLimit: 1000/1m } ] } }
+server:
+  port: 0
+  host: 127.0.0.1
+  auth: { keys: [ { name: ops, key: "${KEY}", rateLimit: 1000/1m } ] }
+  # single flight of 50 callers at once, not load shedding (test/server/overload.test.ts): room for all 50
+  overload: { perTurn: 100, maxInFlight: 100 }
 defaults: { retry: { attempts: 1 } }
 checks:
   - { name: app, kind: http, url: "${dependency.url}/ok", interval: 1h, timeout: 10s }
