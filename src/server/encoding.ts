@@ -44,9 +44,20 @@ export function varyWithEncoding(vary: string | number | undefined): string {
  * The payload as it goes on the wire, and the headers that say so. Only
  * bodies of at least GZIP_MIN_BYTES vary by encoding (and say so in Vary).
  */
-export function encodeBody(payload: Buffer, acceptEncoding: string | string[] | undefined, vary: string | number | undefined): { body: Buffer; headers: Record<string, string> } {
+export function encodeBody(payload: Buffer, acceptEncoding: string | string[] | undefined, vary: string | number | undefined, gzip: (payload: Buffer) => Buffer = gzipBody): { body: Buffer; headers: Record<string, string> } {
   if (payload.length < GZIP_MIN_BYTES) return { body: payload, headers: {} };
   const headers: Record<string, string> = { vary: varyWithEncoding(vary) };
   if (!acceptsGzip(acceptEncoding)) return { body: payload, headers };
-  return { body: gzipSync(payload, { level: constants.Z_DEFAULT_COMPRESSION }), headers: { ...headers, 'content-encoding': 'gzip' } };
+  return { body: gzip(payload), headers: { ...headers, 'content-encoding': 'gzip' } };
+}
+
+export function gzipBody(payload: Buffer): Buffer {
+  return gzipSync(payload, { level: constants.Z_DEFAULT_COMPRESSION });
+}
+
+/** A body written to many clients: gzipped at most once, on first demand. */
+export class SharedBody {
+  private gzipped: Buffer | undefined;
+  constructor(readonly payload: Buffer) {}
+  readonly gzip = (): Buffer => (this.gzipped ??= gzipBody(this.payload));
 }

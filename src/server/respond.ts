@@ -10,13 +10,15 @@ export const BASE_HEADERS = {
 export interface SendOptions {
   /** gzip when the client accepts it (server/encoding.ts); default true. The kubelet probe answers set false. */
   compress?: boolean;
+  /** the gzipped body, when it is shared and already compressed (or compressed once for many answers) */
+  gzip?: () => Buffer;
 }
 
 export function send(req: IncomingMessage, res: ServerResponse, status: number, body: string | Buffer, contentType: string, headers: Record<string, string | number> = {}, options: SendOptions = {}): void {
   if (res.headersSent) return;
   let payload = typeof body === 'string' ? Buffer.from(body) : body;
   let encoding: Record<string, string> = {};
-  if (options.compress !== false) ({ body: payload, headers: encoding } = encodeBody(payload, req.headers['accept-encoding'], headers.vary));
+  if (options.compress !== false) ({ body: payload, headers: encoding } = encodeBody(payload, req.headers['accept-encoding'], headers.vary, options.gzip));
   res.writeHead(status, { ...BASE_HEADERS, 'content-type': contentType, 'content-length': payload.length, ...headers, ...encoding });
   res.end(req.method === 'HEAD' ? undefined : payload);
 }

@@ -30,9 +30,10 @@ import type { HealthSnapshots } from '../health/snapshot';
 import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
 import type { BreakerState } from '../policy/build';
+import { SharedBody } from '../server/encoding';
 import { send, sendText } from '../server/respond';
 import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
-import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics } from './openmetrics';
+import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
 import { ATTR, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
 
 /** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
@@ -292,15 +293,28 @@ export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars:
  * The `/metrics` route: served on the sidecar's own port, no spans, no
  * per-request log line. OpenMetrics (with exemplars) when the Accept header
  * prefers it, the 0.0.4 text otherwise.
+ *
+ * Single flight (issue 14.2): a scrape that arrives while a collection of
+ * its format is being rendered joins it instead of starting another, and the
+ * body is gzipped at most once for all of them. Nothing is kept after the
+ * render ends: a scrape never sees values older than its own request.
  */
 export function prometheusHandler(exporter: PrometheusExporter, logger: Logger, exemplars: () => ExemplarStore | undefined = activeExemplarStore) {
+  const inFlight = new Map<MetricsFormat, Promise<SharedBody>>();
+  const render = (format: MetricsFormat): Promise<SharedBody> => {
+    let pending = inFlight.get(format);
+    if (pending === undefined) {
+      const rendering = format === 'openmetrics' ? renderOpenMetrics(exporter, exemplars(), logger) : renderPrometheus(exporter, logger);
+      pending = rendering.then((text) => new SharedBody(Buffer.from(text))).finally(() => inFlight.delete(format));
+      inFlight.set(format, pending);
+    }
+    return pending;
+  };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      if (negotiateMetricsFormat(req.headers.accept) === 'openmetrics') {
-        send(req, res, 200, await renderOpenMetrics(exporter, exemplars(), logger), OPENMETRICS_CONTENT_TYPE, { vary: 'Accept' });
-      } else {
-        send(req, res, 200, await renderPrometheus(exporter, logger), PROMETHEUS_CONTENT_TYPE, { vary: 'Accept' });
-      }
+      const format = negotiateMetricsFormat(req.headers.accept);
+      const body = await render(format);
+      send(req, res, 200, body.payload, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, { vary: 'Accept' }, { gzip: body.gzip });
     } catch (err) {
       logger.error({ err }, 'metrics collection failed');
       sendText(req, res, 500, `# metrics collection failed\n`);
