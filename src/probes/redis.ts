@@ -318,9 +318,16 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
       } catch (err) {
         if (signal.aborted || err instanceof ProbeFailure) throw err;
         drop(client);
-        const message = errorMessage(err);
-        // TLS 1.3: a server that wants a client certificate rejects it after the handshake, with a reset
-        const hint = secure && check.tls?.cert === undefined && (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? ' (right after the TLS handshake: does the server require a client certificate? tls.cert and tls.key)' : '';
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        const message = code.startsWith('ERR_SSL_') ? opensslReason(errorMessage(err)) : errorMessage(err);
+        // TLS 1.3: a server that wants a client certificate rejects it after the handshake, with a
+        // reset, or (when the alert arrives first) with "alert certificate required"
+        const hint =
+          secure && check.tls?.cert === undefined && code === 'ECONNRESET'
+            ? ' (right after the TLS handshake: does the server require a client certificate? tls.cert and tls.key)'
+            : secure && check.tls?.cert === undefined && /alert certificate required/i.test(message)
+              ? ' (the server requires a client certificate: tls.cert and tls.key)'
+              : '';
         throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`));
       }
       if (to.sentinel) {
@@ -395,3 +402,16 @@ export const redisKind: ProbeKind<RedisCheckConfig> = {
   // tls.key is masked by the Redactor's secret-named keys; sentinelPassword's name is not one of those
   redact: (check, redactor) => ({ ...check, url: redactor.url(check.url), ...(check.sentinelPassword === undefined ? {} : { sentinelPassword: REDACTED }) }),
 };
+
+/**
+ * OpenSSL's message without its internals: "80DC…:error:0A00045C:SSL
+ * routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/…:1601:SSL
+ * alert number 116\n" → "TLS error: tlsv13 alert certificate required (SSL alert
+ * number 116)". A message of another shape is kept as it is, trimmed.
+ */
+export function opensslReason(message: string): string {
+  const reason = /:SSL routines:[^:]*:([^:]+):/.exec(message)?.[1];
+  if (!reason) return message.trim();
+  const alert = /SSL alert number (\d+)/.exec(message)?.[1];
+  return `TLS error: ${reason}${alert ? ` (SSL alert number ${alert})` : ''}`;
+}

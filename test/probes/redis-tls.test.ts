@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/probes/registry';
 import type { CheckRunner } from '../../src/health/runner';
 import { certExpiryObservations } from '../../src/probes/tls-expiry';
+import { opensslReason } from '../../src/probes/redis';
 import { DAY_MS, makeCa, makeServerCert, type Pem } from '../helpers/certs';
 import { startTlsRedis, type TlsRedis } from '../helpers/private-datastores';
 import { checkFromYaml, runnerFor } from './support';
@@ -127,4 +128,10 @@ describe('redis probe over TLS: server name and certificate lifetime (tls-auth-c
 test('rediss:// with tls is accepted; tls.key is a secret', () => {
   const config = parseConfig('checks:\n  - name: c\n    kind: redis\n    url: rediss://cache:6380\n    tls: { key: "KEY-TEXT-NOT-A-REAL-KEY", minValidity: 14d }\n', 'ok.yaml', { env: {} });
   assert.ok(config.secrets.includes('KEY-TEXT-NOT-A-REAL-KEY'));
+});
+
+test('an OpenSSL error reads as its reason, without the library\'s internals (the TLS 1.3 alert of a server that wants a client certificate)', () => {
+  const raw = '80DC62D93A7F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 116\n';
+  assert.equal(opensslReason(raw), 'TLS error: tlsv13 alert certificate required (SSL alert number 116)');
+  assert.equal(opensslReason('  something else entirely\n'), 'something else entirely');
 });
