@@ -21,12 +21,16 @@ import { WINDOWS, type WindowName } from '../health/stats';
 import type { Sidecar } from '../sidecar';
 import type { RequestContext, Router } from './app';
 import { requireKey, unauthorized } from './auth';
+import { SharedBody } from './encoding';
 import { HttpError, send, sendJson } from './respond';
 import { STATUS_CSS, STATUS_JS } from './status-page/assets';
 import { STATS_HISTORY_WINDOWS, uptimeJson, uptimeRow } from './uptime';
 import { bySeverity, renderFragment, renderPage, type CheckRow, type HiddenReason, type PageModel, type RowStatus } from './status-page/render';
 
 const SPARK_SAMPLES = 30;
+/** a rendered page is reused at most this long (its relative times: "checked 3 s ago") */
+const PAGE_REUSE_MS = 1000;
+const PAGE_CACHE_ENTRIES = 4;
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 function onlyParams(ctx: RequestContext, allowed: readonly string[]): void {
@@ -139,24 +143,51 @@ export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
     };
   };
 
-  const html = (req: IncomingMessage, res: ServerResponse, body: string) =>
-    send(req, res, 200, body, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' });
+  const html = (req: IncomingMessage, res: ServerResponse, body: SharedBody) =>
+    send(req, res, 200, body.payload, 'text/html; charset=utf-8', { 'content-security-policy': PAGE_CSP, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' }, { gzip: body.gzip });
+
+  /**
+   * Rendered pages, reused while nothing they show has changed (issue 14.2):
+   * the page with details for 13 checks is ~400 KB and ~16 ms to render, so
+   * viewers and fragment polls share one render (and one gzip) until a run is
+   * recorded, the health snapshot changes (a status, the checks, draining) or PAGE_REUSE_MS passes (the page's relative
+   * times). At most PAGE_CACHE_ENTRIES variants (details or not, refresh) are kept.
+   */
+  const pages = new Map<string, { runs: number; snapshot: object; at: number; body: SharedBody }>();
+  let runs = 0;
+  sidecar.store.onRecord(() => runs++);
+  const rendered = (key: string, render: () => string): SharedBody => {
+    const now = Date.now();
+    // a new snapshot object: a status, a check or draining changed
+    const snapshot = sidecar.health.current();
+    for (const [k, page] of pages) if (now - page.at >= PAGE_REUSE_MS || page.runs !== runs || page.snapshot !== snapshot) pages.delete(k);
+    const hit = pages.get(key);
+    if (hit) return hit.body;
+    const body = new SharedBody(Buffer.from(render()));
+    if (pages.size >= PAGE_CACHE_ENTRIES) pages.delete(pages.keys().next().value!);
+    pages.set(key, { runs, snapshot, at: now, body });
+    return body;
+  };
+  const variant = (ctx: RequestContext) => `${sidecar.canSeeDetails(ctx)}:${hiddenReason(ctx) ?? ''}`;
 
   router.add('/', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, ['refresh']);
-    html(req, res, renderPage(model(ctx, intParam(ctx, 'refresh', 1, 300, 5))));
+    const refresh = intParam(ctx, 'refresh', 1, 300, 5);
+    html(req, res, rendered(`page:${refresh}:${variant(ctx)}`, () => renderPage(model(ctx, refresh))));
   });
   router.add('/status/fragment', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, []);
-    html(req, res, renderFragment(model(ctx, 5)));
+    html(req, res, rendered(`fragment:${variant(ctx)}`, () => renderFragment(model(ctx, 5))));
   });
+  const css = new SharedBody(Buffer.from(STATUS_CSS));
+  const js = new SharedBody(Buffer.from(STATUS_JS));
   router.add('/status/app.css', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, []);
-    send(req, res, 200, STATUS_CSS, 'text/css; charset=utf-8');
+    send(req, res, 200, css.payload, 'text/css; charset=utf-8', {}, { gzip: css.gzip });
   });
   router.add('/status/app.js', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, []);
-    send(req, res, 200, STATUS_JS, 'text/javascript; charset=utf-8');
+    send(req, res, 200, js.payload, 'text/javascript; charset=utf-8', {}, { gzip: js.gzip });
   });
 
   router.add('/admin/notifications/dead', ['GET', 'POST'], async (req, res, ctx) => {
