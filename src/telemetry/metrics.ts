@@ -33,6 +33,7 @@ import type { BreakerState } from '../policy/build';
 import { SharedBody } from '../server/encoding';
 import { send, sendText } from '../server/respond';
 import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
+import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
 import { ATTR, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
 
@@ -202,52 +203,6 @@ export class HealthMetrics implements AttemptObserver {
 
 // ---- Prometheus text -------------------------------------------------------
 
-/** OTel unit → Prometheus name suffix (OTel spec "Prometheus and OpenMetrics compatibility"). */
-const UNIT_SUFFIX: Record<string, string> = {
-  d: 'days',
-  h: 'hours',
-  min: 'minutes',
-  s: 'seconds',
-  ms: 'milliseconds',
-  us: 'microseconds',
-  ns: 'nanoseconds',
-  By: 'bytes',
-  KiBy: 'kibibytes',
-  MiBy: 'mebibytes',
-  GiBy: 'gibibytes',
-  KBy: 'kilobytes',
-  MBy: 'megabytes',
-  GBy: 'gigabytes',
-  '%': 'percent',
-  Hz: 'hertz',
-  Cel: 'celsius',
-  V: 'volts',
-  A: 'amperes',
-  J: 'joules',
-  W: 'watts',
-};
-
-/** The Prometheus unit suffix for a metric, or '' (annotations like `{attempt}` carry none). */
-export function prometheusUnitSuffix(unit: string, metric: Pick<MetricData, 'dataPointType'>): string {
-  const bare = unit.replace(/\{[^}]*\}/g, '').trim();
-  if (bare === '') return '';
-  if (bare === '1') return metric.dataPointType === DataPointType.GAUGE ? 'ratio' : '';
-  const [numerator, denominator] = bare.split('/');
-  const top = numerator ? (UNIT_SUFFIX[numerator] ?? numerator) : '';
-  if (denominator === undefined) return top;
-  const bottom = { s: 'second', m: 'minute', h: 'hour', d: 'day' }[denominator] ?? denominator;
-  return top ? `${top}_per_${bottom}` : `per_${bottom}`;
-}
-
-/** The metric name as Prometheus will see it, minus `_total` (the serializer adds that). */
-export function prometheusBaseName(name: string, unit: string, metric: Pick<MetricData, 'dataPointType'>): string {
-  const sanitized = name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/_{2,}/g, '_');
-  const suffix = prometheusUnitSuffix(unit, metric).replace(/[^a-zA-Z0-9_]/g, '_');
-  if (!suffix) return sanitized;
-  const stem = sanitized.endsWith('_total') ? sanitized.slice(0, -'_total'.length) : sanitized;
-  return stem.endsWith(`_${suffix}`) ? stem : `${stem}_${suffix}`;
-}
-
 /**
  * Names with unit suffixes, units dropped from the descriptor (the 0.0.4 text
  * format has no UNIT line). Pure: the collected data is copied, not changed.
@@ -267,6 +222,8 @@ export function translateForPrometheus(resourceMetrics: ResourceMetrics): Resour
     })),
   };
 }
+
+export { prometheusBaseName, prometheusUnitSuffix } from './prometheus-names';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -23,7 +23,7 @@
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import { DataPointType, type DataPoint, type Histogram, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { bucketIndex, seriesKey, type Exemplar, type ExemplarSnapshot } from './exemplars';
-import { prometheusBaseName, prometheusUnitSuffix } from './metrics';
+import { prometheusBaseName, prometheusUnitSuffix } from './prometheus-names';
 
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
