@@ -17,11 +17,11 @@ import { createProbe } from './probes/registry';
 import { Redactor } from './redact';
 import { OverloadGate } from './server/overload';
 import { createHttpServer, Router, type RequestContext, type RequestMetrics } from './server/app';
-import { registerAdminRoutes } from './server/admin';
+import { registerAdminRoutes, type AdminTarget } from './server/admin';
 import { Authenticator } from './server/auth';
 import { createRateLimitGuard, networkList, type RateLimitGuard } from './server/ratelimit';
 import { registerHealthRoutes } from './server/health';
-import { registerStatusRoutes } from './server/status';
+import { registerStatusRoutes, type StatusSource } from './server/status';
 import { IncidentLog } from './health/incidents';
 import { LatencyStats } from './health/stats';
 import type { DeadLetter } from './notify/dead-letters';
@@ -34,19 +34,13 @@ import { createUptimeView, registerBadgeRoutes, type UptimeView } from './server
 import { trackRequests, type RequestTracker } from './server/drain';
 import type { HealthView } from './server/view';
 import { listenFailure } from './startup';
+import type { SidecarHooks, TelemetryOwner } from './telemetry/hooks';
 import { inRunContext, setLogRedactor } from './telemetry/log';
 import { VERSION } from './version';
 
-export interface SidecarHooks {
-  /** per-attempt metrics etc. */
-  observer?: AttemptObserver;
-  /** http.server.request.duration and refusal counts of the sidecar's own HTTP server */
-  requestMetrics?: RequestMetrics;
-  /** extra routes (metrics, admin, status page) registered before the server starts */
-  registerRoutes?: (router: Router, sidecar: Sidecar) => void;
-}
+export type { SidecarHooks } from './telemetry/hooks';
 
-export class Sidecar {
+export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
   readonly store = new HealthStore();
   /** the one health snapshot every endpoint, the status page, gRPC health and the metrics read */
   readonly health = new HealthSnapshots(this.store);

@@ -12,7 +12,11 @@ import type { RunResult } from '../health/state';
 import type { SidecarConfig } from '../config/types';
 import { redactCheck } from '../probes/registry';
 import { REDACTED, type Redactor } from '../redact';
-import type { Sidecar } from '../sidecar';
+import type { Logger } from 'pino';
+import type { HealthSnapshots } from '../health/snapshot';
+import type { CheckLoop } from '../health/scheduler';
+import type { HealthStore } from '../health/state';
+import type { Authenticator } from './auth';
 import type { RequestContext, Router } from './app';
 import { requireKey } from './auth';
 import { checkJson } from './health';
@@ -30,7 +34,21 @@ export interface AdminOptions {
   rateLimit?: RateLimitGuard;
 }
 
-export function registerAdminRoutes(router: Router, sidecar: Sidecar, options: AdminOptions = {}): void {
+/** What the admin routes act on: the Sidecar provides it (server code never imports the Sidecar). */
+export interface AdminTarget {
+  readonly store: HealthStore;
+  readonly health: HealthSnapshots;
+  readonly config: SidecarConfig;
+  readonly redactor: Redactor;
+  readonly authenticator: Authenticator;
+  readonly logger: Logger;
+  readonly startedAt: number;
+  loop(name: string): CheckLoop | undefined;
+  runNow(name: string): Promise<RunResult> | undefined;
+  reset(name: string): boolean;
+}
+
+export function registerAdminRoutes(router: Router, sidecar: AdminTarget, options: AdminOptions = {}): void {
   const authorize = (ctx: RequestContext) => requireKey(sidecar.authenticator, ctx.identity);
 
   // /admin/checks/{name}/{run|reset}: one prefix route; the name is one path segment

@@ -17,8 +17,17 @@
  * dependency is content, not an error of the page).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WINDOWS, type WindowName } from '../health/stats';
-import type { Sidecar } from '../sidecar';
+import { WINDOWS, type LatencyStats, type WindowName } from '../health/stats';
+import type { Logger } from 'pino';
+import type { SidecarConfig } from '../config/types';
+import type { IncidentLog } from '../health/incidents';
+import type { HealthSnapshots } from '../health/snapshot';
+import type { HealthStore } from '../health/state';
+import type { NotificationService } from '../notify/service';
+import type { UptimeTracker } from '../persist/uptime';
+import type { Redactor } from '../redact';
+import type { Authenticator } from './auth';
+import type { UptimeView } from './uptime';
 import type { RequestContext, Router } from './app';
 import { requireKey, unauthorized } from './auth';
 import { SharedBody } from './encoding';
@@ -48,7 +57,24 @@ function intParam(ctx: RequestContext, name: string, min: number, max: number, f
   return Number(raw);
 }
 
-export function registerStatusRoutes(router: Router, sidecar: Sidecar): void {
+/** What the on-call routes read: the Sidecar provides it (server code never imports the Sidecar). */
+export interface StatusSource {
+  readonly store: HealthStore;
+  readonly health: HealthSnapshots;
+  readonly stats: LatencyStats;
+  readonly incidents: IncidentLog;
+  readonly notifications: NotificationService;
+  readonly uptime: UptimeTracker;
+  readonly uptimeView: UptimeView;
+  readonly config: SidecarConfig;
+  readonly redactor: Redactor;
+  readonly authenticator: Authenticator;
+  readonly serviceName: string;
+  readonly logger: Logger;
+  canSeeDetails(ctx: RequestContext): boolean;
+}
+
+export function registerStatusRoutes(router: Router, sidecar: StatusSource): void {
   const oncall = () => sidecar;
 
   /** why this request sees no details; undefined when it does */

@@ -37,7 +37,7 @@ import { publicServiceName } from '../config/secrets';
 import { Redactor } from '../redact';
 import type { Router } from '../server/app';
 import { unauthorized } from '../server/auth';
-import type { Sidecar, SidecarHooks } from '../sidecar';
+import type { SidecarHooks, TelemetryOwner } from './hooks';
 import { VERSION } from '../version';
 import type { HealthMetrics } from './metrics';
 import { readOtelEnv, type SamplerChoice } from './otel-env';
@@ -188,7 +188,7 @@ export function processAttributes(): Record<string, string | number> {
 }
 
 export interface Telemetry {
-  /** pass to `new Sidecar(config, logger, telemetry.hooks)` */
+  /** pass to `new Sidecar(config, logger, telemetry.hooks)` (wiring) */
   readonly hooks: SidecarHooks;
   readonly metrics: HealthMetrics | undefined;
   readonly traces: TracesDecision;
@@ -226,7 +226,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter } = lazy.tracing();
   const { envDetector, detectResources, resourceFromAttributes } = lazy.resources();
   // the sidecar's Redactor once it exists (it is replaced on every reload)
-  let sidecar: Sidecar | undefined;
+  let sidecar: TelemetryOwner | undefined;
   const fallback = new Redactor();
   const redactor = options.redactor ?? (() => sidecar?.redactor ?? fallback);
 
@@ -329,7 +329,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const hooks: SidecarHooks = {
     observer: metricsRef,
     requestMetrics: serverMetrics,
-    registerRoutes: (router: Router, owner: Sidecar) => {
+    registerRoutes: (router: Router, owner: TelemetryOwner) => {
       sidecar = owner;
       if (metricsRef) {
         stopObserving = metricsRef.observe(owner);
