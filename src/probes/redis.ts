@@ -322,10 +322,12 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
         const message = code.startsWith('ERR_SSL_') ? opensslReason(errorMessage(err)) : errorMessage(err);
         // TLS 1.3: a server that wants a client certificate rejects it after the handshake, with a
         // reset, or (when the alert arrives first) with "alert certificate required"
-        const hint =
-          secure && check.tls?.cert === undefined && code === 'ECONNRESET'
+        const withoutClientCert = secure && check.tls?.cert === undefined;
+        const hint = !withoutClientCert
+          ? ''
+          : code === 'ECONNRESET'
             ? ' (right after the TLS handshake: does the server require a client certificate? tls.cert and tls.key)'
-            : secure && check.tls?.cert === undefined && /alert certificate required/i.test(message)
+            : /alert certificate required/i.test(message)
               ? ' (the server requires a client certificate: tls.cert and tls.key)'
               : '';
         throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`));

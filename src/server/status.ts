@@ -194,7 +194,8 @@ export function registerStatusRoutes(router: Router, sidecar: StatusSource): voi
     pages.set(key, { runs, snapshot, at: now, body });
     return body;
   };
-  const variant = (ctx: RequestContext) => `${sidecar.canSeeDetails(ctx)}:${hiddenReason(ctx) ?? ''}`;
+  /** what the viewer may see decides the page: details, or why not */
+  const variant = (ctx: RequestContext) => hiddenReason(ctx) ?? 'details';
 
   router.add('/', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, ['refresh']);
