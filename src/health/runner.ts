@@ -71,7 +71,7 @@ export class CheckRunner {
         let latencyMs = 0;
         let last: AttemptRecord | undefined;
         const policy = this.policy;
-        let result: Pick<RunResult, 'ok' | 'outcome' | 'message'>;
+        let result: Pick<RunResult, 'ok' | 'outcome' | 'message' | 'response'>;
         try {
           const answer = await (options?.retry === false ? policy.single : policy.policy).execute(({ signal }) => {
             attempts++;
@@ -80,9 +80,10 @@ export class CheckRunner {
               latencyMs = record.ms;
             });
           }, this.shutdown.signal);
+          const response = answer.response ? { response: answer.response } : {};
           result = answer.ok
-            ? { ok: true, outcome: 'success', message: answer.message }
-            : { ok: false, outcome: 'failure', message: answer.message };
+            ? { ok: true, outcome: 'success', message: answer.message, ...response }
+            : { ok: false, outcome: 'failure', message: answer.message, ...response };
         } catch (err) {
           if (isBreakerRejection(err)) {
             // with the run's span active: the metrics take their exemplar from it

@@ -5,6 +5,7 @@
  */
 import type { CheckConfig, CheckKind, GroupName } from '../config/types';
 import type { BreakerState } from '../policy/build';
+import type { ProbeResponse } from '../probes/probe';
 
 export type CheckStatus = 'UNKNOWN' | 'UP' | 'DOWN';
 export type Outcome = 'success' | 'failure' | 'timeout' | 'rejected';
@@ -31,7 +32,7 @@ export interface RunResult {
 }
 
 /** Facts a probe reports about the answer it got (shown as `response` in /health/{check}). */
-export type ProbeResponse = Readonly<Record<string, number | string | Readonly<Record<string, number>>>>;
+export type { ProbeResponse };
 
 export interface CheckState {
   name: string;

@@ -9,7 +9,9 @@ import { ALWAYS_SECRET_HEADERS, headerSecrets, isCredentialHeader, urlSecrets } 
 import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { REDACTED } from '../redact';
-import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
+import { HTTP_PHASES, markRequest, runPhases, type HopMarks, type PhaseDurations } from './http-phases';
+import { probeInstruments, type ConnectionCounts } from './instruments';
+import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResponse } from './probe';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 /** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
@@ -155,6 +157,8 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
   const certs = certExpiryRecorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
+  // healthcheck.connections (the agents' sockets) and healthcheck.http.phase.duration
+  const instruments = probeInstruments(check, () => agentConnections([httpAgent, httpsAgent]));
 
   interface Hop {
     redirects: number;
@@ -167,9 +171,47 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   interface Reply {
     status: number;
     body: string;
+    /** bytes of the final response's body read (all of it, or up to the 64 KiB cut) */
+    bytes: number;
     url: URL;
     method: string;
     redirects: number;
+  }
+
+  /**
+   * The run's phases (summed over its hops): one histogram record per phase
+   * that happened, and on the attempt's span an event per phase of each hop
+   * (at the moment it ended) and the sums as attributes.
+   */
+  function recordPhases(span: Span | undefined, hops: readonly HopMarks[]): PhaseDurations {
+    const phases = runPhases(hops);
+    for (const phase of HTTP_PHASES) {
+      const ms = phases[phase];
+      if (ms !== undefined) instruments.recordPhase(phase, ms / 1000);
+    }
+    if (span) {
+      hops.forEach((marks, index) => {
+        const single = runPhases([marks]);
+        const ends: Record<string, number | undefined> = {
+          dns: marks.lookup ?? (marks.connect !== undefined ? marks.start : undefined),
+          connect: marks.connect,
+          tls: marks.secure,
+          ttfb: marks.firstByte,
+          transfer: marks.end,
+        };
+        for (const phase of HTTP_PHASES) {
+          const ms = single[phase];
+          const at = ends[phase];
+          if (ms === undefined || at === undefined) continue;
+          span.addEvent(`http.phase.${phase}`, { 'healthcheck.http.phase.duration_ms': round(ms), 'healthcheck.http.hop': index, 'healthcheck.http.connection': marks.reused ? 'reused' : 'new' }, performance.timeOrigin + at);
+        }
+      });
+      for (const phase of HTTP_PHASES) {
+        const ms = phases[phase];
+        if (ms !== undefined) span.setAttribute(`healthcheck.http.phase.${phase}_ms`, round(ms));
+      }
+    }
+    return phases;
   }
 
   /** Where a 3xx may lead, or why it may not (a ProbeFailure). Records the hop on the attempt's span. */
@@ -209,13 +251,16 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
    * socket before any response (the server closed it while idle) is sent once
    * more on a fresh connection: that is a stale socket, not a sick server.
    */
-  function request(url: URL, signal: AbortSignal, hop: Hop, span: Span | undefined, fresh = false): Promise<Reply> {
+  function request(url: URL, signal: AbortSignal, hop: Hop, span: Span | undefined, hops: HopMarks[], fresh = false): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       if (signal.aborted) return reject(abortError(signal));
       const isHttps = url.protocol === 'https:';
       const agent = isHttps ? httpsAgent : httpAgent;
       const options = hop === firstHop ? (isHttps ? httpsOptions : httpOptions) : { method: hop.method, headers: hop.credentials ? headers : withoutCredentials, agent };
+      const started = performance.now();
       const req = (isHttps ? https : http).request(url, options);
+      const marks = markRequest(req, isHttps, started);
+      hops.push(marks);
       req.once('socket', lost.inUse);
       let settled = false;
       let responded = false;
@@ -234,7 +279,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
       req.once('error', (err) => {
         if (settled) return;
         if (!responded && !fresh && req.reusedSocket && isStaleConnectionError(err)) {
-          settle(() => resolve(request(url, signal, hop, span, true)));
+          settle(() => resolve(request(url, signal, hop, span, hops, true)));
           return;
         }
         settle(() => reject(err));
@@ -244,7 +289,11 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
         if (isHttps) lastCertificate = certificateExpiry((res.socket as TLSSocket).getPeerCertificate?.(true));
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
-        const done = (body: string) => ({ status, body, url, method: hop.method, redirects: hop.redirects });
+        let bytes = 0;
+        const done = (body: string) => {
+          marks.end ??= performance.now();
+          return { status, body, bytes, url, method: hop.method, redirects: hop.redirects };
+        };
         res.once('error', (err) => settle(() => reject(err)));
         res.once('aborted', () => settle(() => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body'))));
         if (check.followRedirects !== false && status >= 300 && status < 400 && location) {
@@ -255,10 +304,11 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
           } catch (err) {
             return settle(() => reject(err));
           }
-          return settle(() => resolve(request(next.url, signal, next.hop, span)));
+          return settle(() => resolve(request(next.url, signal, next.hop, span, hops)));
         }
         if (!needBody) {
-          res.resume(); // drain so the keep-alive socket can be reused
+          // drain so the keep-alive socket can be reused, counting what arrives
+          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
           res.once('end', () => settle(() => resolve(done(''))));
           return;
         }
@@ -268,6 +318,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
           if (size >= MAX_BODY_BYTES) return;
           chunks.push(chunk);
           size += chunk.length;
+          bytes = Math.min(size, MAX_BODY_BYTES);
           if (size >= MAX_BODY_BYTES) {
             settle(() => resolve(done(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8'))));
             req.destroy(); // enough to judge; do not read an unbounded body
@@ -284,36 +335,44 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
     async run(signal) {
       let reply: Reply;
       lastCertificate = undefined;
-      // the attempt's span (the runner makes it active): redirect hops are recorded on it
-      const span = check.followRedirects === false ? undefined : trace.getActiveSpan();
+      instruments.sync();
+      // the attempt's span (the runner makes it active): redirect hops and phases are recorded on it
+      const active = trace.getActiveSpan();
+      const span = active?.isRecording() ? active : undefined;
+      const hops: HopMarks[] = [];
       try {
-        reply = await request(target, signal, firstHop, span);
+        reply = await request(target, signal, firstHop, span, hops);
       } catch (err) {
         if (signal.aborted) throw err;
+        recordPhases(span, hops);
         if (err instanceof ProbeFailure) throw new ProbeFailure(err.code, context.redactor.text(err.message));
         throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(target)}: ${errorMessage(err)}`));
       }
       const { status, body, url } = reply;
+      const phases = recordPhases(span, hops);
+      span?.setAttributes({ 'http.response.status_code': status, 'http.response.body.size': reply.bytes });
       if (reply.redirects > 0) span?.setAttribute('healthcheck.http.redirects', reply.redirects);
+      const response = responseFacts(reply, phases, hops[hops.length - 1]);
       if (lastCertificate) certs.record(lastCertificate);
       const where = whereOf(reply);
       if (!ranges.some((r) => status >= r.from && status <= r.to)) {
-        return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}` };
+        return { ok: false, message: `${where}: status ${status}, expected ${check.expect.status.join(', ')}`, response };
       }
       if (check.expect.bodyContains !== undefined && !body.includes(check.expect.bodyContains)) {
-        return { ok: false, message: `${where}: status ${status}, body does not contain ${JSON.stringify(check.expect.bodyContains)}` };
+        return { ok: false, message: `${where}: status ${status}, body does not contain ${JSON.stringify(check.expect.bodyContains)}`, response };
       }
       if (bodyRegex && !bodyRegex.test(body)) {
-        return { ok: false, message: `${where}: status ${status}, body does not match /${bodyRegex.source}/` };
+        return { ok: false, message: `${where}: status ${status}, body does not match /${bodyRegex.source}/`, response };
       }
       if (url.protocol === 'https:') {
         const verdict = minValidityVerdict(lastCertificate, tls ?? {});
-        if (verdict.state === 'fail') return { ok: false, message: `${where}: status ${status}, but ${verdict.message}` };
-        if (verdict.state === 'warn') return { ok: true, message: `${where}: status ${status}; ${verdict.message}` };
+        if (verdict.state === 'fail') return { ok: false, message: `${where}: status ${status}, but ${verdict.message}`, response };
+        if (verdict.state === 'warn') return { ok: true, message: `${where}: status ${status}; ${verdict.message}`, response };
       }
-      return { ok: true, message: `${where}: status ${status}` };
+      return { ok: true, message: `${where}: status ${status}`, response };
     },
     async close() {
+      instruments.close();
       lost.close();
       httpAgent.destroy();
       httpsAgent.destroy();
@@ -405,4 +464,25 @@ function watchIdleSockets(agents: http.Agent[], timeoutMs: number, context: Prob
       probes.clear();
     },
   };
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** What /health/{check} shows of the last answer: status, body bytes read, redirects followed, whether the last request reused a connection, and the phases (ms). */
+function responseFacts(reply: { status: number; bytes: number; redirects: number }, phases: PhaseDurations, last: HopMarks | undefined): ProbeResponse {
+  const phasesMs: Record<string, number> = {};
+  for (const phase of HTTP_PHASES) if (phases[phase] !== undefined) phasesMs[phase] = round(phases[phase]);
+  return { statusCode: reply.status, bodyBytes: reply.bytes, redirects: reply.redirects, connection: last?.reused ? 'reused' : 'new', phasesMs };
+}
+
+/** Sockets the agents hold: free ones idle, assigned ones in use. */
+function agentConnections(agents: readonly http.Agent[]): ConnectionCounts {
+  const count = (lists: NodeJS.ReadOnlyDict<Socket[]>) => Object.values(lists).reduce((n, list) => n + (list?.length ?? 0), 0);
+  let idle = 0;
+  let used = 0;
+  for (const agent of agents) {
+    idle += count(agent.freeSockets);
+    used += count(agent.sockets);
+  }
+  return { idle, used };
 }

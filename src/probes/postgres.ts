@@ -7,6 +7,7 @@ import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { evaluateConnections, effectiveSslMode, POSTGRES_CONNECTIONS_QUERY, postgresSslOption, splitSslParams, SSL_MODES } from './postgres-checks';
 import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
+import { probeInstruments } from './instruments';
 import { checkPostgresReplication } from './replication';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
@@ -103,6 +104,10 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   /** the certificate the current connection's server presented, and the TLS version */
   let tlsSeen: { certificate: CertExpiry | undefined; version: string } | undefined;
   let client: pg.Client | undefined;
+  /** a run is using the connection */
+  let busy = false;
+  // db.client.connection.count (pool name = check name): the one kept connection, idle between runs
+  const instruments = probeInstruments(check, () => (client ? { idle: busy ? 0 : 1, used: busy ? 1 : 0 } : { idle: 0, used: 0 }));
 
   function socketOf(target: pg.Client) {
     return (target as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;
@@ -175,47 +180,58 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
     return evaluateConnections({ connections: row.connections, maxConnections: row.max_connections, reserved: row.reserved }, ratio);
   }
 
+  async function runOnce(signal: AbortSignal): Promise<ProbeResult> {
+    let result: pg.QueryArrayResult;
+    try {
+      const kept = client;
+      try {
+        result = await query(kept ?? (await open(signal)), signal);
+      } catch (err) {
+        if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
+        destroy(kept);
+        result = await query(await open(signal), signal);
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      destroy(client);
+      const code = (err as { code?: string }).code ?? '';
+      const message = errorMessage(err);
+      throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
+    }
+    let message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
+    const active = client;
+    if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed after the query`);
+    if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
+      // primary/standby and replay lag on the same connection (see replication.ts)
+      const replication = await checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));
+      if (!replication.ok) return replication;
+      message = replication.message;
+    }
+    if (check.maxConnectionsRatio !== undefined) {
+      const headroom = await connections(active, signal, check.maxConnectionsRatio);
+      if (!headroom.ok) return { ok: false, message: context.redactor.text(`${where}: ${headroom.message}`) };
+      message = `${message}; ${headroom.message}`;
+    }
+    if (tlsSeen) {
+      const validity = minValidityVerdict(tlsSeen.certificate, check.tls ?? {});
+      if (validity.state === 'fail') return { ok: false, message: context.redactor.text(`${where}: ${message}, but ${validity.message}`) };
+      message = `${message}; ${tlsSeen.version} (sslmode ${sslmode})${validity.state === 'warn' ? `; ${validity.message}` : ''}`;
+    }
+    return { ok: true, message };
+  }
+
   return {
     async run(signal) {
-      let result: pg.QueryArrayResult;
+      instruments.sync();
+      busy = true;
       try {
-        const kept = client;
-        try {
-          result = await query(kept ?? (await open(signal)), signal);
-        } catch (err) {
-          if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
-          destroy(kept);
-          result = await query(await open(signal), signal);
-        }
-      } catch (err) {
-        if (signal.aborted) throw err;
-        destroy(client);
-        const code = (err as { code?: string }).code ?? '';
-        const message = errorMessage(err);
-        throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
+        return await runOnce(signal);
+      } finally {
+        busy = false;
       }
-      let message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
-      const active = client;
-      if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed after the query`);
-      if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
-        // primary/standby and replay lag on the same connection (see replication.ts)
-        const replication = await checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));
-        if (!replication.ok) return replication;
-        message = replication.message;
-      }
-      if (check.maxConnectionsRatio !== undefined) {
-        const headroom = await connections(active, signal, check.maxConnectionsRatio);
-        if (!headroom.ok) return { ok: false, message: context.redactor.text(`${where}: ${headroom.message}`) };
-        message = `${message}; ${headroom.message}`;
-      }
-      if (tlsSeen) {
-        const validity = minValidityVerdict(tlsSeen.certificate, check.tls ?? {});
-        if (validity.state === 'fail') return { ok: false, message: context.redactor.text(`${where}: ${message}, but ${validity.message}`) };
-        message = `${message}; ${tlsSeen.version} (sslmode ${sslmode})${validity.state === 'warn' ? `; ${validity.message}` : ''}`;
-      }
-      return { ok: true, message };
     },
     async close() {
+      instruments.close();
       certs.clear();
       const current = client;
       client = undefined;

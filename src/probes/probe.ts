@@ -13,7 +13,12 @@ export interface ProbeResult {
   ok: boolean;
   /** short, human-readable, already free of secrets */
   message: string;
+  /** what the answer reported besides ok/message (http: status code, body size, redirects, phase timings) */
+  response?: ProbeResponse;
 }
+
+/** Facts a probe reports about the answer it got (shown as `response` in /health/{check}); never secrets. */
+export type ProbeResponse = Readonly<Record<string, number | string | Readonly<Record<string, number>>>>;
 
 export interface Probe {
   /** One attempt. Must stop using the network promptly when `signal` aborts. */

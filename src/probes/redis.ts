@@ -9,7 +9,8 @@ import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure } from '../errors';
 import { REDACTED } from '../redact';
 import { ATTR } from '../telemetry/semconv';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind } from './probe';
+import { probeInstruments } from './instruments';
+import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { evaluateCluster, evaluateMemory, ROUND_TRIP_TTL_SECONDS, roundTripKey } from './redis-checks';
 import { evaluateRedisReplication, parseRedisInfo } from './replication';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
@@ -155,6 +156,13 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
   const connectionErrors = new WeakMap<Redis, Error>();
   /** the Sentinel connection kept between runs, and which one it is */
   let sentinel: { redis: Redis; index: number } | undefined;
+  /** a run is using the connections */
+  let busy = false;
+  // healthcheck.connections: the data node's connection and the Sentinel's, idle between runs
+  const instruments = probeInstruments(check, () => {
+    const open = (client ? 1 : 0) + (sentinel ? 1 : 0);
+    return busy ? { idle: 0, used: open } : { idle: open, used: 0 };
+  });
 
   function drop(redis: Redis | undefined) {
     if (!redis) return;
@@ -298,88 +306,99 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
     throw new ProbeFailure('REDIS_FAILED', `${where}: found no round-trip key for the slots this node serves`);
   }
 
+  async function runOnce(signal: AbortSignal): Promise<ProbeResult> {
+    let reply: string;
+    let to: Endpoint | undefined;
+    const where = () => (to?.sentinel ? `redis ${addressText(to.host, to.port)} (master of ${check.masterName} per Sentinel ${to.sentinel})` : target(check));
+    try {
+      to = fixed ?? (await resolveMaster(signal));
+      const moved = endpoint !== undefined && (endpoint.host !== to.host || endpoint.port !== to.port);
+      const kept = client?.status === 'ready' && !moved ? client : undefined;
+      if (!kept) drop(client);
+      try {
+        reply = await ping(kept ?? (await connect(to, signal)), signal);
+      } catch (err) {
+        if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
+        drop(kept);
+        reply = await ping(await connect(to, signal), signal);
+      }
+    } catch (err) {
+      if (signal.aborted || err instanceof ProbeFailure) throw err;
+      drop(client);
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const message = code.startsWith('ERR_SSL_') ? opensslReason(errorMessage(err)) : errorMessage(err);
+      // TLS 1.3: a server that wants a client certificate rejects it after the handshake, with a
+      // reset, or (when the alert arrives first) with "alert certificate required"
+      const withoutClientCert = secure && check.tls?.cert === undefined;
+      const hint = !withoutClientCert
+        ? ''
+        : code === 'ECONNRESET'
+          ? ' (right after the TLS handshake: does the server require a client certificate? tls.cert and tls.key)'
+          : /alert certificate required/i.test(message)
+            ? ' (the server requires a client certificate: tls.cert and tls.key)'
+            : '';
+      throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`));
+    }
+    if (to.sentinel) {
+      // which node answered, on the attempt's span (the runner makes it active)
+      trace.getActiveSpan()?.setAttributes({ [ATTR.redisNode]: addressText(to.host, to.port), [ATTR.redisSentinel]: to.sentinel });
+    }
+    if (reply !== 'PONG') return { ok: false, message: context.redactor.text(`${where()}: PING answered ${JSON.stringify(reply.slice(0, 64))}`) };
+    const redis = client;
+    if (!redis) throw new ProbeFailure('REDIS_FAILED', `${where()}: connection closed after PING`);
+    const parts = [to.sentinel ? `PONG from ${addressText(to.host, to.port)}, master of ${check.masterName} per Sentinel ${to.sentinel}` : 'PONG'];
+    const verdicts: (() => Promise<{ ok: boolean; message: string }>)[] = [];
+    const role = to.sentinel ? 'master' : check.role;
+    if (role !== undefined || check.maxReplicationLagSeconds !== undefined) {
+      verdicts.push(async () =>
+        evaluateRedisReplication(parseRedisInfo(String(await command(redis, signal, where(), 'INFO replication', () => redis.info('replication')))), {
+          role,
+          maxReplicationLagSeconds: check.maxReplicationLagSeconds,
+        }),
+      );
+    }
+    if (check.cluster) {
+      verdicts.push(async () => evaluateCluster(parseRedisInfo(String(await command(redis, signal, where(), 'CLUSTER INFO', () => redis.call('CLUSTER', 'INFO'))))));
+    }
+    if (check.maxMemoryRatio !== undefined) {
+      const ratio = check.maxMemoryRatio;
+      verdicts.push(async () => evaluateMemory(parseRedisInfo(String(await command(redis, signal, where(), 'INFO memory', () => redis.info('memory')))), ratio));
+    }
+    if (roundTrip) {
+      verdicts.push(async () => {
+        const key = check.cluster ? await keyOnThisNode(redis, signal, where(), roundTrip) : roundTrip;
+        const token = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        await command(redis, signal, where(), `SET ${key}`, () => redis.set(key, token, 'EX', ROUND_TRIP_TTL_SECONDS));
+        const back = await command(redis, signal, where(), `GET ${key}`, () => redis.get(key));
+        if (back !== token) return { ok: false, message: `round trip: GET ${key} returned ${back === null ? 'nothing' : 'another value'} right after SET` };
+        return { ok: true, message: `round trip ok (${key})` };
+      });
+    }
+    for (const verdict of verdicts) {
+      const result = await verdict();
+      if (!result.ok) return { ok: false, message: context.redactor.text(`${where()}: ${result.message}`) };
+      parts.push(result.message);
+    }
+    if (secure) {
+      const validity = minValidityVerdict(certificate, check.tls ?? {});
+      if (validity.state === 'fail') return { ok: false, message: context.redactor.text(`${where()}: ${parts[0]}, but ${validity.message}`) };
+      if (validity.state === 'warn') parts.push(validity.message);
+    }
+    return { ok: true, message: context.redactor.text(parts.join(', ')) };
+  }
+
   return {
     async run(signal) {
-      let reply: string;
-      let to: Endpoint | undefined;
-      const where = () => (to?.sentinel ? `redis ${addressText(to.host, to.port)} (master of ${check.masterName} per Sentinel ${to.sentinel})` : target(check));
+      instruments.sync();
+      busy = true;
       try {
-        to = fixed ?? (await resolveMaster(signal));
-        const moved = endpoint !== undefined && (endpoint.host !== to.host || endpoint.port !== to.port);
-        const kept = client?.status === 'ready' && !moved ? client : undefined;
-        if (!kept) drop(client);
-        try {
-          reply = await ping(kept ?? (await connect(to, signal)), signal);
-        } catch (err) {
-          if (!kept || signal.aborted || !isStaleConnectionError(err)) throw err;
-          drop(kept);
-          reply = await ping(await connect(to, signal), signal);
-        }
-      } catch (err) {
-        if (signal.aborted || err instanceof ProbeFailure) throw err;
-        drop(client);
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        const message = code.startsWith('ERR_SSL_') ? opensslReason(errorMessage(err)) : errorMessage(err);
-        // TLS 1.3: a server that wants a client certificate rejects it after the handshake, with a
-        // reset, or (when the alert arrives first) with "alert certificate required"
-        const withoutClientCert = secure && check.tls?.cert === undefined;
-        const hint = !withoutClientCert
-          ? ''
-          : code === 'ECONNRESET'
-            ? ' (right after the TLS handshake: does the server require a client certificate? tls.cert and tls.key)'
-            : /alert certificate required/i.test(message)
-              ? ' (the server requires a client certificate: tls.cert and tls.key)'
-              : '';
-        throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`));
+        return await runOnce(signal);
+      } finally {
+        busy = false;
       }
-      if (to.sentinel) {
-        // which node answered, on the attempt's span (the runner makes it active)
-        trace.getActiveSpan()?.setAttributes({ [ATTR.redisNode]: addressText(to.host, to.port), [ATTR.redisSentinel]: to.sentinel });
-      }
-      if (reply !== 'PONG') return { ok: false, message: context.redactor.text(`${where()}: PING answered ${JSON.stringify(reply.slice(0, 64))}`) };
-      const redis = client;
-      if (!redis) throw new ProbeFailure('REDIS_FAILED', `${where()}: connection closed after PING`);
-      const parts = [to.sentinel ? `PONG from ${addressText(to.host, to.port)}, master of ${check.masterName} per Sentinel ${to.sentinel}` : 'PONG'];
-      const verdicts: (() => Promise<{ ok: boolean; message: string }>)[] = [];
-      const role = to.sentinel ? 'master' : check.role;
-      if (role !== undefined || check.maxReplicationLagSeconds !== undefined) {
-        verdicts.push(async () =>
-          evaluateRedisReplication(parseRedisInfo(String(await command(redis, signal, where(), 'INFO replication', () => redis.info('replication')))), {
-            role,
-            maxReplicationLagSeconds: check.maxReplicationLagSeconds,
-          }),
-        );
-      }
-      if (check.cluster) {
-        verdicts.push(async () => evaluateCluster(parseRedisInfo(String(await command(redis, signal, where(), 'CLUSTER INFO', () => redis.call('CLUSTER', 'INFO'))))));
-      }
-      if (check.maxMemoryRatio !== undefined) {
-        const ratio = check.maxMemoryRatio;
-        verdicts.push(async () => evaluateMemory(parseRedisInfo(String(await command(redis, signal, where(), 'INFO memory', () => redis.info('memory')))), ratio));
-      }
-      if (roundTrip) {
-        verdicts.push(async () => {
-          const key = check.cluster ? await keyOnThisNode(redis, signal, where(), roundTrip) : roundTrip;
-          const token = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-          await command(redis, signal, where(), `SET ${key}`, () => redis.set(key, token, 'EX', ROUND_TRIP_TTL_SECONDS));
-          const back = await command(redis, signal, where(), `GET ${key}`, () => redis.get(key));
-          if (back !== token) return { ok: false, message: `round trip: GET ${key} returned ${back === null ? 'nothing' : 'another value'} right after SET` };
-          return { ok: true, message: `round trip ok (${key})` };
-        });
-      }
-      for (const verdict of verdicts) {
-        const result = await verdict();
-        if (!result.ok) return { ok: false, message: context.redactor.text(`${where()}: ${result.message}`) };
-        parts.push(result.message);
-      }
-      if (secure) {
-        const validity = minValidityVerdict(certificate, check.tls ?? {});
-        if (validity.state === 'fail') return { ok: false, message: context.redactor.text(`${where()}: ${parts[0]}, but ${validity.message}`) };
-        if (validity.state === 'warn') parts.push(validity.message);
-      }
-      return { ok: true, message: context.redactor.text(parts.join(', ')) };
     },
     async close() {
+      instruments.close();
       dropSentinel();
       certs.clear();
       const current = client;

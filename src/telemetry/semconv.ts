@@ -41,9 +41,9 @@ export const METRIC = {
   shed: 'healthcheck.server.shed',
   /** notification delivery attempts, by target and outcome (success, failure, timeout) */
   notificationAttempts: 'healthcheck.notification.attempts',
-  /** http checks: time per phase of the last hop (dns, connect, tls, ttfb, transfer) */
+  /** http checks: time per request phase (dns, connect, tls, ttfb, transfer), summed over a run's redirects as blackbox_exporter does */
   httpPhaseDuration: 'healthcheck.http.phase.duration',
-  /** connections a check holds open to its dependency, by kind (redis, http); postgres: db.client.connection.count */
+  /** connections a check holds open to its dependency, by kind (redis, http) and db.client.connection.state; postgres: db.client.connection.count */
   connections: 'healthcheck.connections',
 } as const;
 

@@ -213,7 +213,12 @@ checks:
       const text = await (await fetch(targets[0]!.scrapeUrl)).text();
       writeFileSync(join(work, 'metrics.txt'), text);
       const lint = await run('sh', ['-c', `promtool check metrics < ${join(work, 'metrics.txt')}`]);
-      assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+      // db.client.connection.count is the semantic conventions' name (the Collector writes it the same
+      // way); promtool's lint dislikes "_count" on a gauge: that one line (exit 3) is expected (issue 21.7)
+      const SEMCONV_NAME = 'db_client_connection_count non-histogram and non-summary metrics should not have "_count" suffix\n';
+      const output = lint.stdout + lint.stderr;
+      assert.equal(output.replace(SEMCONV_NAME, ''), '');
+      assert.equal(lint.code, output === SEMCONV_NAME ? 3 : 0, output);
     });
   });
 });

@@ -87,6 +87,20 @@ checks:
     assert.equal(one.body.since, second.since);
   });
 
+  it('/health/{check} of an http check: response with statusCode, bodyBytes and redirects of the last run, and its phases (issue 21.9)', async () => {
+    const run = await sidecar.runNow('app')!;
+    assert.equal(run.ok, true);
+    const { body } = await json('/health/app');
+    assert.equal(body.response.statusCode, 200);
+    assert.equal(body.response.bodyBytes, 'ok'.length);
+    assert.equal(body.response.redirects, 0);
+    assert.ok(['new', 'reused'].includes(body.response.connection), body.response.connection);
+    const phases = Object.keys(body.response.phasesMs);
+    assert.deepEqual(phases, body.response.connection === 'new' ? ['dns', 'connect', 'ttfb', 'transfer'] : ['ttfb', 'transfer']);
+    assert.deepEqual(body.response, run.response, 'the last run, as the runner reported it');
+    assert.equal((await json('/health/gone')).body.response, undefined, 'a tcp check reports no response');
+  });
+
   it('/health/{check}: timestamp and uptimeSeconds too; a DOWN check says since when', async () => {
     const before = Date.now();
     const { status, body } = await json('/health/gone');
