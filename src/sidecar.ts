@@ -29,6 +29,7 @@ import { NotificationService } from './notify/service';
 import { RedisHistory } from './persist/redis';
 import { UptimeTracker } from './persist/uptime';
 import type { GrpcHealthServer } from './server/grpc-health';
+import { startKubeletListener, type KubeletListener } from './server/kubelet-listener';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import { createUptimeView, registerBadgeRoutes, type UptimeView } from './server/uptime';
 import { trackRequests, type RequestTracker } from './server/drain';
@@ -65,6 +66,10 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
   private requests: RequestTracker | undefined;
   /** grpc.health.v1 on server.grpcPort, when configured */
   private grpcHealth: GrpcHealthServer | undefined;
+  /** the kubelet paths on server.probeListener.port, when configured */
+  private kubelet: KubeletListener | undefined;
+  /** what the probe routes read (the main port's and the kubelet listener's) */
+  private readonly view: HealthView;
   private current: SidecarConfig;
   private redactorValue: Redactor;
   private auth: Authenticator;
@@ -96,13 +101,13 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       canSeeDetails: (ctx) => this.canSeeDetails(ctx),
       detailsArePublic: () => this.current.server.showDetails === 'always',
     });
-    const view: HealthView = {
+    const view: HealthView = (this.view = {
       health: this.health,
       uptime: this.uptimeView,
       canSeeDetails: (ctx) => this.canSeeDetails(ctx),
       startedAt: this.startedAt,
       version: VERSION,
-    };
+    });
     registerProbeRoutes(this.router, view);
     registerHealthRoutes(this.router, view);
     registerBadgeRoutes(this.router, this.uptimeView);
@@ -246,6 +251,30 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       }
       this.logger.info({ grpcPort: this.grpcHealth.port }, `gRPC health (grpc.health.v1) on ${host}:${this.grpcHealth.port}`);
     }
+    const { probeListener } = this.current.server;
+    if (probeListener) {
+      try {
+        this.kubelet = await startKubeletListener({
+          host,
+          port: probeListener.port,
+          thread: probeListener.thread,
+          view: this.view,
+          anonymousDetails: () => this.current.server.showDetails === 'always',
+          extraPaths: () => this.extraPaths,
+          subscribe: (listener) => this.store.onChange(listener),
+          main: { host, port: (this.server.address() as AddressInfo).port },
+          identify: (req) => this.auth.identify(req),
+          logger: this.logger,
+          metrics: this.hooks.requestMetrics,
+        });
+      } catch (err) {
+        const server = this.server;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await this.grpcHealth?.close();
+        throw listenFailure(err, 'probe port (server.probeListener.port)', host, probeListener.port);
+      }
+      this.logger.info({ probePort: this.kubelet.port, thread: probeListener.thread }, `kubelet paths also on ${host}:${this.kubelet.port}${probeListener.thread ? ' (own thread)' : ''}`);
+    }
     const bound = (this.server.address() as AddressInfo).port;
     const { shard } = this.current;
     if (shard) this.logger.info({ shard }, `shard ${shard.index} of ${shard.count} (index from ${shard.indexFrom}): probing ${shard.owned} of ${shard.total} check(s)`);
@@ -256,6 +285,11 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
   /** bound port of the gRPC health server (undefined when server.grpcPort is not set) */
   get grpcPort(): number | undefined {
     return this.grpcHealth?.port;
+  }
+
+  /** bound port of the kubelet listener (undefined when server.probeListener is not set) */
+  get probePort(): number | undefined {
+    return this.kubelet?.port;
   }
 
   get port(): number | undefined {
@@ -297,6 +331,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     setLogRedactor(this.redactorValue);
     this.auth = new Authenticator(next.server.auth.keys);
     this.router.setAliases(resolveExtraPaths(next.server.paths, next.telemetry.prometheus.path));
+    this.kubelet?.refresh(); // aliases and showDetails as reloaded
     for (const [name] of before) {
       if (!after.has(name)) {
         removed.push(name);
@@ -343,6 +378,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
   private async doShutdown(drain: boolean): Promise<void> {
     this.health.startDraining();
     this.grpcHealth?.refresh(); // Watch streams hear NOT_SERVING for ready now
+    this.kubelet?.refresh(); // so does the kubelet listener's thread
     const delay = drain ? this.current.server.drainDelay : 0;
     const timeout = this.current.server.drainTimeout;
     this.logger.info({ drainDelayMs: delay, drainTimeoutMs: timeout }, 'shutting down: readiness now fails; draining');
@@ -359,6 +395,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     await this.history?.close(left());
     await this.uptime.close(); // the last runs' deltas are written
     await this.grpcHealth?.close();
+    await this.kubelet?.close();
     this.logger.info('stopped');
   }
 

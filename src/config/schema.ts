@@ -329,6 +329,13 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
         .strictObject({
           port: z.number().int().min(0).max(65535).default(9464),
           grpcPort: z.number().int().min(0).max(65535).optional().describe('serve grpc.health.v1 (services live, ready, startup, "" = ready) on this port; off when absent'),
+          probeListener: z
+            .strictObject({
+              port: z.number().int().min(0).max(65535).describe('the kubelet paths (/livez, /readyz, /startupz, aliases, per-check forms) on this port too; point the Kubernetes probes at it'),
+              thread: z.boolean().default(true).describe('answer it from a worker thread, so a flood of the main port cannot delay it (false: on the main event loop)'),
+            })
+            .optional()
+            .describe('a listener of its own for the kubelet paths; off when absent (docs/security.md, "Overload: the kubelet paths first")'),
           host: z.string().min(1).default('0.0.0.0'),
           showDetails: z.enum(['never', 'when-authorized', 'always']).default('when-authorized'),
           drainDelay: duration().prefault('5s').describe('after SIGTERM, readiness fails at once and everything keeps being served this long'),

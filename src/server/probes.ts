@@ -136,44 +136,95 @@ export function createProbeFastPath(
 }
 
 function probe(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, group: GroupName, view: HealthView): void {
-  const params = ctx.url.searchParams;
-  for (const key of params.keys()) {
-    if (!ALLOWED_PARAMS.has(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose, exclude)`);
-  }
-  const exclude = new Set(params.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
-  const full = view.health.current().groups[group];
-  const result = view.health.groupWithout(group, exclude);
-  const serving = isServing(result.status);
-  const label = LABEL[group];
-  if (serving && !params.has('verbose')) {
-    sendText(req, res, 200, 'ok', {}, PLAIN);
-    return;
-  }
-  const details = view.canSeeDetails(ctx);
-  const known = new Set(view.health.current().checks.map((c) => c.name));
-  const missing = [...exclude].filter((name) => !known.has(name));
-  const warn = missing.length ? [`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`] : [];
-  if (!serving) {
-    // always verbose on failure, as the API server is
-    sendText(req, res, 503, failureBody(group, full, result, exclude, details, warn), {}, PLAIN);
-    return;
-  }
-  const lines = [...memberLines(group, full, result, exclude, details), ...warn, `${label} check passed`];
-  sendText(req, res, 200, `${lines.join('\n')}\n`, {}, PLAIN);
+  const answer = probeAnswer(view.health, group, ctx.url.searchParams, () => view.canSeeDetails(ctx));
+  sendText(req, res, answer.status, answer.body, {}, PLAIN);
 }
 
 /** `/readyz/{check}`: that member alone, "ok" or "internal server error: <reason>" (reason withheld unless details may be shown). */
 function probeOne(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, group: GroupName, view: HealthView): void {
-  for (const key of ctx.url.searchParams.keys()) {
+  const answer = probeOneAnswer(view.health, group, ctx.param ?? '', ctx.url.searchParams, () => view.canSeeDetails(ctx));
+  sendText(req, res, answer.status, answer.body, {}, PLAIN);
+}
+
+/** A kubelet path's answer: status and text/plain body. */
+export interface ProbeAnswer {
+  status: number;
+  body: string;
+}
+
+/** `/livez` … with its query (`?verbose`, `?exclude=`); 400 (thrown HttpError) for any other parameter. */
+export function probeAnswer(health: HealthView['health'], group: GroupName, params: URLSearchParams, canSeeDetails: () => boolean): ProbeAnswer {
+  for (const key of params.keys()) {
+    if (!ALLOWED_PARAMS.has(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose, exclude)`);
+  }
+  const exclude = new Set(params.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
+  const full = health.current().groups[group];
+  const result = health.groupWithout(group, exclude);
+  const serving = isServing(result.status);
+  const label = LABEL[group];
+  if (serving && !params.has('verbose')) return { status: 200, body: 'ok' };
+  const details = canSeeDetails();
+  const known = new Set(health.current().checks.map((c) => c.name));
+  const missing = [...exclude].filter((name) => !known.has(name));
+  const warn = missing.length ? [`warn: some health checks cannot be excluded: no matches for ${missing.map((m) => `"${m.slice(0, 64)}"`).join(',')}`] : [];
+  // always verbose on failure, as the API server is
+  if (!serving) return { status: 503, body: failureBody(group, full, result, exclude, details, warn) };
+  const lines = [...memberLines(group, full, result, exclude, details), ...warn, `${label} check passed`];
+  return { status: 200, body: `${lines.join('\n')}\n` };
+}
+
+/** `/readyz/{check}` (only `?verbose` allowed, which changes nothing); 404 (thrown HttpError) for a check not in the group. */
+export function probeOneAnswer(health: HealthView['health'], group: GroupName, name: string, params: URLSearchParams, canSeeDetails: () => boolean): ProbeAnswer {
+  for (const key of params.keys()) {
     if (key !== 'verbose') throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (allowed: verbose)`);
   }
-  const name = ctx.param ?? '';
-  const member: CheckState | undefined = view.health.current().groups[group].members.find((m) => m.name === name);
+  const member: CheckState | undefined = health.current().groups[group].members.find((m) => m.name === name);
   if (!member) throw new HttpError(404, 'not_found', `no check "${name.slice(0, 64)}" in /${LABEL[group]}`);
-  if (member.status === 'UP') {
-    sendText(req, res, 200, 'ok', {}, PLAIN);
-    return;
+  if (member.status === 'UP') return { status: 200, body: 'ok' };
+  const reason = member.status === 'UNKNOWN' ? 'not checked yet' : canSeeDetails() ? member.message : 'reason withheld';
+  return { status: 503, body: `internal server error: ${reason}\n` };
+}
+
+/** An answer of the table and the route it is recorded as (http.route). */
+export interface TabledAnswer extends ProbeAnswer {
+  route: string;
+}
+
+/**
+ * Every kubelet request an anonymous client can make without a query other
+ * than `?verbose`, answered for the current snapshot: request target →
+ * answer. The group paths (and their `server.paths` aliases), plain and
+ * `?verbose`, `/-/healthy`, and `/{livez,readyz,startupz}/{check}` of every
+ * member. What the kubelet listener's thread answers from (kubelet-listener.ts);
+ * the bytes are those the routes send.
+ */
+export function probeTable(health: HealthView['health'], extraPaths: ReadonlyMap<string, string>, anonymousDetails: boolean): Map<string, TabledAnswer> {
+  const table = new Map<string, TabledAnswer>();
+  const details = () => anonymousDetails;
+  const none = new URLSearchParams();
+  const verbose = new URLSearchParams('verbose');
+  const aliasesOf = (path: string) => [...extraPaths].filter(([, target]) => target === path).map(([alias]) => alias);
+  for (const [group, paths] of Object.entries(PROBE_PATHS) as [GroupName, string[]][]) {
+    const plain = probeAnswer(health, group, none, details);
+    const verbose_ = probeAnswer(health, group, verbose, details);
+    for (const path of paths) {
+      for (const target of [path, ...aliasesOf(path)]) {
+        table.set(target, { ...plain, route: path });
+        table.set(`${target}?verbose`, { ...verbose_, route: path });
+      }
+    }
+    const template = `/${LABEL[group]}/{param}`; // the route template addPrefix gives
+    for (const member of health.current().groups[group].members) {
+      table.set(`/${LABEL[group]}/${encodeURIComponent(member.name)}`, { ...probeOneAnswer(health, group, member.name, none, details), route: template });
+    }
   }
-  const reason = member.status === 'UNKNOWN' ? 'not checked yet' : view.canSeeDetails(ctx) ? member.message : 'reason withheld';
-  sendText(req, res, 503, `internal server error: ${reason}\n`, {}, PLAIN);
+  table.set('/-/healthy', { status: 200, body: 'ok', route: '/-/healthy' });
+  return table;
+}
+
+/** The paths (exact, and prefixes ending in `/`) the kubelet listener serves: the probe routes and the aliases onto them. */
+export function probePaths(extraPaths: ReadonlyMap<string, string>): { exact: string[]; prefixes: string[] } {
+  const builtIn = [...Object.values(PROBE_PATHS).flat(), '/-/healthy'];
+  const exact = [...builtIn, ...[...extraPaths].filter(([, target]) => builtIn.includes(target)).map(([alias]) => alias)];
+  return { exact, prefixes: Object.values(LABEL).map((label) => `/${label}/`) };
 }

@@ -1,0 +1,132 @@
+/**
+ * The kubelet listener's thread (server.probeListener with `thread: true`;
+ * kubelet-listener.ts starts it). Its own event loop and heap, so a flood
+ * that keeps the main loop busy cannot queue ahead of the kubelet.
+ *
+ * It knows nothing of checks: the main thread posts, on every change of the
+ * health snapshot (and on drain and reload), the table of answers for every
+ * request the kubelet makes (server/probes.ts `probeTable`), and this thread
+ * answers from it. A probe-path request the table does not hold (`?exclude=`,
+ * a key asking for details, a body, another method, a trailing slash) is
+ * forwarded to the main listener over loopback and answered as it answers
+ * there; any other path is 404. Only node:http is loaded here: the thread
+ * costs an isolate and an event loop, not the sidecar's libraries.
+ *
+ * The durations it answers in are posted back once a second, for
+ * http.server.request.duration.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FromKubeletThread, KubeletThreadData, ToKubeletThread } from './kubelet-listener';
+
+const data = workerData as KubeletThreadData;
+const port = parentPort!;
+const HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-type': 'text/plain; charset=utf-8' } as const;
+
+let table = new Map<string, { status: number; body: string; route: string; length: number }>();
+let exact = new Set<string>();
+let prefixes: string[] = [];
+let records: [string, string, number, number][] = [];
+
+const post = (message: FromKubeletThread) => port.postMessage(message);
+
+function sendJson(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, { ...HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** a probe-path request the table does not answer: as the main listener answers it */
+function forward(req: IncomingMessage, res: ServerResponse): void {
+  const headers = { ...req.headers };
+  delete headers.connection;
+  delete headers['keep-alive'];
+  const upstream = http.request({ host: data.forward.host, port: data.forward.port, method: req.method, path: req.url, headers, agent: false, timeout: data.limits.requestTimeoutMs }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
+  upstream.on('error', () => {
+    if (!res.headersSent) sendJson(res, 503, 'unavailable', 'the main listener did not answer');
+    else res.destroy();
+  });
+  req.pipe(upstream);
+}
+
+const server = http.createServer(
+  {
+    maxHeaderSize: data.limits.maxHeaderSize,
+    headersTimeout: data.limits.headersTimeoutMs,
+    requestTimeout: data.limits.requestTimeoutMs,
+    keepAliveTimeout: data.limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: data.limits.connectionsCheckingIntervalMs,
+    requireHostHeader: false,
+  },
+  (req, res) => {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const plain =
+      (method === 'GET' || method === 'HEAD') &&
+      req.headers['content-length'] === undefined &&
+      req.headers['transfer-encoding'] === undefined &&
+      req.headers.authorization === undefined &&
+      req.headers['x-api-key'] === undefined;
+    const answer = plain ? table.get(url) : undefined;
+    if (answer) {
+      res.writeHead(answer.status, { ...HEADERS, 'content-length': answer.length });
+      res.end(method === 'HEAD' ? undefined : answer.body);
+      records.push([method, answer.route, answer.status, (performance.now() - started) / 1000]);
+      return;
+    }
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (exact.has(path) || exact.has(path.replace(/\/+$/, '')) || prefixes.some((p) => path.startsWith(p))) forward(req, res);
+    else sendJson(res, 404, 'not_found', 'the kubelet listener serves the kubelet paths only (/livez, /readyz, /startupz, their /health aliases and per-check forms)');
+  },
+);
+server.maxRequestsPerSocket = 0;
+server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify({ error: { code: status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request', message: http.STATUS_CODES[status] } });
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);
+});
+
+const flush = () => {
+  if (records.length === 0) return;
+  post({ type: 'records', records });
+  records = [];
+};
+const flushing = setInterval(flush, 1000);
+flushing.unref();
+
+port.on('message', (message: ToKubeletThread) => {
+  if (message.type === 'table') {
+    table = new Map(message.answers.map(([target, status, body, route]) => [target, { status, body, route, length: Buffer.byteLength(body) }]));
+    exact = new Set(message.exact);
+    prefixes = message.prefixes;
+    if (!server.listening && !listening) listen();
+  } else if (message.type === 'close') {
+    clearInterval(flushing);
+    flush();
+    server.close(() => port.close());
+    server.closeIdleConnections();
+    // a kubelet request is answered at once; whatever is still open after the grace is cut
+    setTimeout(() => server.closeAllConnections(), message.graceMs).unref();
+  }
+});
+
+/** the port opens once the first table is here: no request is answered before there is something to answer */
+let listening = false;
+function listen(): void {
+  listening = true;
+  server.once('error', (err: NodeJS.ErrnoException) => post({ type: 'error', code: err.code, message: err.message }));
+  server.listen(data.port, data.host, () => {
+    const address = server.address();
+    post({ type: 'listening', port: typeof address === 'object' && address ? address.port : data.port });
+  });
+}
