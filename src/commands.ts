@@ -13,6 +13,8 @@ import { createLogger, logLevelFromEnv } from './telemetry/log';
 import { runChecksOnce, formatCheckTable } from './check-once';
 import { ConfigReloader } from './config/reload';
 import { EXIT, type CommandLine } from './cli-args';
+import { RuntimeMonitors } from './monitors';
+import { createBearerVerifier } from './server/api/jwt';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${message}\n`);
@@ -75,8 +77,11 @@ async function run(config: SidecarConfig): Promise<void> {
   }
   const telemetry = startTelemetry(config, logger);
   const sidecar = new Sidecar(config, logger, telemetry.hooks);
+  // monitors managed over /api/v1, kept in PostgreSQL (store.postgres; docs/api.md)
+  const monitors = config.store ? new RuntimeMonitors(sidecar, config, logger, createBearerVerifier(() => sidecar.config.server.auth.jwt)) : undefined;
   try {
     await sidecar.start();
+    await monitors?.start();
   } catch (err) {
     const reason = failureText(err);
     logger.fatal({ err }, `could not start: ${reason}`);
@@ -86,7 +91,7 @@ async function run(config: SidecarConfig): Promise<void> {
     process.exit(EXIT.FAILED);
   }
   // hot reload: SIGHUP and changes of the file (config/reload.ts)
-  const reloader = new ConfigReloader({ file: config.source, target: sidecar, logger, load: (file) => loadConfigFile(file) }).start();
+  const reloader = new ConfigReloader({ file: config.source, target: monitors?.reloadTarget ?? sidecar, logger, load: (file) => loadConfigFile(file) }).start();
   let signals = 0;
   const stop = (signal: string) => {
     reloader.stop();
@@ -98,6 +103,7 @@ async function run(config: SidecarConfig): Promise<void> {
     logger.info({ signal }, `${signal} received`);
     void sidecar
       .shutdown()
+      .then(() => monitors?.close())
       .then(() => telemetry.shutdown()) // flush pending spans, bounded (telemetry/sdk.ts)
       .then(() => {
         logger.flush();

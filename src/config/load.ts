@@ -13,7 +13,7 @@ import { ConfigError, type ConfigProblem } from '../errors';
 import { formatPath, keyNodeAt, nodeAt, parseYaml, toPlainData, type Path } from './document';
 import { describeFsError, schemaProblems, sortProblems, type JsonSchemaNode, type SchemaIssue } from './messages';
 import { buildConfigSchema, configJsonSchema, type ConfigSchema, type RawCheck } from './schema';
-import { notificationSecrets } from './secrets';
+import { notificationSecrets, urlSecrets } from './secrets';
 import { ownsCheck, resolveShard } from './shard';
 import { resolveSlo } from './slo';
 import { skipUnsetTargets } from './skip';
@@ -119,6 +119,7 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
     for (const secret of kinds.get(check.kind)?.secrets(check) ?? []) secrets.add(secret);
   }
   for (const secret of notificationSecrets(config)) secrets.add(secret);
+  for (const secret of urlSecrets(config.store?.postgres)) secrets.add(secret);
   // A notification target may name only checks that exist (or were skipped for an unset variable).
   const knownChecks = new Set([...config.checks.map((c) => c.name), ...skipping.skipped.map((s) => s.name)]);
   config.notifications.forEach((target, index) =>

@@ -247,10 +247,31 @@ export const hasPort = (u: string) => {
 /** The schema of a check kind: a strict object with the common fields and `kind: z.literal(…)`. */
 export type CheckSchema = z.ZodObject<{ kind: z.ZodLiteral<string> } & z.ZodRawShape>;
 
+/** what a key or a bearer JWT may do on /api/v1 (docs/api.md); a key without `scopes` has all of them */
+export const API_SCOPES = ['monitors:read', 'monitors:write', 'admin'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+const scopesSchema = z.array(z.enum(API_SCOPES));
 const apiKeySchema = z.strictObject({
   name: z.string().regex(CHECK_NAME, { error: 'must match [a-z0-9][a-z0-9_-]*' }),
   key: z.string().min(16, { error: 'must be at least 16 characters' }),
   rateLimit: rateLimit.prefault('100/1m'),
+  scopes: scopesSchema.default([...API_SCOPES]).describe('what the key may do on /api/v1 and /admin (default: everything, as before scopes existed)'),
+});
+const jwtSchema = z.strictObject({
+  issuer: urlWithSchemes(['https', 'http']).describe('the iss every token must carry'),
+  jwksUri: urlWithSchemes(['https', 'http']).describe("the issuer's JSON Web Key Set"),
+  audience: z.string().min(1).describe('the aud every token must carry'),
+  claim: z.string().min(1).default('scope').describe('the claim whose values map to scopes (a space-separated string or an array)'),
+  scopes: z.record(z.string(), scopesSchema).describe('claim value → the scopes it grants'),
+});
+
+/** `store` (monitor modes only): monitors managed over /api/v1, kept in PostgreSQL (docs/api.md) */
+const storeSchema = z.strictObject({
+  postgres: urlWithSchemes(['postgres', 'postgresql']).describe('the PostgreSQL database of monitors, their audit log and their run history'),
+  retention: positiveDuration.prefault('7d').describe('how long per-minute run aggregates are kept'),
+  maxMonitors: z.number().int().min(1).max(100_000).default(10_000).describe('monitors the store may hold'),
+  writeRateLimit: rateLimit.prefault('60/1m').describe('writes per key (or JWT subject) on /api/v1/monitors'),
+  resync: positiveDuration.prefault('30s').describe('full resync from the store, the safety net under LISTEN/NOTIFY'),
 });
 
 // ── notifications (SPEC §7) and state persistence ──────────────────────────
@@ -347,6 +368,7 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
               anonymousRateLimit: rateLimit.prefault('60/1m').describe('per client IP, for requests without a valid key'),
               metricsRateLimit: rateLimit.prefault('300/1m').describe('per client IP on the Prometheus path, a bucket of its own (not counted for a valid key or a scraperNetworks address)'),
               scraperNetworks: z.array(cidr).default([]).describe('addresses (CIDR) whose scrapes of the Prometheus path are never rate limited'),
+              jwt: jwtSchema.optional().describe('also accept bearer JWTs of this issuer on /api/v1 (docs/api.md)'),
             })
             .prefault({}),
           overload: z
@@ -379,6 +401,8 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
       checks: z.array(checkSchema).default([]),
       notifications: z.array(notificationSchema).default([]),
       state: stateSchema.prefault({}),
+      mode: z.enum(['sidecar', 'monitor']).default('sidecar').describe('sidecar: beside an app in its pod; monitor: the standalone or sharded monitor of many endpoints'),
+      store: storeSchema.optional().describe('monitors managed at run time over /api/v1, kept in PostgreSQL (mode: monitor, or a shard block)'),
       shard: z
         .strictObject({
           index: z
@@ -393,6 +417,9 @@ export function buildConfigSchema(checkSchemas: readonly CheckSchema[]) {
       for (const path of Object.keys(config.server.paths)) {
         const problem = extraPathProblem(path, config.telemetry.prometheus.path);
         if (problem) ctx.addIssue({ code: 'custom', path: ['server', 'paths', path], message: problem });
+      }
+      if (config.store && config.mode !== 'monitor' && !config.shard) {
+        ctx.addIssue({ code: 'custom', path: ['store'], message: 'needs mode: monitor (or a shard block): a pod sidecar takes its checks from the file only' });
       }
       if (config.telemetry.prometheus.requireKey && config.server.auth.keys.length === 0) {
         ctx.addIssue({ code: 'custom', path: ['telemetry', 'prometheus', 'requireKey'], message: 'needs at least one key in server.auth.keys (no scrape could ever be allowed)' });

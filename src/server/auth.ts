@@ -12,7 +12,10 @@ export interface KeySpec {
   key: string;
 }
 
-export type Identity = { kind: 'anonymous' } | { kind: 'invalid' } | { kind: 'key'; name: string };
+/** `bearer`: a JWT-shaped token that is no key, when bearer JWTs are accepted (server.auth.jwt); /api/v1 verifies it */
+export type Identity = { kind: 'anonymous' } | { kind: 'invalid' } | { kind: 'key'; name: string } | { kind: 'bearer'; token: string };
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 const MALFORMED = Symbol('malformed Authorization');
 
@@ -21,7 +24,10 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 export class Authenticator {
   private readonly keys: { name: string; digest: Buffer }[];
 
-  constructor(keys: readonly KeySpec[]) {
+  constructor(
+    keys: readonly KeySpec[],
+    private readonly acceptJwt = false,
+  ) {
     this.keys = keys.map((k) => ({ name: k.name, digest: digest(k.key) }));
   }
 
@@ -37,6 +43,7 @@ export class Authenticator {
     let match: string | undefined;
     // compare against every key (no early exit) so timing does not reveal which matched
     for (const key of this.keys) if (timingSafeEqual(candidate, key.digest) && match === undefined) match = key.name;
+    if (match === undefined && this.acceptJwt && JWT_SHAPE.test(presented)) return { kind: 'bearer', token: presented };
     return match === undefined ? { kind: 'invalid' } : { kind: 'key', name: match };
   }
 }

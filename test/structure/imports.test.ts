@@ -19,7 +19,7 @@ import { ROOT } from '../helpers/paths';
 
 const SRC = join(ROOT, 'src');
 const VOCABULARY = new Set(['redact.ts', 'errors.ts', 'version.ts', 'telemetry/semconv.ts']);
-const LAYER: Readonly<Record<string, number>> = { config: 1, probes: 2, policy: 2, health: 3, notify: 4, persist: 4, telemetry: 5, server: 5 };
+const LAYER: Readonly<Record<string, number>> = { config: 1, probes: 2, policy: 2, health: 3, notify: 4, persist: 4, store: 4, telemetry: 5, server: 5 };
 const WIRING = 6;
 
 function layerOf(module: string): number {

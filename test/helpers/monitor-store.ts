@@ -1,0 +1,104 @@
+/**
+ * For the monitors API tests (issue 20): a private database per test on the
+ * machine's PostgreSQL (CREATE DATABASE with a random name, dropped after),
+ * and the compiled CLI run as a monitor with a store.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { CLI, ROOT } from './paths';
+import { get, request, type Reply } from './http';
+import { DATABASE_URL, freePort, waitFor } from './servers';
+
+export interface PrivateDatabase {
+  url: string;
+  name: string;
+  query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+export async function privateDatabase(base = DATABASE_URL): Promise<PrivateDatabase> {
+  const name = `ohs_api_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  pool.on('error', () => undefined);
+  return {
+    url: url.toString(),
+    name,
+    query: async (text, values) => (await pool.query(text, values)).rows,
+    async drop() {
+      await pool.end();
+      const admin2 = new pg.Client({ connectionString: base });
+      await admin2.connect();
+      try {
+        await admin2.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin2.end();
+      }
+    },
+  };
+}
+
+export interface MonitorProcess {
+  port: number;
+  proc: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** `node dist/cli.js run --config <file>` with the text as its config; resolves once /readyz… answers at all (-/healthy 200). */
+export async function startMonitor(configText: (port: number) => string, env: NodeJS.ProcessEnv = {}): Promise<MonitorProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'monitors-api-'));
+  const port = await freePort();
+  const file = join(dir, 'monitor.yaml');
+  writeFileSync(file, configText(port));
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, OTEL_TRACES_EXPORTER: 'none', ...env };
+  delete childEnv.NODE_OPTIONS;
+  if (!('K8S_POD_NAME' in env)) delete childEnv.K8S_POD_NAME;
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', file], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`monitor exited with ${proc.exitCode}: ${out.slice(-2000)}`);
+        return (await get(port, '/-/healthy').catch(() => ({ status: 0 }))).status === 200 && out.includes('monitor store');
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `monitor on port ${port} ready` },
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, proc, output: () => out, stop };
+}
+
+/** JSON request to the API with a key */
+export function api(port: number, method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return request(port, path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(text !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(text !== undefined ? { body: text } : {}),
+  });
+}
