@@ -15,6 +15,11 @@
  * for the sidecar and the bare server.
  * Also a context figure: the sidecar with OTEL_SDK_DISABLED=true (no goal), to show
  * what telemetry costs on the request path.
+ * And the before/after of recording http.server.request.duration on the fast path
+ * (issue 21.7): the pre-bound accumulator as shipped vs the SDK's histogram.record()
+ * with attributes, CPU per record in this process (bench/lib/record-cost.mjs).
+ * `BENCH_ENDPOINT_ONLY=record-cost` measures only that and replaces its figures in
+ * bench/results/endpoint.json, keeping the others.
  */
 import os from 'node:os';
 import { threeChecksConfig } from './lib/configs.mjs';
@@ -26,6 +31,31 @@ import { spawnSidecar } from './lib/sidecar.mjs';
 import { figure, median, round } from './lib/stats.mjs';
 import { REDIS_URL } from './lib/configs.mjs';
 import { runWrk } from './lib/wrk.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { measureRecordCost } from './lib/record-cost.mjs';
+import { RESULTS_DIR } from './lib/result.mjs';
+
+/** http.server.request.duration on the fast path: pre-bound (after) vs SDK record() (before), per request */
+function recordCostFigures(readyzCpuUs) {
+  const cost = measureRecordCost({ rounds: ROUNDS });
+  const sdk = median(cost.sdk);
+  return [
+    figure({
+      id: 'readyz-record-cost',
+      label: 'http.server.request.duration: CPU per /readyz request to record it, pre-bound (as shipped)',
+      unit: 'µs',
+      samples: cost.prebound,
+      baselineSamples: cost.sdk,
+      baselineLabel: 'before: SDK histogram.record(seconds, {method, route, status}) per request',
+      goal: '≤ 0.1× the SDK record',
+      check: (_v, ratio) => ratio !== null && ratio <= 0.1,
+      digits: 3,
+      note: `${cost.records.toLocaleString('en-US')} records per round, ${cost.rounds} rounds interleaved, in the bench process; loop included (an empty loop: ${round(median(cost.empty), 3)} µs). The SDK record would add ${round(sdk, 2)} µs to each /readyz request${Number.isFinite(readyzCpuUs) ? `, ${round((sdk / readyzCpuUs) * 100, 1)} % of the sidecar's ${round(readyzCpuUs, 2)} µs CPU per request above` : ''}.`,
+    }),
+  ];
+}
+
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const DURATION = process.env.BENCH_DURATION || '5s';
@@ -34,6 +64,16 @@ const QUIET_TIMEOUT_MS = Number(process.env.BENCH_QUIET_TIMEOUT_MS || 20_000);
 const multi = os.cpus().length > 1;
 const SERVER_CPU = multi ? 0 : undefined;
 const WRK_CPU = multi ? 1 : undefined;
+
+if (process.env.BENCH_ENDPOINT_ONLY === 'record-cost') {
+  const previous = JSON.parse(readFileSync(join(RESULTS_DIR, 'endpoint.json'), 'utf8'));
+  const readyz = previous.figures.find((f) => f.id === 'readyz-cpu-per-request')?.value;
+  const added = recordCostFigures(readyz).map((f) => ({ ...f, note: `${f.note} Measured ${new Date().toISOString()} on its own (BENCH_ENDPOINT_ONLY=record-cost, ${os.cpus()[0]?.model ?? 'unknown CPU'}); the other figures are from the run of ${previous.date}.` }));
+  const figures = [...previous.figures.filter((f) => f.id !== 'readyz-record-cost'), ...added];
+  // the file keeps the date of the run that measured the other figures
+  writeResult('endpoint', previous.title, figures, { rounds: previous.rounds, extra: { date: previous.date, machine: previous.machine, params: previous.params, foreignCpus: previous.foreignCpus } });
+  process.exit(0);
+}
 
 const app = await startHttpApp();
 const subjects = {
@@ -176,4 +216,5 @@ const figures = [
     note: 'Context (no goal).',
   }),
 ];
+figures.push(...recordCostFigures(median(samples.sidecar.cpuUs)));
 writeResult('endpoint', '/readyz throughput and CPU per request vs bare node:http and a terminus-style server', figures, { rounds: ROUNDS, extra: { params, foreignCpus: foreign } });
