@@ -115,16 +115,6 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     const redactor = () => this.redactorValue;
     this.stats = new LatencyStats((name) => this.current.checks.find((c) => c.name === name)?.interval);
     this.incidents = new IncidentLog(config.state.maxIncidents, (list) => this.history?.saveIncidents(list));
-    this.notifications = new NotificationService({
-      targets: config.notifications,
-      maxDeadLetters: config.state.maxDeadLetters,
-      service: this.serviceName,
-      redactor,
-      currentState: (check) => this.store.get(check),
-      openIncident: (check) => this.incidents.openFor(check)?.id ?? null,
-      onDeadLettersChange: (letters, dropped) => this.history?.saveDeadLetters(letters, dropped),
-      log,
-    });
     this.history = config.state.redis
       ? new RedisHistory<DeadLetter>({
           url: config.state.redis,
@@ -134,6 +124,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
           onLoad: (stored) => {
             this.incidents.restore(stored.incidents);
             this.notifications.deadLetters.restore(stored.deadLetters, stored.dropped);
+            this.notifications.restore(stored.outbox); // undelivered messages resume; what each target was told
             // what happened before Redis answered is written together with what it held
             this.history?.saveIncidents(this.incidents.list().reverse());
             const dead = this.notifications.listDead();
@@ -141,6 +132,17 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
           },
         })
       : undefined;
+    this.notifications = new NotificationService({
+      targets: config.notifications,
+      maxDeadLetters: config.state.maxDeadLetters,
+      service: this.serviceName,
+      redactor,
+      currentState: (check) => this.store.get(check),
+      openIncident: (check) => this.incidents.openFor(check)?.id ?? null,
+      onDeadLettersChange: (letters, dropped) => this.history?.saveDeadLetters(letters, dropped),
+      store: this.history,
+      log,
+    });
     this.store.onRecord((name, run, state) => {
       this.stats.record(name, run);
       this.uptime.record(name, run);

@@ -292,6 +292,13 @@ const notificationCommon = {
   breaker: z
     .strictObject({ failures: z.number().int().min(1).default(5), halfOpenAfter: positiveDuration.prefault('1m') })
     .prefault({}),
+  retention: duration()
+    .prefault('24h')
+    .describe('how long an undelivered message keeps being redelivered before it becomes a dead letter (0: after its first round of attempts)'),
+  redelivery: z
+    .strictObject({ initial: positiveDuration.prefault('10s'), max: positiveDuration.prefault('5m') })
+    .prefault({})
+    .describe('wait between rounds of attempts of an undelivered message: doubling from initial up to max, with jitter'),
 };
 const webhookTarget = z.strictObject({
   ...notificationCommon,

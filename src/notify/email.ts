@@ -68,6 +68,8 @@ export class EmailTarget implements Target {
         from: smtp.from,
         to: smtp.to,
         subject: emailSubject(event),
+        // stable per event: a mail system that sees the same Message-ID twice (a redelivery) can drop it
+        messageId: `<${event.id}@otel-health-sidecar>`,
         text: emailText(event),
         headers: {
           'X-Health-Check': event.check,

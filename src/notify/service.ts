@@ -19,7 +19,6 @@
  *   healthcheck.notifications.failed  failed delivery attempts (each retry counts)
  *   healthcheck.notifications.dead    messages given up (dead letters, incl. dropped-on-shutdown)
  */
-import { randomUUID } from 'node:crypto';
 import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
 import type { CheckState, Transition } from '../health/state';
@@ -27,6 +26,7 @@ import type { Redactor } from '../redact';
 import { ATTR, METRIC } from '../telemetry/semconv';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
+import { eventId, type OutboxStore, type PendingMessage, type StoredOutbox, type Told } from './outbox';
 import { SlackTarget } from './slack';
 import type { NotificationEvent, Target } from './target';
 import { WebhookTarget } from './webhook';
@@ -35,6 +35,11 @@ export const NOTIFY_METRIC = {
   sent: 'healthcheck.notifications.sent',
   failed: 'healthcheck.notifications.failed',
   dead: 'healthcheck.notifications.dead',
+  redeliveries: 'healthcheck.notifications.redeliveries',
+  folded: 'healthcheck.notifications.folded',
+  duplicatesSuppressed: 'healthcheck.notifications.duplicates_suppressed',
+  queueDepth: 'healthcheck.notifications.queue.depth',
+  oldestAge: 'healthcheck.notifications.queue.oldest_age',
 } as const;
 export const TARGET_ATTR = 'notification.target';
 
@@ -53,7 +58,9 @@ export function createTarget(config: NotificationConfig): Target {
 
 interface CooldownEntry {
   sentAt: Map<string, number>;
+  /** the last state queued for this target (what it was, or is being, told) */
   lastNotified: string | undefined;
+  told: Told | undefined;
   suppressed: number;
   timer: NodeJS.Timeout | undefined;
 }
@@ -74,6 +81,8 @@ export interface NotificationServiceOptions {
   /** the incident a check is in, if any */
   openIncident?: (check: string) => string | null;
   onDeadLettersChange?: (letters: readonly DeadLetter[], dropped: number) => void;
+  /** the durable outbox (state.redis); without it, pending messages and what was told live in memory */
+  store?: OutboxStore;
   log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
   meter?: Meter;
   now?: () => number;
@@ -84,7 +93,7 @@ export interface NotificationServiceOptions {
 export class NotificationService {
   readonly deadLetters: DeadLetterList;
   private readonly slots = new Map<string, TargetSlot>();
-  private readonly counters: { sent: Counter; failed: Counter; dead: Counter; attempts: Counter };
+  private readonly counters: { sent: Counter; failed: Counter; dead: Counter; attempts: Counter; redeliveries: Counter; folded: Counter; duplicates: Counter };
   private readonly now: () => number;
   private service: string;
   private closing = false;
@@ -100,7 +109,16 @@ export class NotificationService {
       failed: meter.createCounter(NOTIFY_METRIC.failed, { description: 'failed notification delivery attempts' }),
       dead: meter.createCounter(NOTIFY_METRIC.dead, { description: 'notification messages given up (dead letters)' }),
       attempts: meter.createCounter(METRIC.notificationAttempts, { unit: '{attempt}', description: 'notification delivery attempts by target and outcome: success, failure, timeout (breaker rejections make no attempt)' }),
+      redeliveries: meter.createCounter(NOTIFY_METRIC.redeliveries, { unit: '{message}', description: 'rounds of attempts that failed and were scheduled again (the message waits, it is not lost)' }),
+      folded: meter.createCounter(NOTIFY_METRIC.folded, { unit: '{message}', description: 'undelivered messages folded into a newer message of the same check' }),
+      duplicates: meter.createCounter(NOTIFY_METRIC.duplicatesSuppressed, { unit: '{message}', description: 'messages not sent because the target was already told that state (restart or reset during an incident)' }),
     };
+    meter.createObservableGauge(NOTIFY_METRIC.queueDepth, { unit: '{message}', description: 'messages waiting for delivery (incl. the one in flight), per target' }).addCallback((result) => {
+      for (const [name, slot] of this.slots) result.observe(slot.delivery.pending, { [TARGET_ATTR]: name });
+    });
+    meter.createObservableGauge(NOTIFY_METRIC.oldestAge, { unit: 's', description: 'age of the oldest undelivered message, per target (0: none waiting)' }).addCallback((result) => {
+      for (const [name, slot] of this.slots) result.observe(slot.delivery.oldestAgeMs() / 1000, { [TARGET_ATTR]: name });
+    });
     this.deadLetters = new DeadLetterList(options.maxDeadLetters, options.onDeadLettersChange, (letter) =>
       this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id }, `dead letter dropped (list full): ${letter.target} ${letter.event.check} → ${letter.event.to}`),
     );
@@ -123,41 +141,84 @@ export class NotificationService {
       this.deadLetters.setMax(maxDeadLetters);
     }
     const next = new Map(targets.map((t) => [t.name, t]));
+    const handedOver = new Map<string, { messages: PendingMessage[]; cooldown: Map<string, CooldownEntry> }>();
     for (const [name, slot] of [...this.slots]) {
       const config = next.get(name);
       if (config && JSON.stringify(config) === JSON.stringify(slot.config)) continue;
       this.slots.delete(name);
-      for (const entry of slot.cooldown.values()) clearTimeout(entry.timer);
+      for (const entry of slot.cooldown.values()) {
+        clearTimeout(entry.timer);
+        entry.timer = undefined;
+      }
+      // a changed target keeps its waiting messages and what it was told
+      if (config) handedOver.set(name, { messages: slot.delivery.handOver(), cooldown: slot.cooldown });
       void slot.delivery.close(0);
     }
     for (const config of targets) {
       if (this.slots.has(config.name)) continue;
       const target = (this.options.createTarget ?? createTarget)(config);
-      const delivery = new TargetDelivery(target, config, this.deliveryHooks(), this.options.redactor);
-      this.slots.set(config.name, { config, delivery, cooldown: new Map() });
+      const delivery = new TargetDelivery(target, config, this.deliveryHooks(), this.options.redactor, { store: this.options.store, now: this.now });
+      const handed = handedOver.get(config.name);
+      this.slots.set(config.name, { config, delivery, cooldown: handed?.cooldown ?? new Map() });
+      if (handed) delivery.resume(handed.messages);
+    }
+  }
+
+  /**
+   * What an earlier process left in the outbox (state.redis): the messages
+   * still to deliver, resumed in their order, and what each target was told,
+   * so the first verdicts after a restart are compared with it (a recovery
+   * that happened while the sidecar was down is sent; a check still DOWN is
+   * not paged again). Targets no longer configured are ignored.
+   */
+  restore(stored: StoredOutbox): void {
+    for (const [name, slot] of this.slots) {
+      for (const [check, told] of Object.entries(stored.told[name] ?? {})) {
+        const entry = this.entry(slot, check);
+        // something told since this process started is newer
+        if (entry.told === undefined && isTold(told)) {
+          entry.told = told;
+          entry.lastNotified = told.status;
+        }
+      }
+      const pending = stored.pending[name];
+      if (pending?.length) slot.delivery.resume(pending);
     }
   }
 
   /** A state change from the HealthStore. Never blocks: messages are queued. */
   notify(transition: Transition, incidentId: string | null): void {
-    if (this.closing || !isNews(transition.from, transition.to)) return;
+    if (this.closing || (transition.to !== 'UP' && transition.to !== 'DOWN')) return;
     const state = transition.state;
+    const reconcile = transition.from !== 'UP' && transition.from !== 'DOWN'; // first verdict after a start or a reset
+    const event: NotificationEvent = {
+      id: eventId(this.service, transition.check, transition.to, incidentId, transition.at),
+      check: transition.check,
+      kind: transition.kind,
+      critical: state.critical,
+      severity: state.critical ? 'critical' : 'warning',
+      from: transition.from,
+      to: transition.to,
+      message: this.options.redactor().text(transition.message),
+      at: transition.at,
+      incidentId,
+      suppressed: 0,
+      service: this.service,
+    };
     for (const slot of this.slots.values()) {
       if (!wants(slot.config, state)) continue;
-      this.admit(slot, {
-        id: randomUUID(),
-        check: transition.check,
-        kind: transition.kind,
-        critical: state.critical,
-        severity: state.critical ? 'critical' : 'warning',
-        from: transition.from,
-        to: transition.to,
-        message: this.options.redactor().text(transition.message),
-        at: transition.at,
-        incidentId,
-        suppressed: 0,
-        service: this.service,
-      });
+      if (!reconcile) {
+        if (isNews(transition.from, transition.to)) this.admit(slot, event);
+        continue;
+      }
+      // compared with what this target was last told, not with UNKNOWN
+      const told = this.entry(slot, transition.check).told;
+      if (transition.to === 'UP' ? told?.status === 'DOWN' : told?.status !== 'DOWN') {
+        this.admit(slot, { ...event, from: told?.status ?? transition.from, incidentId: incidentId ?? told?.incidentId ?? null });
+      } else if (transition.to === 'DOWN') {
+        this.counters.duplicates.add(1, { [TARGET_ATTR]: slot.config.name });
+        this.log('info', { target: slot.config.name, check: transition.check, incidentId: told?.incidentId }, `not notifying ${slot.config.name} again: it was already told ${transition.check} is DOWN`);
+      }
     }
   }
 
@@ -198,12 +259,17 @@ export class NotificationService {
     await Promise.all([...this.slots.values()].map((s) => s.delivery.close(graceMs)));
   }
 
-  private admit(slot: TargetSlot, event: NotificationEvent): void {
-    let entry = slot.cooldown.get(event.check);
+  private entry(slot: TargetSlot, check: string): CooldownEntry {
+    let entry = slot.cooldown.get(check);
     if (!entry) {
-      entry = { sentAt: new Map(), lastNotified: undefined, suppressed: 0, timer: undefined };
-      slot.cooldown.set(event.check, entry);
+      entry = { sentAt: new Map(), lastNotified: undefined, told: undefined, suppressed: 0, timer: undefined };
+      slot.cooldown.set(check, entry);
     }
+    return entry;
+  }
+
+  private admit(slot: TargetSlot, event: NotificationEvent): void {
+    const entry = this.entry(slot, event.check);
     const now = this.now();
     const cooldown = slot.config.cooldown;
     const sentAt = entry.sentAt.get(event.to);
@@ -223,6 +289,8 @@ export class NotificationService {
     entry.suppressed = 0;
     entry.sentAt.set(event.to, now);
     entry.lastNotified = event.to;
+    entry.told = { status: event.to, incidentId: event.incidentId, at: event.at };
+    this.options.store?.tell(slot.config.name, event.check, entry.told);
   }
 
   /** the cooldown that held back a change has ended: tell the current state if the target was not told it last */
@@ -233,8 +301,10 @@ export class NotificationService {
       entry.suppressed = 0;
       return;
     }
+    const incidentId = this.options.openIncident?.(check) ?? (state.status === 'UP' ? (entry.told?.incidentId ?? null) : null);
+    const at = state.lastChangeAt ?? this.now();
     this.admit(slot, {
-      id: randomUUID(),
+      id: eventId(this.service, check, state.status, incidentId, at),
       check,
       kind: state.kind,
       critical: state.critical,
@@ -242,8 +312,8 @@ export class NotificationService {
       from: (entry.lastNotified ?? 'UNKNOWN') as NotificationEvent['from'],
       to: state.status,
       message: this.options.redactor().text(state.message),
-      at: state.lastChangeAt ?? this.now(),
-      incidentId: this.options.openIncident?.(check) ?? null,
+      at,
+      incidentId,
       suppressed: 0,
       service: this.service,
     });
@@ -261,6 +331,13 @@ export class NotificationService {
         this.counters.attempts.add(1, { [TARGET_ATTR]: target.name, [ATTR.outcome]: error.startsWith('timed out') ? 'timeout' : 'failure' });
         this.log('warn', { target: target.name, check: event.check, eventId: event.id, error }, `notification to ${target.name} failed: ${error}`);
       },
+      retrying: (target: Target, message: PendingMessage, delayMs: number) => {
+        this.counters.redeliveries.add(1, { [TARGET_ATTR]: target.name });
+        this.log('warn', { target: target.name, check: message.event.check, eventId: message.event.id, attempts: message.attempts, retryInMs: delayMs }, `notification to ${target.name} not delivered yet (${message.lastError}); next round in ${Math.round(delayMs / 1000)} s`);
+      },
+      folded: (target: Target, event: NotificationEvent, count: number) => {
+        this.counters.folded.add(count, { [TARGET_ATTR]: target.name });
+      },
       dead: (letter: DeadLetter) => {
         this.counters.dead.add(1, { [TARGET_ATTR]: letter.target });
         this.deadLetters.add(letter);
@@ -276,6 +353,11 @@ export class NotificationService {
 
 export function isNews(from: string, to: string): boolean {
   return (to === 'DOWN' && from !== 'DOWN') || (to === 'UP' && from === 'DOWN');
+}
+
+function isTold(value: unknown): value is Told {
+  const t = value as Told;
+  return !!t && (t.status === 'UP' || t.status === 'DOWN') && typeof t.at === 'number';
 }
 
 function wants(config: NotificationConfig, state: CheckState): boolean {

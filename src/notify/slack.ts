@@ -29,7 +29,7 @@ export function slackPayload(event: NotificationEvent): Record<string, unknown> 
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${slackEscape(headline(event))}* — ${slackEscape(event.service)}` } },
       { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: f })) },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(event.message) }] },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(event.message) }, { type: 'mrkdwn', text: `event ${event.id}` }] },
     ],
   };
 }

@@ -10,7 +10,11 @@ import type { CheckStatus } from '../health/state';
 export type Severity = 'warning' | 'critical';
 
 export interface NotificationEvent {
-  /** unique per event; receivers can de-duplicate retried deliveries with it */
+  /**
+   * Stable per piece of news (outbox.ts eventId: from the incident and the
+   * transition), the same on every attempt and after a restart: receivers
+   * drop duplicates by it (webhook `Idempotency-Key`, email `Message-ID`).
+   */
   id: string;
   check: string;
   kind: CheckKind;
@@ -27,6 +31,11 @@ export interface NotificationEvent {
   suppressed: number;
   /** telemetry.serviceName: which sidecar is talking */
   service: string;
+  /**
+   * Present when undelivered messages of this check were folded into this one
+   * (the receiver was unreachable): every state told, oldest first.
+   */
+  timeline?: { status: CheckStatus; at: number }[];
 }
 
 export interface Target {
@@ -45,7 +54,19 @@ export class DeliveryError extends Error {
   }
 }
 
+/** "DOWN 10:02:05Z–10:09:40Z, UP since 10:09:40Z" (UTC, to the second) */
+export function timelineText(timeline: readonly { status: CheckStatus; at: number }[]): string {
+  const time = (at: number) => new Date(at).toISOString().slice(11, 19) + 'Z';
+  return timeline
+    .map((step, i) => {
+      const next = timeline[i + 1];
+      return next ? `${step.status} ${time(step.at)}–${time(next.at)}` : `${step.status} since ${time(step.at)}`;
+    })
+    .join(', ');
+}
+
 export function headline(event: NotificationEvent): string {
+  if (event.timeline && event.timeline.length > 1) return `${event.check}: ${timelineText(event.timeline)}`;
   if (event.to === 'UP') return `${event.check} recovered: UP (was ${event.from})`;
   return `${event.check} is ${event.to}${event.from === 'UNKNOWN' ? '' : ` (was ${event.from})`}`;
 }

@@ -2,7 +2,8 @@
  * `webhook`: a JSON POST. With `secret`, the body is signed with HMAC-SHA256
  * and the signature sent as `X-Signature-256: sha256=<hex>` (GitHub's scheme),
  * so a receiver can verify the sender and the body. The body of a retried
- * delivery is byte-identical (same event id, same signature).
+ * delivery is byte-identical (same event id, same signature), and the
+ * event id is also sent as `Idempotency-Key`.
  */
 import { createHmac } from 'node:crypto';
 import type { NotificationConfig } from '../config/schema';
@@ -26,6 +27,7 @@ export function webhookPayload(event: NotificationEvent): Record<string, unknown
     time: new Date(event.at).toISOString(),
     incidentId: event.incidentId,
     suppressed: event.suppressed,
+    ...(event.timeline ? { timeline: event.timeline.map((step) => ({ status: step.status, time: new Date(step.at).toISOString() })) } : {}),
   };
 }
 
@@ -48,6 +50,8 @@ export class WebhookTarget implements Target {
       'content-type': 'application/json',
       'user-agent': `otel-health-sidecar/${VERSION}`,
       'x-event-id': event.id,
+      // the same on every attempt and after a restart: receivers drop duplicates by it
+      'idempotency-key': event.id,
     };
     if (this.config.secret) headers['x-signature-256'] = signBody(this.config.secret, body);
     await postBody(this.config.url, body, headers, signal, `webhook ${this.name}`);

@@ -1,9 +1,14 @@
 /**
- * Optional persistence (`state.redis`) of incidents and dead letters, so a
- * restarted sidecar keeps its history. Two keys per sidecar, each one JSON
- * document written whole (small and bounded by maxIncidents/maxDeadLetters):
- *   {prefix}:incidents      Incident[]
- *   {prefix}:dead-letters   { letters: DeadLetter[], dropped: number }
+ * Optional persistence (`state.redis`) of incidents, dead letters and the
+ * notification outbox, so a restarted sidecar keeps its history and sends
+ * what it had not delivered. Keys per sidecar (docs/notifications.md):
+ *   {prefix}:incidents      JSON Incident[] (bounded by maxIncidents)
+ *   {prefix}:dead-letters   JSON { letters: DeadLetter[], dropped: number } (bounded by maxDeadLetters)
+ *   {prefix}:outbox         hash "<target>\n<event id>" → JSON PendingMessage: every message
+ *                           not yet delivered or given up (bounded per target; expires after
+ *                           the longest retention without writes)
+ *   {prefix}:told           hash "<target>\n<check>" → JSON { status, incidentId, at }: the
+ *                           last state each target was told (expires after 30 days without writes)
  * One writer per prefix: give each sidecar (monitored service) its own prefix.
  *
  * Writes are coalesced (only the latest value of a key is written) and never
@@ -18,6 +23,7 @@
  */
 import type Redis from 'ioredis';
 import type { Incident } from '../health/incidents';
+import type { OutboxStore, PendingMessage, StoredOutbox, Told } from '../notify/outbox';
 import type { Redactor } from '../redact';
 
 /** `Letter`: what the notification side keeps as a dead letter (stored as it is given, JSON) */
@@ -25,9 +31,15 @@ export interface StoredHistory<Letter> {
   incidents: Incident[];
   deadLetters: Letter[];
   dropped: number;
+  outbox: StoredOutbox;
 }
 
-type Key = 'incidents' | 'dead-letters';
+type Key = 'incidents' | 'dead-letters' | 'outbox' | 'told';
+
+/** one pending write; coalesced by its slot (the key, or the key and hash field) */
+type Write = { key: Key; field?: undefined; value: string } | { key: Key; field: string; value: string | null; ttlMs: number };
+
+const TOLD_TTL_MS = 30 * 24 * 3600_000;
 
 export interface RedisHistoryOptions<Letter> {
   url: string;
@@ -39,11 +51,14 @@ export interface RedisHistoryOptions<Letter> {
   connectTimeoutMs?: number;
 }
 
-export class RedisHistory<Letter> {
+export class RedisHistory<Letter> implements OutboxStore {
   private readonly redis: Redis;
   private loaded = false;
   private loading: Promise<boolean> | undefined;
-  private readonly pending = new Map<Key, string>();
+  private readonly pending = new Map<string, Write>();
+  /** resolved with true once the write of that slot committed, false when it failed */
+  private readonly waiters = new Map<string, ((written: boolean) => void)[]>();
+  private outboxTtlMs = 0;
   private writing: Promise<void> | undefined;
   private lastError = '';
   private failedLast = false;
@@ -84,11 +99,37 @@ export class RedisHistory<Letter> {
   }
 
   saveIncidents(incidents: readonly Incident[]): void {
-    this.save('incidents', JSON.stringify(incidents));
+    this.save('incidents', { key: 'incidents', value: JSON.stringify(incidents) });
   }
 
   saveDeadLetters(letters: readonly Letter[], dropped: number): void {
-    this.save('dead-letters', JSON.stringify({ letters, dropped }));
+    this.save('dead-letters', { key: 'dead-letters', value: JSON.stringify({ letters, dropped }) });
+  }
+
+  /** OutboxStore: resolves true once written, false when Redis refused or is not ready (the write is kept and retried) */
+  put(target: string, message: PendingMessage, retentionMs: number): Promise<boolean> {
+    const field = `${target}\n${message.event.id}`;
+    // the hash outlives its longest-kept message by an hour
+    this.outboxTtlMs = Math.max(this.outboxTtlMs, retentionMs + 3600_000);
+    const slot = `outbox\n${field}`;
+    const written = new Promise<boolean>((resolve) => {
+      const list = this.waiters.get(slot) ?? [];
+      list.push(resolve);
+      this.waiters.set(slot, list);
+    });
+    this.save(slot, { key: 'outbox', field, value: JSON.stringify(message), ttlMs: this.outboxTtlMs });
+    if (this.redis.status !== 'ready' || !this.loaded) this.settle(slot, false);
+    return written;
+  }
+
+  remove(target: string, id: string): void {
+    const field = `${target}\n${id}`;
+    this.save(`outbox\n${field}`, { key: 'outbox', field, value: null, ttlMs: this.outboxTtlMs });
+  }
+
+  tell(target: string, check: string, told: Told): void {
+    const field = `${target}\n${check}`;
+    this.save(`told\n${field}`, { key: 'told', field, value: JSON.stringify(told), ttlMs: TOLD_TTL_MS });
   }
 
   /**
@@ -116,16 +157,23 @@ export class RedisHistory<Letter> {
   async close(deadlineMs = 5000): Promise<void> {
     const unwritten = await this.flush(deadlineMs).catch(() => [...this.pending.keys()]);
     if (unwritten.length > 0) {
-      const keys = unwritten.map((k) => this.key(k as Key));
+      const keys = [...new Set(unwritten.map((slot) => this.key(this.pending.get(slot)?.key ?? (slot.split('\n')[0] as Key))))];
       this.options.log?.('error', { keys, error: this.lastError || 'Redis not ready' }, `state.redis: ${keys.join(', ')} not written before shutdown (${this.lastError || 'Redis not ready'}); the newest values are lost`);
     }
     this.closed = true;
     this.redis.disconnect();
   }
 
-  private save(key: Key, value: string): void {
-    this.pending.set(key, value);
+  private save(slot: string, write: Write): void {
+    this.pending.set(slot, write);
     this.flushSoon();
+  }
+
+  private settle(slot: string, written: boolean): void {
+    const list = this.waiters.get(slot);
+    if (!list) return;
+    this.waiters.delete(slot);
+    for (const resolve of list) resolve(written);
   }
 
   private flushSoon(): void {
@@ -141,15 +189,28 @@ export class RedisHistory<Letter> {
     this.pending.clear();
     try {
       const multi = this.redis.multi();
-      for (const [key, value] of batch) multi.set(this.key(key), value);
+      const expire = new Map<Key, number>();
+      for (const [, write] of batch) {
+        if (write.field === undefined) multi.set(this.key(write.key), write.value);
+        else {
+          if (write.value === null) multi.hdel(this.key(write.key), write.field);
+          else multi.hset(this.key(write.key), write.field, write.value);
+          expire.set(write.key, Math.max(expire.get(write.key) ?? 0, write.ttlMs));
+        }
+      }
+      for (const [key, ttlMs] of expire) if (ttlMs > 0) multi.pexpire(this.key(key), ttlMs);
       const results = await multi.exec();
       const failed = results?.find(([error]) => error)?.[0];
       if (!results || failed) throw failed ?? new Error('transaction aborted');
       this.failedLast = false;
+      for (const [slot] of batch) this.settle(slot, true);
     } catch (err) {
       this.failedLast = true;
       // keep the values unless newer ones arrived meanwhile; written when Redis is ready again
-      for (const [key, value] of batch) if (!this.pending.has(key)) this.pending.set(key, value);
+      for (const [slot, write] of batch) {
+        if (!this.pending.has(slot)) this.pending.set(slot, write);
+        this.settle(slot, false);
+      }
       this.report(err as Error);
     }
   }
@@ -159,15 +220,18 @@ export class RedisHistory<Letter> {
     this.loading ??= (async () => {
       try {
         const [incidents, dead] = await this.redis.mget(this.key('incidents'), this.key('dead-letters'));
+        const [outbox, told] = await Promise.all([this.redis.hgetall(this.key('outbox')), this.redis.hgetall(this.key('told'))]);
         const letters = parse<{ letters?: Letter[]; dropped?: number }>(dead) ?? {};
         const history: StoredHistory<Letter> = {
           incidents: Array.isArray(parse(incidents)) ? (parse(incidents) as Incident[]) : [],
           deadLetters: Array.isArray(letters.letters) ? letters.letters : [],
           dropped: typeof letters.dropped === 'number' ? letters.dropped : 0,
+          outbox: { pending: Object.fromEntries(Object.entries(byTarget<PendingMessage>(outbox)).map(([target, byId]) => [target, Object.values(byId)])), told: byTarget<Told>(told) },
         };
         this.loaded = true;
         this.options.onLoad(history);
-        this.options.log?.('info', { incidents: history.incidents.length, deadLetters: history.deadLetters.length }, `history loaded from Redis: ${history.incidents.length} incident(s), ${history.deadLetters.length} dead letter(s)`);
+        const waiting = Object.values(history.outbox.pending).reduce((n, list) => n + list.length, 0);
+        this.options.log?.('info', { incidents: history.incidents.length, deadLetters: history.deadLetters.length, pendingNotifications: waiting }, `history loaded from Redis: ${history.incidents.length} incident(s), ${history.deadLetters.length} dead letter(s), ${waiting} notification(s) to resume`);
         return true;
       } catch (err) {
         this.report(err as Error);
@@ -189,6 +253,17 @@ export class RedisHistory<Letter> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** hash fields "<target>\n<rest>" → per target, per <rest>, the parsed value (unparsable entries skipped) */
+function byTarget<T>(hash: Record<string, string>): Record<string, Record<string, T>> {
+  const out: Record<string, Record<string, T>> = {};
+  for (const [field, text] of Object.entries(hash)) {
+    const cut = field.indexOf('\n');
+    const value = parse<T>(text);
+    if (cut > 0 && value !== undefined) (out[field.slice(0, cut)] ??= {})[field.slice(cut + 1)] = value;
+  }
+  return out;
 }
 
 function parse<T = unknown>(text: string | null): T | undefined {

@@ -99,7 +99,7 @@ notifications: [ { name: oncall, kind: webhook, url: "${hook.url}", cooldown: ${
 });
 
 describe('what each target hears', () => {
-  test('checks, groups and minSeverity select; start-up UNKNOWN→UP and operator resets are not news', async () => {
+  test('checks, groups and minSeverity select; start-up UNKNOWN→UP is not news; after an operator reset the verdict is compared with what each target was told', async () => {
     const all = await receiver();
     const critical = await receiver();
     const onlyDb = await receiver();
@@ -121,14 +121,16 @@ notifications:
     for (const name of ['db', 'cache', 'app']) store.record(name, run(true)); // UNKNOWN → UP: silent
     for (const name of ['db', 'cache', 'app']) store.record(name, run(false));
     store.reset('db'); // DOWN → UNKNOWN: silent
-    store.record('db', run(true)); // UNKNOWN → UP: silent
+    store.record('db', run(true)); // UNKNOWN → UP after a reset: the targets that were told db is DOWN hear the recovery
+    store.reset('app'); // DOWN → UNKNOWN: silent
+    store.record('app', run(false)); // UNKNOWN → DOWN after a reset: they were told already, nothing
     store.record('cache', run(true)); // DOWN → UP: news
     await service.idle();
-    const seen = (hook: typeof all) => states(hook).map((s) => `${(s as unknown as { check: string }).check}:${s.to}`).sort();
-    assert.deepEqual(seen(all), ['app:DOWN', 'cache:DOWN', 'cache:UP', 'db:DOWN']);
-    assert.deepEqual(seen(critical), ['app:DOWN', 'db:DOWN']);
-    assert.deepEqual(seen(onlyDb), ['db:DOWN']);
-    assert.deepEqual(seen(live), ['app:DOWN']);
+    const seen = (hook: typeof all) => states(hook).map((s) => `${(s as unknown as { check: string }).check}:${s.from}→${s.to}`).sort();
+    assert.deepEqual(seen(all), ['app:UP→DOWN', 'cache:DOWN→UP', 'cache:UP→DOWN', 'db:DOWN→UP', 'db:UP→DOWN']);
+    assert.deepEqual(seen(critical), ['app:UP→DOWN', 'db:DOWN→UP', 'db:UP→DOWN']);
+    assert.deepEqual(seen(onlyDb), ['db:DOWN→UP', 'db:UP→DOWN']);
+    assert.deepEqual(seen(live), ['app:UP→DOWN']);
     await service.close();
   });
 });

@@ -1,6 +1,6 @@
 /** Shared pieces of the notification tests: a config, a driven store, receivers, metrics. */
 import type { IncomingHttpHeaders } from 'node:http';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { DataPointType, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { parseConfig } from '../../src/probes/registry';
 import type { SidecarConfig } from '../../src/config/types';
 import { HealthStore, type RunResult } from '../../src/health/state';
@@ -76,6 +76,7 @@ export class TestMetrics {
     const out: Record<string, number> = {};
     for (const scope of (resourceMetrics as ResourceMetrics).scopeMetrics) {
       for (const metric of scope.metrics) {
+        if (metric.dataPointType === DataPointType.GAUGE) continue; // counters only (queue gauges: see queue())
         for (const point of metric.dataPoints) {
           const outcome = point.attributes['healthcheck.outcome'];
           out[`${metric.descriptor.name}{${String(point.attributes['notification.target'])}${outcome === undefined ? '' : `,${String(outcome)}`}}`] = point.value as number;

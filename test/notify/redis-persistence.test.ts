@@ -44,7 +44,7 @@ state: { redis: "${REDIS_URL}", keyPrefix: "${prefix}" }
 defaults: { interval: 300ms, timeout: 290ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
 checks: [ { name: app, kind: http, url: "${dependency.url}/healthz" } ]
 notifications:
-  - { name: oncall, kind: webhook, url: "${hook.url}", retry: { attempts: 1 } }
+  - { name: oncall, kind: webhook, url: "${hook.url}", retention: 0s, retry: { attempts: 1 } }
 `;
     const first = new Sidecar(config(yaml), createLogger({ level: 'silent' }));
     cleanups.push(() => first.shutdown({ drain: false }));

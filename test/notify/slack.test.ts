@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { config, receiver, run, wire } from './helpers';
+import { eventId } from '../../src/notify/outbox';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 after(async () => {
@@ -44,21 +45,21 @@ notifications:
             { type: 'mrkdwn', text: '*Incident*\ninc-cache' },
           ],
         },
-        { type: 'context', elements: [{ type: 'mrkdwn', text: 'reply &lt;timeout&gt; &amp; retry' }] },
+        { type: 'context', elements: [{ type: 'mrkdwn', text: 'reply &lt;timeout&gt; &amp; retry' }, { type: 'mrkdwn', text: `event ${eventId('checkout-health', 'cache', 'DOWN', 'inc-cache', changedAt)}` }] },
       ],
     });
     assert.deepEqual(await metrics.counters(), { 'healthcheck.notifications.sent{chat}': 1, 'healthcheck.notifications.failed{chat}': 2, 'healthcheck.notification.attempts{chat,failure}': 2, 'healthcheck.notification.attempts{chat,success}': 1 });
     await service.close();
   });
 
-  test('a Slack receiver that never accepts: one dead letter, counted, with the refusal and no webhook URL in it', async () => {
+  test('a Slack receiver that never accepts, retention 0: one dead letter after the first round, counted, with the refusal and no webhook URL in it', async () => {
     const slack = await receiver(() => 404);
     cleanups.push(() => slack.close());
     const url = `${slack.url}/services/T000/B000/SECRETTOKEN`;
     const cfg = config(`
 checks: [ { name: cache, kind: tcp, url: "tcp://127.0.0.1:6379", thresholds: { failure: 1 } } ]
 notifications:
-  - { name: chat, kind: slack, url: "${url}", retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } } }
+  - { name: chat, kind: slack, url: "${url}", retention: 0s, retry: { attempts: 2, backoff: { initial: 10ms, max: 20ms } } }
 `);
     const { store, service, metrics } = wire(cfg);
     store.record('cache', run(false));

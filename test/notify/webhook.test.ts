@@ -118,7 +118,7 @@ notifications:
     await service.close();
   });
 
-  test('a receiver that always fails: dead letter after every attempt; after it recovers, POST /admin/notifications/dead delivers it', async () => {
+  test('a receiver that always fails, retention 0: dead letter after the first round; after it recovers, POST /admin/notifications/dead delivers it', async () => {
     let receiverStatus = 503;
     const hook = await receiver(() => receiverStatus);
     let depStatus = 200;
@@ -132,7 +132,7 @@ server: { port: 0, host: 127.0.0.1, auth: { keys: [ { name: ops, key: "${KEY}" }
 defaults: { interval: 300ms, timeout: 290ms, retry: { attempts: 1 }, thresholds: { failure: 1 } }
 checks: [ { name: app, kind: http, url: "${dependency.url}/healthz" } ]
 notifications:
-  - { name: oncall, kind: webhook, url: "${hook.url}/hook", secret: "${SECRET}", retry: { attempts: 3, backoff: { initial: 10ms, max: 20ms } } }
+  - { name: oncall, kind: webhook, url: "${hook.url}/hook", secret: "${SECRET}", retention: 0s, retry: { attempts: 3, backoff: { initial: 10ms, max: 20ms } } }
 `);
     const sidecar = new Sidecar(cfg, createLogger({ level: 'silent' }));
     cleanups.push(() => sidecar.shutdown({ drain: false }));
