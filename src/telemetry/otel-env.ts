@@ -10,7 +10,14 @@
  * (OTEL_EXPORTER_OTLP_[SIGNAL_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,
  * CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}) are read by the official OTLP
  * exporters themselves; the endpoint is worked out here too, for the log line.
+ * The exporters tell only the OTel diagnostic logger (silent unless
+ * OTEL_LOG_LEVEL is set) about an endpoint that is no URL, a timeout that is
+ * no number or a TLS file they cannot read, so those are checked here too;
+ * so are OTEL_TRACES_EXPORTER and OTEL_PROPAGATORS (sdk.ts and tracing.ts
+ * apply them). The only I/O: whether a named TLS file can be read.
  */
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
 import type { OtlpProtocol } from './tracing';
 
 export type Temporality = 'cumulative' | 'delta' | 'lowmemory';
@@ -59,15 +66,15 @@ const value = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
   return raw ? raw : undefined;
 };
 
-/** OTEL_{METRICS,LOGS}_EXPORTER as a list; unknown names warned about and left out */
-function exporterList(env: NodeJS.ProcessEnv, name: string, known: readonly string[], fallback: string[], warnings: string[]): string[] {
+/** OTEL_{TRACES,METRICS,LOGS}_EXPORTER (or OTEL_PROPAGATORS) as a list; unknown names warned about and left out */
+function exporterList(env: NodeJS.ProcessEnv, name: string, known: readonly string[], fallback: string[], warnings: string[], what = 'exporter'): string[] {
   const raw = value(env, name);
   if (raw === undefined) return fallback;
   const names = [...new Set(raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))];
   const unknown = names.filter((n) => !known.includes(n));
   const good = names.filter((n) => known.includes(n));
   if (unknown.length > 0) {
-    warnings.push(`${name}="${raw}": unknown exporter ${unknown.map((n) => `"${n}"`).join(', ')} ignored (known: ${known.join(', ')})${good.length ? '' : `; using ${fallback.join(',') || 'none'}`}`);
+    warnings.push(`${name}="${raw}": unknown ${what} ${unknown.map((n) => `"${n}"`).join(', ')} ignored (known: ${known.join(', ')})${good.length ? '' : `; using ${fallback.join(',') || 'none'}`}`);
     if (good.length === 0) return fallback;
   }
   return good.includes('none') ? [] : good;
@@ -100,7 +107,7 @@ function millis(env: NodeJS.ProcessEnv, name: string, fallback: number, warnings
   return fallback;
 }
 
-export function readOtelEnv(env: NodeJS.ProcessEnv = process.env): OtelEnv {
+export function readOtelEnv(env: NodeJS.ProcessEnv = process.env, readable: (path: string) => boolean = canRead): OtelEnv {
   const warnings: string[] = [];
 
   // metrics: prometheus (default, as before), otlp, none, or a list
@@ -161,10 +168,53 @@ export function readOtelEnv(env: NodeJS.ProcessEnv = process.env): OtelEnv {
   const disabled = value(env, 'OTEL_SDK_DISABLED')?.toLowerCase();
   if (disabled !== undefined && disabled !== 'true' && disabled !== 'false') warnings.push(`OTEL_SDK_DISABLED="${disabled}": expected true or false; using false`);
 
-  const compressionNames = ['OTEL_EXPORTER_OTLP_COMPRESSION', 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION'];
-  for (const name of compressionNames) {
+  exporterList(env, 'OTEL_TRACES_EXPORTER', ['otlp', 'none'], ['otlp'], warnings);
+  exporterList(env, 'OTEL_PROPAGATORS', PROPAGATORS, [], warnings, 'propagator');
+  for (const name of exporterVariables('COMPRESSION')) {
     const raw = value(env, name);
     if (raw !== undefined && raw !== 'gzip' && raw !== 'none') warnings.push(`${name}="${raw}": expected gzip or none; using none`);
   }
+  for (const name of exporterVariables('TIMEOUT')) millis(env, name, 10_000, warnings);
+  for (const name of exporterVariables('ENDPOINT')) {
+    const raw = value(env, name);
+    if (raw !== undefined && !URL.canParse(raw)) warnings.push(`${name}="${raw}": not a URL; the exporter uses its default (http://localhost:4318, gRPC localhost:4317)`);
+  }
+  warnings.push(...tlsWarnings(env, readable));
   return { metrics, logs, sampler, warnings };
+}
+
+const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'];
+const SIGNALS = ['TRACES', 'METRICS', 'LOGS'] as const;
+
+/** OTEL_EXPORTER_OTLP_{setting} and its per-signal variants */
+const exporterVariables = (setting: string): string[] => [`OTEL_EXPORTER_OTLP_${setting}`, ...SIGNALS.map((signal) => `OTEL_EXPORTER_OTLP_${signal}_${setting}`)];
+
+function canRead(path: string): boolean {
+  try {
+    // the exporters resolve the path against the working directory, as here
+    accessSync(resolve(process.cwd(), path), constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** TLS files that cannot be read, and a client certificate without its key (or the reverse) */
+function tlsWarnings(env: NodeJS.ProcessEnv, readable: (path: string) => boolean): string[] {
+  const warnings: string[] = [];
+  for (const setting of ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY']) {
+    for (const name of exporterVariables(setting)) {
+      const path = value(env, name);
+      if (path === undefined || readable(path)) continue;
+      warnings.push(`${name}="${path}": file cannot be read; ${setting === 'CERTIFICATE' ? 'only the system CAs are trusted' : 'no client certificate is presented'}`);
+    }
+  }
+  // per signal, the specific variable or else the generic one
+  const either = (signal: string, setting: string) => value(env, `OTEL_EXPORTER_OTLP_${signal}_${setting}`) ?? value(env, `OTEL_EXPORTER_OTLP_${setting}`);
+  const lopsided = SIGNALS.filter((signal) => (either(signal, 'CLIENT_CERTIFICATE') === undefined) !== (either(signal, 'CLIENT_KEY') === undefined));
+  if (lopsided.length > 0) {
+    const missing = either(lopsided[0]!, 'CLIENT_KEY') === undefined ? 'CLIENT_KEY' : 'CLIENT_CERTIFICATE';
+    warnings.push(`OTEL_EXPORTER_OTLP_${missing === 'CLIENT_KEY' ? 'CLIENT_CERTIFICATE' : 'CLIENT_KEY'}="…": mutual TLS needs OTEL_EXPORTER_OTLP_${missing} too (${lopsided.map((s) => s.toLowerCase()).join(', ')}); no client certificate is presented`);
+  }
+  return warnings;
 }

@@ -316,7 +316,14 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     trace.setGlobalTracerProvider(tracerProvider);
     providers.push(tracerProvider);
   }
-  const sdk = { shutdown: () => Promise.all(providers.map((p) => p.shutdown())).then(() => undefined) };
+  // every provider flushes to the end: one signal's failed flush (its collector refuses) must not cut the others short
+  const sdk = {
+    shutdown: () =>
+      Promise.allSettled(providers.map((p) => p.shutdown())).then((results) => {
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      }),
+  };
   // after start: the global MeterProvider exists, so the instruments are real
   healthMetrics = readers.length > 0 ? new HealthMetrics() : undefined;
   serverMetrics?.useMeter(metrics.getMeter(SCOPE));

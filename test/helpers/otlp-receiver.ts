@@ -42,8 +42,15 @@
  * With `grpc: true` the same three services also answer OTLP/gRPC
  * (opentelemetry.proto.collector.{trace,metrics,logs}.v1.*Service/Export) on
  * `grpcPort`; the messages are the protobuf ones above.
+ * With `tls` both listeners speak TLS with the given server certificate
+ * (`url`/`grpcUrl` become https://), and with `tls.clientCa` they ask for a
+ * client certificate signed by that CA and refuse the handshake without one
+ * (mutual TLS, as a Collector with `tls.client_ca_file` does); each request
+ * then records the client certificate's subject.
  */
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
@@ -553,13 +560,23 @@ export interface ReceivedRequest {
   raw: Buffer;
   /** the body after Content-Encoding was undone */
   body: Buffer;
+  /** with `tls.clientCa`: the CN of the client certificate the request came with */
+  clientCert?: string;
+}
+
+export interface ReceiverTls {
+  /** the server certificate and key (PEM) */
+  cert: string;
+  key: string;
+  /** require a client certificate signed by this CA (PEM) */
+  clientCa?: string;
 }
 
 export interface OtlpReceiver {
   port: number;
-  /** http://127.0.0.1:PORT (set as OTEL_EXPORTER_OTLP_ENDPOINT) */
+  /** http://127.0.0.1:PORT, https:// with `tls` (set as OTEL_EXPORTER_OTLP_ENDPOINT) */
   url: string;
-  /** with `grpc: true`: the OTLP/gRPC port and http://127.0.0.1:PORT for it */
+  /** with `grpc: true`: the OTLP/gRPC port and http(s)://127.0.0.1:PORT for it */
   grpcPort?: number;
   grpcUrl?: string;
   /** every span received so far, in arrival order */
@@ -573,6 +590,8 @@ export interface OtlpReceiver {
   readonly requests: ReceivedRequest[];
   /** decode problems (a test should assert this stays empty) */
   readonly errors: string[];
+  /** with `tls`: handshakes of the HTTP listener that failed (no or an untrusted client certificate…), their error messages */
+  readonly tlsErrors: string[];
   /** resolves once `predicate(spans)` holds (polls on arrival), rejects after timeoutMs */
   waitFor(predicate: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   /** the children of a span, in start order */
@@ -594,7 +613,7 @@ const GRPC_SERVICES: Record<SignalPath, string> = {
   '/v1/logs': '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
 };
 
-export async function startOtlpReceiver(options: { host?: string; grpc?: boolean } = {}): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: { host?: string; grpc?: boolean; tls?: ReceiverTls } = {}): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const metrics: ReceivedMetric[] = [];
   const logs: ReceivedLogRecord[] = [];
@@ -609,7 +628,9 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
   const requests: ReceivedRequest[] = [];
   const errors: string[] = [];
   const waiters = new Set<() => void>();
-  const server = http.createServer((req, res) => {
+  const { tls } = options;
+  const mutual = tls?.clientCa !== undefined;
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -622,7 +643,8 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
           return;
         }
         const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-        requests.push({ path, contentType, headers: req.headers, raw, body });
+        const clientCert = mutual ? String((req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '') : undefined;
+        requests.push({ path, contentType, headers: req.headers, raw, body, ...(clientCert === undefined ? {} : { clientCert }) });
         accept(path as SignalPath, contentType === 'application/json', body);
         // an empty ExportTraceServiceResponse: `{}` in JSON, zero bytes in protobuf
         if (contentType === 'application/json') res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -633,6 +655,14 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
       }
       for (const wake of waiters) wake();
     });
+  };
+  const server = tls
+    ? https.createServer({ cert: tls.cert, key: tls.key, ...(mutual ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+    : http.createServer(handler);
+  const tlsErrors: string[] = [];
+  server.on('tlsClientError', (err: Error) => {
+    tlsErrors.push(err.message);
+    for (const wake of waiters) wake();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -652,7 +682,8 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
         Export: (call: import('@grpc/grpc-js').ServerUnaryCall<Buffer, Buffer>, callback: import('@grpc/grpc-js').sendUnaryData<Buffer>) => {
           const body = call.request;
           const headers = call.metadata.getMap() as http.IncomingHttpHeaders;
-          requests.push({ path, contentType: 'application/grpc', headers, raw: body, body });
+          const clientCert = mutual ? String(call.getAuthContext().sslPeerCertificate?.subject?.CN ?? '') : undefined;
+          requests.push({ path, contentType: 'application/grpc', headers, raw: body, body, ...(clientCert === undefined ? {} : { clientCert }) });
           try {
             accept(path, false, body);
             callback(null, Buffer.alloc(0));
@@ -664,7 +695,10 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
         },
       });
     }
-    grpcPort = await new Promise<number>((resolve, reject) => grpcServer!.bindAsync(`127.0.0.1:0`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(mutual ? Buffer.from(tls.clientCa!) : null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }], mutual)
+      : grpc.ServerCredentials.createInsecure();
+    grpcPort = await new Promise<number>((resolve, reject) => grpcServer!.bindAsync(`127.0.0.1:0`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))));
   }
   const until = (predicate: () => boolean, what: string, timeoutMs = 15_000) =>
     new Promise<void>((resolve, reject) => {
@@ -683,14 +717,15 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
     });
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
-    ...(grpcPort !== undefined ? { grpcPort, grpcUrl: `http://127.0.0.1:${grpcPort}` } : {}),
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    ...(grpcPort !== undefined ? { grpcPort, grpcUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${grpcPort}` } : {}),
     spans,
     metrics,
     logs,
     until,
     requests,
     errors,
+    tlsErrors,
     waitFor(predicate, timeoutMs = 30_000) {
       return new Promise<ReceivedSpan[]>((resolve, reject) => {
         const check = () => {
@@ -716,6 +751,7 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
       logs.length = 0;
       requests.length = 0;
       errors.length = 0;
+      tlsErrors.length = 0;
     },
     async close() {
       grpcServer?.forceShutdown();
