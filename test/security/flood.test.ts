@@ -1,20 +1,24 @@
 /**
  * The kubelet paths under a flood of the other endpoints (issue 14.2), with
- * real processes: the compiled sidecar (13 checks, an API key) pinned to CPU
- * 0, a flood of N keyed keep-alive clients from N loopback addresses
+ * real processes: the compiled sidecar (13 checks, an API key, the kubelet
+ * paths also on `server.probeListener`, answered from its own thread) pinned
+ * to CPU 0, a flood of N keyed keep-alive clients from N loopback addresses
  * (bench/lib/flood-client.mjs, its own process, pinned to CPU 1) over
- * /metrics, /health, / and /admin/diagnostics, while this process asks
- * /livez and /readyz every 10 ms.
+ * /metrics, /health, / and /admin/diagnostics of the main port, while this
+ * process asks /livez and /readyz every 10 ms on both ports at once.
  *
- * Proven: every kubelet answer is 200 whatever the flood; no flood request
- * hangs; everything the sidecar does not answer is 503 `overloaded` with
- * Retry-After, and the sidecar counts exactly those; the flood of 200 is shed.
- * How fast /livez answers meanwhile is speed, not behaviour: the latencies are
- * reported here (t.diagnostic), and bench/flood.bench.mjs compares them with
- * the same flood with shedding off (bench/RESULTS.md). Asserted here, that
- * comparison failed under two busy loops beside the suite: with every core
- * taken, the shed answers let the flood send 7x more, and p99 over ~20
- * samples is noise.
+ * Proven: every kubelet answer is 200 on both ports whatever the flood; no
+ * flood request hangs; everything the sidecar does not answer is 503
+ * `overloaded` with Retry-After, and the sidecar counts exactly those; the
+ * flood of 200 is shed. And the kubelet listener is independent of the
+ * flood: its p99 under each flood stays within a small multiple of its own
+ * idle p99 measured just before it (10x), and under the flood of 200 it is below the
+ * main port's p99 measured in the same rounds. Both comparisons are within
+ * this test, under whatever else the machine runs (they hold with two busy
+ * loops beside the suite: the thread waits for a core, not for the flood).
+ * The main port's latency with and without shedding is compared in
+ * bench/flood.bench.mjs, with the cores to itself (under two busy loops that
+ * comparison came out either way, so it is not asserted here).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -50,7 +54,7 @@ after(async () => {
   await app?.close();
 });
 
-function config(overload?: string): string {
+function config(probeListener?: string): string {
   const appPort = new URL(app.url).port;
   const tcp = Array.from({ length: 11 }, (_, i) => `  - { name: tcp${i}, kind: tcp, url: "tcp://127.0.0.1:${appPort}" }`).join('\n');
   return `
@@ -59,7 +63,7 @@ server:
   host: 127.0.0.1
   drainDelay: 0s
   auth: { keys: [{ name: flood, key: "${KEY}", rateLimit: "1000000/1m" }] }
-${overload ? `  overload: ${overload}\n` : ''}log: { level: info }
+${probeListener ? `  probeListener: ${probeListener}\n` : ''}log: { level: info }
 defaults: { interval: 2s, timeout: 1s }
 checks:
   - { name: app, kind: http, url: "${app.url}/", groups: [live, ready] }
@@ -95,41 +99,70 @@ function flood(port: number, clients: number): Promise<FloodResult> {
   });
 }
 
-/** /livez and /readyz every 10 ms until the flood is over */
-async function underFlood(port: number, clients: number): Promise<{ livez: number[]; readyz: number[]; statuses: number[]; result: FloodResult }> {
+interface Sampled {
+  /** the kubelet listener (its own thread) */
+  dedicated: { livez: number[]; readyz: number[] };
+  /** the main port, asked at the same moments */
+  shared: { livez: number[]; readyz: number[] };
+  statuses: number[];
+}
+
+/** /livez and /readyz on both ports at once, every 10 ms, until `done` */
+async function sample(sidecar: Ports, done: Promise<unknown>): Promise<Sampled> {
   let over = false;
-  const running = flood(port, clients).finally(() => (over = true));
-  const livez: number[] = [];
-  const readyz: number[] = [];
-  const statuses: number[] = [];
+  void done.finally(() => (over = true));
+  const out: Sampled = { dedicated: { livez: [], readyz: [] }, shared: { livez: [], readyz: [] }, statuses: [] };
   while (!over) {
-    const [l, r] = await Promise.all([ask(port, '/livez'), ask(port, '/readyz')]);
-    livez.push(l.ms);
-    readyz.push(r.ms);
-    statuses.push(l.status, r.status);
+    const [dl, dr, sl, sr] = await Promise.all([ask(sidecar.probePort, '/livez'), ask(sidecar.probePort, '/readyz'), ask(sidecar.port, '/livez'), ask(sidecar.port, '/readyz')]);
+    out.dedicated.livez.push(dl.ms);
+    out.dedicated.readyz.push(dr.ms);
+    out.shared.livez.push(sl.ms);
+    out.shared.readyz.push(sr.ms);
+    out.statuses.push(dl.status, dr.status, sl.status, sr.status);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  return { livez, readyz, statuses, result: await running };
+  return out;
 }
 
-async function start(overload?: string): Promise<CliProcess> {
-  const sidecar = await startCli(config(overload), {}, pinned ? { cpu: 0 } : {});
+interface Ports {
+  port: number;
+  probePort: number;
+}
+
+async function start(): Promise<Ports> {
+  const sidecar = await startCli(config('{ port: 0 }'), {}, pinned ? { cpu: 0 } : {});
   sidecars.push(sidecar);
-  // every check UP before the flood: /readyz 200 is then the only right answer
+  const announced = sidecar.records().find((r) => typeof r.probePort === 'number');
+  assert.ok(announced, 'the kubelet listener is announced with its port');
+  const ports = { port: sidecar.port, probePort: announced.probePort as number };
+  // every check UP before the flood, on both ports: /readyz 200 is then the only right answer
   for (;;) {
-    if ((await ask(sidecar.port, '/readyz')).status === 200) break;
+    if ((await ask(ports.port, '/readyz')).status === 200 && (await ask(ports.probePort, '/readyz')).status === 200) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return sidecar;
+  return ports;
 }
 
-test('a flood of the other endpoints: kubelet paths always 200, the excess shed with 503 + Retry-After and counted exactly', { timeout: 300_000 }, async (t) => {
+/** how many times its idle p99 the kubelet listener's p99 may be under a flood: "a small multiple" */
+const IDLE_MULTIPLE = 10;
+
+test('a flood of the other endpoints: kubelet paths always 200, the excess shed with 503 + Retry-After and counted exactly, the kubelet listener as fast as idle', { timeout: 300_000 }, async (t) => {
   const sidecar = await start();
   const rows: string[] = [];
+  let shedTotal = 0;
   for (const clients of [3, 50, 200]) {
-    const { livez, readyz, statuses, result } = await underFlood(sidecar.port, clients);
-    rows.push(`N=${clients}: livez p99 ${p99(livez).toFixed(1)} ms, readyz p99 ${p99(readyz).toFixed(1)} ms over ${livez.length} samples; ${result.requests} flood requests ${JSON.stringify(result.statuses)}, ${result.shed} shed`);
-    assert.deepEqual([...new Set(statuses)], [200], `N=${clients}: every /livez and /readyz answer is 200`);
+    // the idle baseline right before each flood, so what else the machine runs is the same in both
+    const idle = await sample(sidecar, new Promise((resolve) => setTimeout(resolve, 1500)));
+    const idleP99 = { livez: p99(idle.dedicated.livez), readyz: p99(idle.dedicated.readyz) };
+    rows.push(`idle: kubelet listener livez p99 ${idleP99.livez.toFixed(1)} ms, readyz ${idleP99.readyz.toFixed(1)} ms; main port livez ${p99(idle.shared.livez).toFixed(1)} ms (${idle.dedicated.livez.length} samples)`);
+    const running = flood(sidecar.port, clients);
+    const sampled = await sample(sidecar, running);
+    const result = await running;
+    shedTotal += result.shed;
+    const d = { livez: p99(sampled.dedicated.livez), readyz: p99(sampled.dedicated.readyz) };
+    const sh = { livez: p99(sampled.shared.livez), readyz: p99(sampled.shared.readyz) };
+    rows.push(`N=${clients}: kubelet listener livez p99 ${d.livez.toFixed(1)} ms, readyz ${d.readyz.toFixed(1)} ms; main port livez ${sh.livez.toFixed(1)} ms, readyz ${sh.readyz.toFixed(1)} ms over ${sampled.dedicated.livez.length} samples; ${result.requests} flood requests ${JSON.stringify(result.statuses)}, ${result.shed} shed`);
+    assert.deepEqual([...new Set(sampled.statuses)], [200], `N=${clients}: every /livez and /readyz answer is 200, on both ports`);
     assert.equal(result.noAnswer, 0, `N=${clients}: no flood request went unanswered`);
     assert.deepEqual(Object.keys(result.statuses).filter((s) => s !== '200' && s !== '503'), [], `N=${clients}: the flood gets 200 or 503 (${JSON.stringify(result.statuses)})`);
     const unavailable = result.statuses['503'] ?? 0;
@@ -137,12 +170,16 @@ test('a flood of the other endpoints: kubelet paths always 200, the excess shed 
     assert.equal(result.retryAfter, unavailable, `N=${clients}: every 503 carries Retry-After`);
     assert.ok((result.statuses['200'] ?? 0) > 0, `N=${clients}: the flood is served too, not only shed`);
     if (clients === 200) assert.ok(result.shed > 0, 'the flood of 200 is shed');
+    // the kubelet listener does not wait for the flood: a small multiple of its own idle p99 (same test, same machine)
+    for (const path of ['livez', 'readyz'] as const) {
+      assert.ok(d[path] <= IDLE_MULTIPLE * idleP99[path], `N=${clients}: /${path} p99 on the kubelet listener ${d[path].toFixed(1)} ms is within ${IDLE_MULTIPLE}x its idle p99 ${idleP99[path].toFixed(1)} ms\n${rows.join('\n')}`);
+    }
+    if (clients === 200) assert.ok(d.livez < sh.livez, `N=200: the kubelet listener (${d.livez.toFixed(1)} ms) answers faster than the flooded main port (${sh.livez.toFixed(1)} ms), asked at the same moments\n${rows.join('\n')}`);
   }
   // what the sidecar counted is exactly what the clients were told
-  const clientShed = rows.reduce((sum, row) => sum + Number(/(\d+) shed$/.exec(row)![1]), 0);
   const metrics = parsePrometheus(await (await fetch(`http://127.0.0.1:${sidecar.port}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text());
   const counted = metrics.get('healthcheck_server_shed_total')?.samples.reduce((sum, s) => sum + s.value, 0) ?? 0;
-  assert.equal(counted, clientShed, 'healthcheck_server_shed_total equals the 503s the clients saw');
+  assert.equal(counted, shedTotal, 'healthcheck_server_shed_total equals the 503s the clients saw');
   assert.deepEqual(new Set(metrics.get('healthcheck_server_shed_total')!.samples.map((s) => s.labels.http_route)), new Set(PATHS), 'counted under the route each was for; never a kubelet path');
 
   t.diagnostic(rows.join('\n'));
