@@ -65,9 +65,10 @@ export function probeInstruments(check: { name: string; kind: string }, connecti
   }
 
   /**
-   * A closed probe holds no connections, and says so once: a cumulative reader
-   * keeps reporting a series' last value after its callback is gone, so the
-   * callback stays for one more collection and observes 0 before it leaves.
+   * A closed probe holds no connections, and says so: a cumulative reader keeps
+   * reporting a series' last value after its callback is gone, so the callback
+   * stays for one more collection and observes 0 before it leaves (the series
+   * then stays at 0).
    */
   function retire() {
     const last = current;
