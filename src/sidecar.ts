@@ -86,7 +86,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     this.serviceName = publicServiceName(config);
     this.redactorValue = new Redactor(config.secrets);
     setLogRedactor(this.redactorValue);
-    this.auth = new Authenticator(config.server.auth.keys);
+    this.auth = new Authenticator(config.server.auth.keys, config.server.auth.jwt !== undefined);
     this.store.onTransition((t) => {
       const level = t.to === 'DOWN' ? 'warn' : 'info';
       // correlated with the run that caused it (stdout trace_id/span_id, the OTLP log record's ids)
@@ -331,7 +331,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     this.current = next;
     this.redactorValue = new Redactor(next.secrets);
     setLogRedactor(this.redactorValue);
-    this.auth = new Authenticator(next.server.auth.keys);
+    this.auth = new Authenticator(next.server.auth.keys, next.server.auth.jwt !== undefined);
     this.router.setAliases(resolveExtraPaths(next.server.paths, next.telemetry.prometheus.path));
     this.kubelet?.refresh(); // aliases and showDetails as reloaded
     for (const [name] of before) {

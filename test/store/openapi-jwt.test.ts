@@ -1,7 +1,7 @@
 /**
- * Issue 20: the OpenAPI 3.1 document at /api/v1/openapi.json is a valid
- * document (openapi-backend's validator) and real responses of the compiled
- * CLI validate against it; bearer JWTs are verified against the issuer's
+ * Issue 20: the OpenAPI 3.1 document at /api/v1/openapi.json is valid
+ * (@seriousme/openapi-schema-validator) and real responses of the compiled CLI
+ * validate against their schemas in it (ajv, JSON Schema 2020-12); bearer JWTs are verified against the issuer's
  * JWKS served by a local HTTP server: a good token works and is named in the
  * audit log, a wrong issuer or audience, an expired token and `alg: none`
  * are 401.
@@ -20,6 +20,7 @@ let issuer: TestHttpServer;
 let monitor: MonitorProcess;
 let sign: (claims: Record<string, unknown>, options?: { exp?: number }) => Promise<string>;
 const AUD = 'monitors-api';
+const OPS_KEY = 'ops-key-beside-jwt-0123456789';
 
 before(async () => {
   ensureBuilt();
@@ -49,6 +50,7 @@ server:
   showDetails: always
   drainDelay: 0s
   auth:
+    keys: [{ name: ops, key: "${OPS_KEY}", scopes: [monitors:read] }]
     jwt:
       issuer: "${iss}"
       jwksUri: "http://127.0.0.1:${issuer.port}/jwks.json"
@@ -91,6 +93,11 @@ test('a JWT of the issuer works; wrong issuer, wrong audience, expired and alg n
     ['expired', await sign({ groups: ['platform'] }, { exp: Math.floor(Date.now() / 1000) - 120 }), /expired/],
     ['alg none', none, /algorithm|not a valid JWT/],
   ];
+  // API keys keep working beside JWTs; a wrong key is still a wrong key
+  assert.equal((await api(port, 'GET', '/api/v1/monitors', OPS_KEY)).status, 200);
+  const wrongKey = await api(port, 'GET', '/api/v1/monitors', 'not-a-key-and-not-a-jwt-000');
+  assert.equal(wrongKey.status, 401);
+  assert.equal(wrongKey.json().error.code, 'invalid_key');
   for (const [what, token, message] of bad) {
     const reply = await api(port, 'GET', '/api/v1/monitors', token);
     assert.equal(reply.status, 401, `${what}: ${reply.body}`);
