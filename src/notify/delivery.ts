@@ -60,6 +60,8 @@ export interface DeliveryOutcome {
   delivered: boolean;
   attempts: number;
   error?: string;
+  /** not attempted: the target's breaker was open */
+  rejected?: boolean;
 }
 
 export interface DeliveryOptions {
@@ -264,7 +266,8 @@ export class TargetDelivery {
       if (this.abort.signal.aborted) return; // shutdown: stays queued (outbox) or becomes a dead letter (close)
       this.failing = true;
       head.rounds++;
-      head.lastError = outcome.error ?? 'failed';
+      // a round the open breaker refused says nothing new about the receiver: keep what it last answered
+      if (!outcome.rejected || !head.lastError) head.lastError = outcome.error ?? 'failed';
       const after = this.now();
       const deadline = head.queuedAt + this.config.retention;
       if (after >= deadline) {
@@ -317,7 +320,7 @@ export class TargetDelivery {
       this.hooks.sent(this.target, event);
       return { delivered: true, attempts };
     } catch (err) {
-      return { delivered: false, attempts, error: this.describe(err) };
+      return { delivered: false, attempts, error: this.describe(err), ...(isBreakerRejection(err) ? { rejected: true } : {}) };
     }
   }
 

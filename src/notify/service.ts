@@ -222,6 +222,13 @@ export class NotificationService {
     }
   }
 
+  /** GET /admin/notifications/pending: what waits for delivery, per target, oldest first */
+  listPending(): { target: string; id: string; check: string; to: string; queuedAt: number; attempts: number; nextAttemptAt: number; lastError?: string }[] {
+    return [...this.slots].flatMap(([target, slot]) =>
+      slot.delivery.list().map((m) => ({ target, id: m.event.id, check: m.event.check, to: m.event.to, queuedAt: m.queuedAt, attempts: m.attempts, nextAttemptAt: m.nextAttemptAt, ...(m.lastError ? { lastError: m.lastError } : {}) })),
+    );
+  }
+
   /** GET /admin/notifications/dead */
   listDead(): { deadLetters: DeadLetter[]; dropped: number; max: number } {
     return { deadLetters: this.deadLetters.list(), dropped: this.deadLetters.dropped, max: this.maxDead };

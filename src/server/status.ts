@@ -8,6 +8,7 @@
  *   GET  /status/app.css, /status/app.js
  *   GET  /admin/notifications/dead     dead letters (admin key)
  *   POST /admin/notifications/dead     retry them now (?id=, ?target= select some)
+ *   GET  /admin/notifications/pending  messages waiting for delivery (admin key)
  *
  * Stats and incidents are details (latencies, error messages): they follow
  * server.showDetails — 401 without a valid key when details need one, 403
@@ -215,6 +216,17 @@ export function registerStatusRoutes(router: Router, sidecar: StatusSource): voi
   router.add('/status/app.js', ['GET'], (req, res, ctx) => {
     onlyParams(ctx, []);
     send(req, res, 200, js.payload, 'text/javascript; charset=utf-8', {}, { gzip: js.gzip });
+  });
+
+  router.add('/admin/notifications/pending', ['GET'], (req, res, ctx) => {
+    requireKey(sidecar.authenticator, ctx.identity);
+    onlyParams(ctx, []);
+    const pending = oncall().notifications.listPending();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    sendJson(req, res, 200, {
+      count: pending.length,
+      pending: pending.map((p) => sidecar.redactor.value({ ...p, queuedAt: iso(p.queuedAt), nextAttemptAt: iso(p.nextAttemptAt) })),
+    });
   });
 
   router.add('/admin/notifications/dead', ['GET', 'POST'], async (req, res, ctx) => {

@@ -24,6 +24,8 @@ import { ensureBuilt } from '../helpers/paths';
 import { startCli, type CliProcess } from '../telemetry/support';
 import { receiver } from './helpers';
 
+const ADMIN_KEY = 'outbox-admin-key-0123456789';
+
 interface Message {
   id: string;
   check: string;
@@ -68,7 +70,7 @@ describe('durable notification outbox (state.redis, real processes)', () => {
 
   function yamlFor(prefix: string, deps: Record<string, string>, hookUrl: string): string {
     return `
-server: { port: 0, host: 127.0.0.1, drainDelay: 0s, drainTimeout: 5s }
+server: { port: 0, host: 127.0.0.1, drainDelay: 0s, drainTimeout: 5s, auth: { keys: [ { name: ops, key: '${ADMIN_KEY}' } ] } }
 telemetry: { serviceName: outbox-test, traces: { enabled: false } }
 state: { redis: '${REDIS_URL}', keyPrefix: '${prefix}' }
 defaults: { interval: 200ms, timeout: 190ms, retry: { attempts: 1 }, thresholds: { failure: 1, success: 1 } }
@@ -112,13 +114,17 @@ notifications:
     const before = new Map(stored.map((m) => [m.check, m.id]));
     assert.deepEqual([...before.keys()].sort(), ['alpha', 'beta']);
     assert.ok(refused().every((m) => m.id === before.get(m.check)), 'what the receiver refused is what the outbox holds');
+    const pending = (await (await fetch(`http://127.0.0.1:${first.port}/admin/notifications/pending`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as { count: number; pending: { target: string; id: string; check: string; to: string; attempts: number }[] };
+    assert.equal(pending.count, 2);
+    assert.deepEqual(pending.pending.map((p) => [p.target, p.check, p.id, p.to]).sort(), [...before].map(([check, id]) => ['oncall', check, id, 'DOWN']).sort());
+    assert.ok(pending.pending.some((p) => p.attempts >= 1), 'the head has been attempted');
     first.kill(); // SIGKILL: no shutdown code runs
     await new Promise((resolve) => first.child.once('exit', resolve));
     assert.equal(await redis.hlen(`${prefix}:outbox`), 2, 'both messages survived the kill in Redis');
 
     const second = await start(yaml);
     const loaded = await waitFor(() => second.records().find((r) => typeof r.msg === 'string' && r.msg.startsWith('history loaded from Redis')), { what: 'history loaded' });
-    assert.equal(loaded.pendingNotifications, 2);
+    assert.equal(loaded?.pendingNotifications, 2);
     // both checks are still DOWN in the new process: it is told it already paged them
     await waitFor(() => second.records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('not notifying oncall again')).length === 2, { what: 'no second DOWN for either check' });
     accepting = true;

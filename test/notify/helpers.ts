@@ -85,4 +85,14 @@ export class TestMetrics {
     }
     return out;
   }
+
+  /** the queue gauges of the one target there is */
+  async queue(): Promise<{ depth: number; oldestAgeSeconds: number }> {
+    const { resourceMetrics } = await this.reader.collect();
+    const value = (name: string) => {
+      for (const scope of (resourceMetrics as ResourceMetrics).scopeMetrics) for (const metric of scope.metrics) if (metric.descriptor.name === name) return metric.dataPoints[0]?.value as number;
+      return NaN;
+    };
+    return { depth: value('healthcheck.notifications.queue.depth'), oldestAgeSeconds: value('healthcheck.notifications.queue.oldest_age') };
+  }
 }

@@ -73,6 +73,7 @@ const ADMIN = [
   { method: 'GET', path: '/admin/diagnostics' },
   { method: 'GET', path: '/admin/notifications/dead' },
   { method: 'POST', path: '/admin/notifications/dead' },
+  { method: 'GET', path: '/admin/notifications/pending' },
 ] as const;
 
 describe('admin endpoints × credentials', () => {
@@ -132,6 +133,8 @@ describe('admin endpoints × credentials', () => {
         } else if (endpoint.path === '/admin/notifications/dead') {
           if (endpoint.method === 'GET') assert.deepEqual(body, { count: 0, dropped: 0, max: 100, deadLetters: [] });
           else assert.deepEqual(body, { retried: 0, delivered: 0, failed: 0, remaining: 0, results: [] });
+        } else if (endpoint.path === '/admin/notifications/pending') {
+          assert.deepEqual(body, { count: 0, pending: [] });
         } else {
           assert.deepEqual(Object.keys(body).sort(), ['checks', 'config', 'rateLimits', 'skipped', 'startedAt', 'status', 'uptimeSeconds', 'versions']);
           assert.deepEqual(Object.keys(body.checks).sort(), ['app', 'dep']);
