@@ -48,6 +48,10 @@ export interface KubeletListenerOptions {
   logger: Logger;
   metrics?: RequestMetrics;
   limits?: Partial<ServerLimits>;
+  /** thread: how often the main thread says it is alive (default 1 s) */
+  heartbeatMs?: number;
+  /** thread: after how long without a heartbeat every answer is 503 (default 10 s: a loop that stalls that long is stuck, not busy) */
+  staleAfterMs?: number;
 }
 
 /** workerData of the thread */
@@ -56,11 +60,14 @@ export interface KubeletThreadData {
   port: number;
   forward: { host: string; port: number };
   limits: ServerLimits;
+  /** no heartbeat for this long: the table's answers become 503 (the main loop is stuck) */
+  staleAfterMs: number;
 }
 
 /** main → thread */
 export type ToKubeletThread =
-  | { type: 'table'; answers: [target: string, status: number, body: string, route: string][]; exact: string[]; prefixes: string[] }
+  | { type: 'table'; answers: [target: string, status: number, body: string, route: string, group: string][]; exact: string[]; prefixes: string[] }
+  | { type: 'beat' }
   | { type: 'close'; graceMs: number };
 
 /** thread → main */
@@ -139,6 +146,7 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
     port: options.port,
     forward: { host: reachable(options.main.host), port: options.main.port },
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    staleAfterMs: options.staleAfterMs ?? 10_000,
   };
   const worker = new Worker(script, { eval: isEval, workerData: data, resourceLimits: THREAD_RESOURCE_LIMITS, env: {}, stdout: false, stderr: false, name: 'kubelet-listener' });
   let closing = false;
@@ -147,7 +155,7 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
     const extra = options.extraPaths();
     const table = probeTable(options.view.health, extra, options.anonymousDetails());
     const { exact, prefixes } = probePaths(extra);
-    const answers = [...table].map(([target, a]) => [target, a.status, a.body, a.route] as [string, number, string, string]);
+    const answers = [...table].map(([target, a]) => [target, a.status, a.body, a.route, a.group] as [string, number, string, string, string]);
     // an unchanged table (a run that moved the generation but no answer) is not posted again
     const key = JSON.stringify([answers, exact]);
     if (key === lastPosted) return;
@@ -180,6 +188,8 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
     worker.once('error', reject);
   });
   const unsubscribe = options.subscribe(publish);
+  const heartbeat = setInterval(() => worker.postMessage({ type: 'beat' } satisfies ToKubeletThread), options.heartbeatMs ?? 1000);
+  heartbeat.unref();
   worker.on('error', (err) => options.logger.error({ err }, 'the kubelet listener thread failed: the kubelet port no longer answers'));
   worker.on('exit', (code) => {
     if (!closing) options.logger.error({ code }, 'the kubelet listener thread exited: the kubelet port no longer answers');
@@ -191,6 +201,7 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
       if (closing) return;
       closing = true;
       unsubscribe();
+      clearInterval(heartbeat);
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.postMessage({ type: 'close', graceMs: 1000 } satisfies ToKubeletThread);
       await exited;

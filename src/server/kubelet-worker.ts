@@ -12,6 +12,11 @@
  * there; any other path is 404. Only node:http is loaded here: the thread
  * costs an isolate and an event loop, not the sidecar's libraries.
  *
+ * It does not hide a hung sidecar: the main thread posts a heartbeat every
+ * second, and once none has come for `staleAfterMs` every answer of the
+ * table is 503 `[-]main-loop failed: …` — a liveness probe still restarts a
+ * sidecar whose main loop is stuck, as it would without this thread.
+ *
  * The durations it answers in are posted back once a second, for
  * http.server.request.duration.
  */
@@ -23,7 +28,10 @@ const data = workerData as KubeletThreadData;
 const port = parentPort!;
 const HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-type': 'text/plain; charset=utf-8' } as const;
 
-let table = new Map<string, { status: number; body: string; route: string; length: number }>();
+let table = new Map<string, { status: number; body: string; route: string; length: number; label: string }>();
+/** when the main thread was last heard from (a table or a heartbeat) */
+let lastHeard = performance.now();
+const LABELS: Readonly<Record<string, string>> = { live: 'livez', ready: 'readyz', startup: 'startupz', healthy: 'healthy' };
 let exact = new Set<string>();
 let prefixes: string[] = [];
 let records: [string, string, number, number][] = [];
@@ -74,6 +82,15 @@ const server = http.createServer(
       req.headers['x-api-key'] === undefined;
     const answer = plain ? table.get(url) : undefined;
     if (answer) {
+      const silentMs = started - lastHeard;
+      if (silentMs > data.staleAfterMs) {
+        // the main loop is stuck: say so, as /livez would if it were answered there (it would not be)
+        const body = `[-]main-loop failed: the sidecar's main event loop has not answered for ${Math.round(silentMs / 1000)}s\n${answer.label} check failed\n`;
+        res.writeHead(503, { ...HEADERS, 'content-length': Buffer.byteLength(body) });
+        res.end(method === 'HEAD' ? undefined : body);
+        records.push([method, answer.route, 503, (performance.now() - started) / 1000]);
+        return;
+      }
       res.writeHead(answer.status, { ...HEADERS, 'content-length': answer.length });
       res.end(method === 'HEAD' ? undefined : answer.body);
       records.push([method, answer.route, answer.status, (performance.now() - started) / 1000]);
@@ -105,8 +122,10 @@ const flushing = setInterval(flush, 1000);
 flushing.unref();
 
 port.on('message', (message: ToKubeletThread) => {
-  if (message.type === 'table') {
-    table = new Map(message.answers.map(([target, status, body, route]) => [target, { status, body, route, length: Buffer.byteLength(body) }]));
+  if (message.type === 'beat') lastHeard = performance.now();
+  else if (message.type === 'table') {
+    lastHeard = performance.now();
+    table = new Map(message.answers.map(([target, status, body, route, group]) => [target, { status, body, route, length: Buffer.byteLength(body), label: LABELS[group] ?? group }]));
     exact = new Set(message.exact);
     prefixes = message.prefixes;
     if (!server.listening && !listening) listen();

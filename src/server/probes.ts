@@ -188,6 +188,8 @@ export function probeOneAnswer(health: HealthView['health'], group: GroupName, n
 /** An answer of the table and the route it is recorded as (http.route). */
 export interface TabledAnswer extends ProbeAnswer {
   route: string;
+  /** the group it answers for (`healthy` for /-/healthy) */
+  group: GroupName | 'healthy';
 }
 
 /**
@@ -209,16 +211,16 @@ export function probeTable(health: HealthView['health'], extraPaths: ReadonlyMap
     const verbose_ = probeAnswer(health, group, verbose, details);
     for (const path of paths) {
       for (const target of [path, ...aliasesOf(path)]) {
-        table.set(target, { ...plain, route: path });
-        table.set(`${target}?verbose`, { ...verbose_, route: path });
+        table.set(target, { ...plain, route: path, group });
+        table.set(`${target}?verbose`, { ...verbose_, route: path, group });
       }
     }
     const template = `/${LABEL[group]}/{param}`; // the route template addPrefix gives
     for (const member of health.current().groups[group].members) {
-      table.set(`/${LABEL[group]}/${encodeURIComponent(member.name)}`, { ...probeOneAnswer(health, group, member.name, none, details), route: template });
+      table.set(`/${LABEL[group]}/${encodeURIComponent(member.name)}`, { ...probeOneAnswer(health, group, member.name, none, details), route: template, group });
     }
   }
-  table.set('/-/healthy', { status: 200, body: 'ok', route: '/-/healthy' });
+  table.set('/-/healthy', { status: 200, body: 'ok', route: '/-/healthy', group: 'healthy' });
   return table;
 }
 

@@ -5,15 +5,22 @@
  * exactly as on the main port (status, body, content type), including the
  * forms the thread forwards (`?exclude=`, a key asking for details, a
  * trailing slash, an unknown check); nothing else is served there; the
- * answers follow a drain and a reload; the port closes at shutdown.
+ * answers follow a drain and a reload; the port closes at shutdown. The
+ * thread does not hide a stuck main loop: without its heartbeat it answers 503.
  * How fast it answers under a flood: test/security/flood.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { HealthSnapshots } from '../../src/health/snapshot';
+import { HealthStore } from '../../src/health/state';
 import { parseConfig } from '../../src/probes/registry';
+import { startKubeletListener } from '../../src/server/kubelet-listener';
+import type { HealthView } from '../../src/server/view';
+import { createLogger } from '../../src/telemetry/log';
 import { request, type Reply } from '../helpers/http';
 import { freePort, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { sidecarFromYaml } from './helpers';
+import { captureLog, sidecarFromYaml } from './helpers';
 
 const KEY = 'kubelet-listener-key-0123456789abcdef';
 const TARGETS = [
@@ -129,5 +136,39 @@ describe('server.probeListener start-up', () => {
       return true;
     });
     assert.equal(sidecar.port, undefined, 'the main port is closed again');
+  });
+});
+
+describe('server.probeListener thread and a stuck main loop', () => {
+  it('answers 503 main-loop failed once the main thread has been silent for staleAfterMs, and 200 again when it is back', async () => {
+    const store = new HealthStore();
+    const health = new HealthSnapshots(store);
+    const { log, destination } = captureLog();
+    const listener = await startKubeletListener({
+      host: '127.0.0.1',
+      port: 0,
+      thread: true,
+      view: { health } as unknown as HealthView,
+      anonymousDetails: () => false,
+      extraPaths: () => new Map(),
+      subscribe: (listener_) => store.onChange(listener_),
+      main: { host: '127.0.0.1', port: await freePort() },
+      identify: () => ({ kind: 'anonymous' }),
+      logger: createLogger({ level: 'info', destination }),
+      heartbeatMs: 50,
+      staleAfterMs: 300,
+    });
+    cleanups.push(() => listener.close());
+    assert.equal((await request(listener.port, '/livez')).status, 200, 'no check in live: 200');
+    // this thread (the main loop) blocks in spawnSync while the child asks the listener, well after staleAfterMs
+    const ask = `setTimeout(() => require('node:http').get({ host: '127.0.0.1', port: ${listener.port}, path: '/livez' }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(JSON.stringify({ status: r.statusCode, body: b }))); }), 1000)`;
+    const child = spawnSync(process.execPath, ['-e', ask], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const seen = JSON.parse(child.stdout) as { status: number; body: string };
+    assert.equal(seen.status, 503, 'a stuck main loop fails liveness on the kubelet port too');
+    assert.match(seen.body, /^\[-\]main-loop failed: the sidecar's main event loop has not answered for \d+s\nlivez check failed\n$/);
+    await waitFor(async () => (await request(listener.port, '/livez')).status === 200, { what: '200 once the heartbeat is back' });
+    await listener.close();
+    assert.deepEqual(log.records().filter((r) => r.level === 50), [], 'no error logged by a requested close');
   });
 });
