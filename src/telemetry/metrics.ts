@@ -227,11 +227,35 @@ export { prometheusBaseName, prometheusUnitSuffix } from './prometheus-names';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
+/** is a check still there? (a check removed by a reload or the monitors API: its series are no longer exported) */
+export type KnownCheck = (name: string) => boolean;
+
+/**
+ * The collection without the series of checks that are gone. The SDK keeps a
+ * cumulative series for as long as the process lives; a removed check's
+ * series would otherwise be scraped, frozen, forever (issue 20: a deleted
+ * monitor takes its series with it).
+ */
+export function withoutGoneChecks(resourceMetrics: ResourceMetrics, known: KnownCheck | undefined): ResourceMetrics {
+  if (!known) return resourceMetrics;
+  const keep = (point: { attributes: Record<string, unknown> }) => {
+    const name = point.attributes[ATTR.name];
+    return typeof name !== 'string' || known(name);
+  };
+  return {
+    ...resourceMetrics,
+    scopeMetrics: resourceMetrics.scopeMetrics.map((scope) => ({
+      ...scope,
+      metrics: scope.metrics.map((metric) => ({ ...metric, dataPoints: (metric.dataPoints as { attributes: Record<string, unknown> }[]).filter(keep) }) as typeof metric),
+    })),
+  };
+}
+
 /** Serialise one collection of the exporter (a MetricReader) as Prometheus text. */
-export async function renderPrometheus(exporter: PrometheusExporter, logger?: Logger): Promise<string> {
+export async function renderPrometheus(exporter: PrometheusExporter, logger?: Logger, known?: KnownCheck): Promise<string> {
   const { resourceMetrics, errors } = await exporter.collect();
   if (errors.length) logger?.warn({ errors: errors.map((e) => String((e as Error)?.message ?? e)) }, 'metrics collection reported errors');
-  return new PrometheusSerializer('', false).serialize(translateForPrometheus(resourceMetrics));
+  return new PrometheusSerializer('', false).serialize(translateForPrometheus(withoutGoneChecks(resourceMetrics, known)));
 }
 
 /**
@@ -239,11 +263,11 @@ export async function renderPrometheus(exporter: PrometheusExporter, logger?: Lo
  * exemplars. The exemplars are read before collecting, so every one of them
  * is already counted in the buckets written.
  */
-export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars: ExemplarStore | undefined, logger?: Logger): Promise<string> {
+export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars: ExemplarStore | undefined, logger?: Logger, known?: KnownCheck): Promise<string> {
   const snapshot = exemplars?.snapshot();
   const { resourceMetrics, errors } = await exporter.collect();
   if (errors.length) logger?.warn({ errors: errors.map((e) => String((e as Error)?.message ?? e)) }, 'metrics collection reported errors');
-  return serializeOpenMetrics(resourceMetrics, snapshot ? { exemplars: new Map([[METRIC.probeDuration, snapshot]]) } : {});
+  return serializeOpenMetrics(withoutGoneChecks(resourceMetrics, known), snapshot ? { exemplars: new Map([[METRIC.probeDuration, snapshot]]) } : {});
 }
 
 /**
@@ -256,12 +280,12 @@ export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars:
  * body is gzipped at most once for all of them. Nothing is kept after the
  * render ends: a scrape never sees values older than its own request.
  */
-export function prometheusHandler(exporter: PrometheusExporter, logger: Logger, exemplars: () => ExemplarStore | undefined = activeExemplarStore) {
+export function prometheusHandler(exporter: PrometheusExporter, logger: Logger, exemplars: () => ExemplarStore | undefined = activeExemplarStore, known?: KnownCheck) {
   const inFlight = new Map<MetricsFormat, Promise<SharedBody>>();
   const render = (format: MetricsFormat): Promise<SharedBody> => {
     let pending = inFlight.get(format);
     if (pending === undefined) {
-      const rendering = format === 'openmetrics' ? renderOpenMetrics(exporter, exemplars(), logger) : renderPrometheus(exporter, logger);
+      const rendering = format === 'openmetrics' ? renderOpenMetrics(exporter, exemplars(), logger, known) : renderPrometheus(exporter, logger, known);
       pending = rendering.then((text) => new SharedBody(Buffer.from(text))).finally(() => inFlight.delete(format));
       inFlight.set(format, pending);
     }

@@ -348,7 +348,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
         });
       }
       if (metricsRef && prometheus) {
-        const handler = prometheusHandler(prometheus, logger);
+        const handler = prometheusHandler(prometheus, logger, undefined, (name) => owner.store.get(name) !== undefined);
         // telemetry.prometheus.requireKey: scrapes need a valid key (the loader makes sure one exists)
         router.add(config.telemetry.prometheus.path, ['GET'], config.telemetry.prometheus.requireKey
           ? (req, res, ctx) => {

@@ -66,7 +66,7 @@ after(async () => {
 
 const monitorCount = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM ohs_monitors'))[0]!.n);
 
-test('CRUD round trip: created → probed, in /health, /metrics, status page; PATCH interval; DELETE stops it', async () => {
+test('CRUD round trip: created → probed, in /health, /metrics, status page; PATCH interval; DELETE stops it and removes its series', async () => {
   const { port } = monitor;
   const body = { name: 'shop', kind: 'http', url: `http://127.0.0.1:${target.port}/shop`, interval: '200ms', timeout: '150ms' };
   const created = await api(port, 'POST', '/api/v1/monitors', ADMIN, body);
@@ -91,10 +91,14 @@ test('CRUD round trip: created → probed, in /health, /metrics, status page; PA
   const diagnostics = (await get(port, '/admin/diagnostics', { authorization: `Bearer ${ADMIN}` })).json();
   assert.equal(diagnostics.config.checks.find((c: { name: string }) => c.name === 'shop').interval, 60_000);
 
-  // DELETE: gone from /health and the API, probing stops
+  // DELETE: gone from /health, /metrics and the API, probing stops
   const deleted = await api(port, 'DELETE', '/api/v1/monitors/shop', ADMIN, undefined, { 'if-match': '"2"' });
   assert.equal(deleted.status, 200, deleted.body);
   assert.equal((await get(port, '/health')).json().checks.shop, undefined);
+  const metrics = (await get(port, '/metrics')).body;
+  assert.doesNotMatch(metrics, /healthcheck_name="shop"/, 'no series of the deleted monitor (status, attempts, durations, …)');
+  assert.match(metrics, /healthcheck_status\{[^}]*healthcheck_name="from-file"/, 'the file check is still exported');
+  assert.doesNotMatch((await get(port, '/metrics', { accept: 'application/openmetrics-text; version=1.0.0' })).body, /healthcheck_name="shop"/);
   assert.equal((await api(port, 'GET', '/api/v1/monitors/shop', READER)).status, 404);
   const probes = hits.get('/shop')!.length;
   // the next file-check probe proves time passed at 200 ms intervals without a shop probe
