@@ -199,12 +199,22 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?(?:-----END CERTIFIC
 const opensslReason = (err: unknown) => (err instanceof Error ? err.message.replace(/^error:[0-9A-F]+:/, '').replace(/:+/g, ': ') : String(err));
 
 /**
- * What is wrong with tls.ca / cert / key, never quoting their content. Text
- * that is PEM (has a -----BEGIN line) must parse, and a key must belong to its
- * certificate; anything else is left to the kinds' own rules and the probe.
+ * What is wrong with tls.ca / cert / key, never quoting their content (a
+ * value that is a file path is quoted: it is a path, not the secret). A bare
+ * path is refused; text that is PEM (has a -----BEGIN line) must parse, and a
+ * key must belong to its certificate; anything else is left to the kinds'
+ * own rules and the probe.
  */
 export function tlsMaterialProblems(tls: { ca?: string; cert?: string; key?: string }): { field: 'ca' | 'cert' | 'key'; message: string }[] {
   const problems: { field: 'ca' | 'cert' | 'key'; message: string }[] = [];
+  // every prober takes PEM text: a bare file path would be ignored by Node and fail later as a
+  // misleading "self-signed certificate"
+  for (const field of ['ca', 'cert', 'key'] as const) {
+    const value = tls[field]?.trim();
+    if (value !== undefined && /^(\/|\.{1,2}\/|~\/)[^\n]*\.(pem|crt|cer|key)$/i.test(value)) {
+      problems.push({ field, message: `is a file path, not PEM text: to read the file, write \${file:${value.slice(0, 200)}}` });
+    }
+  }
   if (tls.ca?.includes(PEM_BEGIN)) {
     const blocks = tls.ca.match(PEM_CERTIFICATE) ?? [];
     if (blocks.length === 0) problems.push({ field: 'ca', message: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' });
