@@ -9,8 +9,6 @@
  * 503 and the next successful read catches up.
  */
 import type { IncomingMessage } from 'node:http';
-import { parse } from 'yaml';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ownsCheck, shardOf } from './config/shard';
 import type { ApiScope } from './config/schema';
@@ -21,7 +19,7 @@ import { registerMonitorRoutes, type Caller, type FileCheckView } from './server
 import { requireKey, unauthorized } from './server/auth';
 import type { RequestContext } from './server/app';
 import { HttpError } from './server/respond';
-import { fileContext, mergeMonitors, parseMonitor, type FileContext } from './store/monitor-checks';
+import { fileContext, mergeMonitors, parseMonitor, readFileData, type FileContext } from './store/monitor-checks';
 import { MonitorStore, StoreError, type MinuteAggregate, type StoredMonitor } from './store/monitor-store';
 import type { Sidecar } from './sidecar';
 import type { BearerVerifier } from './server/api/jwt';
@@ -170,13 +168,8 @@ export class RuntimeMonitors {
   }
 
   private readFileViews(): FileCheckView[] {
-    let checks: unknown[] = [];
-    try {
-      const data = parse(readFileSync(this.file.source, 'utf8')) as { checks?: unknown[] } | null;
-      checks = Array.isArray(data?.checks) ? data.checks : [];
-    } catch {
-      checks = this.file.checks;
-    }
+    const data = readFileData(this.file.source);
+    const checks: unknown[] = !data ? this.file.checks : Array.isArray(data.checks) ? data.checks : [];
     return checks
       .filter((c): c is Record<string, unknown> => !!c && typeof c === 'object' && typeof (c as { name?: unknown }).name === 'string')
       .map((c) => ({ name: c.name as string, check: this.sidecar.redactor.value(c) as Record<string, unknown>, groups: (c.groups as string[] | undefined) ?? ['ready'] }));

@@ -7,7 +7,7 @@
  * from the environment of each replica when the monitor is applied.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parseYaml, toPlainData, unmask } from '../config/document';
 import { ConfigError } from '../errors';
 import type { CheckConfig, SidecarConfig } from '../config/types';
 
@@ -25,14 +25,32 @@ export interface FileContext {
   shard?: unknown;
 }
 
+const unmaskAll = (value: unknown): unknown =>
+  typeof value === 'string' ? unmask(value)
+  : Array.isArray(value) ? value.map(unmaskAll)
+  : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [unmask(k), unmaskAll(v)]))
+  : value;
+
+/**
+ * The config file as written: references kept, read the way the loader reads
+ * it (a `${…}` inside a flow mapping is a reference, not YAML syntax).
+ * Undefined when it does not parse (the loader has said why).
+ */
+export function readFileData(source: string): Record<string, unknown> | undefined {
+  try {
+    const parsed = parseYaml(readFileSync(source, 'utf8'));
+    if (parsed.problems.length) return undefined;
+    const plain = toPlainData(parsed);
+    return 'problem' in plain ? undefined : (unmaskAll(plain.data) as Record<string, unknown>);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The file's `defaults` and `shard` as written (the file was already validated by the loader). */
 export function fileContext(source: string): FileContext {
-  try {
-    const data = parse(readFileSync(source, 'utf8')) as Record<string, unknown> | null;
-    return { ...(data?.defaults !== undefined ? { defaults: data.defaults } : {}), ...(data?.shard !== undefined ? { shard: data.shard } : {}) };
-  } catch {
-    return {};
-  }
+  const data = readFileData(source);
+  return { ...(data?.defaults !== undefined ? { defaults: data.defaults } : {}), ...(data?.shard !== undefined ? { shard: data.shard } : {}) };
 }
 
 const PREFIX = /^checks\[0\](\.|(?=\[)|$)/;

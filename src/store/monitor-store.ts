@@ -82,6 +82,7 @@ export class MonitorStore {
   private readonly pool: Pool;
   private listener: Client | undefined;
   private listening = false;
+  private wasLost = false;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
   private migrated = false;
@@ -280,8 +281,9 @@ export class MonitorStore {
       const lost = () => {
         if (this.listener !== client) return;
         this.listener = undefined;
-        if (this.listening) this.options.log('warn', {}, 'monitor store: change feed (LISTEN) lost; reconnecting');
+        if (this.listening) this.options.log('warn', {}, 'monitor store: change feed (LISTEN) lost; reconnecting (probing goes on with the monitors in memory)');
         this.listening = false;
+        this.wasLost = true;
         this.retryLater(() => connect(0), backoffMs);
       };
       try {
@@ -293,6 +295,8 @@ export class MonitorStore {
         await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
         this.listener = client;
         this.listening = true;
+        if (this.wasLost) this.options.log('info', {}, 'monitor store: change feed (LISTEN) re-established; reading the store again');
+        this.wasLost = false;
         onChange(undefined); // caught up: whatever changed while not listening
       } catch {
         await client.end().catch(() => undefined);

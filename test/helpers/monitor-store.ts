@@ -102,3 +102,66 @@ export function api(port: number, method: string, path: string, key: string, bod
     ...(text !== undefined ? { body: text } : {}),
   });
 }
+
+/** A private PostgreSQL (initdb in a temp dir, trust on loopback) that a test can stop and start again on the same port and data. */
+export interface RestartablePostgres {
+  port: number;
+  url: string;
+  start(): Promise<void>;
+  /** fast shutdown (sessions cut), data kept */
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function startRestartablePostgres(): Promise<RestartablePostgres> {
+  const { postgresBinDir, stopChild } = await import('./private-services');
+  const { execFile } = await import('node:child_process');
+  const { chownSync, chmodSync } = await import('node:fs');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const bin = postgresBinDir();
+  if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql/*/bin');
+  let ids: { uid?: number; gid?: number } = {};
+  if (process.getuid?.() === 0) {
+    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+    ids = { uid, gid };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'store-restart-pg-'));
+  if (ids.uid !== undefined) chownSync(dir, ids.uid, ids.gid!);
+  chmodSync(dir, 0o700);
+  const data = join(dir, 'data');
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' };
+  await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'], { ...ids, env });
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const start = async () => {
+    child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=40'], { ...ids, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const started = child;
+    await waitFor(
+      async () => {
+        if (started.exitCode !== null) throw new Error(`postgres exited with ${started.exitCode}: ${stderr.slice(-1000)}`);
+        await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '1']);
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `private PostgreSQL on port ${port}` },
+    );
+  };
+  const stop = async () => {
+    if (child) await stopChild(child, 'SIGINT', 5000);
+    child = undefined;
+  };
+  await start();
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start,
+    stop,
+    async destroy() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
