@@ -66,7 +66,7 @@ export class RuntimeMonitors {
         const parsed = parseMonitor(parseConfig, body, this.context);
         return 'config' in parsed ? parsed.config.secrets : [];
       },
-      changed: () => this.resync(),
+      changed: (name) => this.refresh([name]),
       state: (name) => sidecar.store.get(name),
       shardOf: (name, pin) => (this.file.shard ? (pin ?? shardOf(name, this.file.shard.count)) : undefined),
       caller: (req, ctx) => this.caller(req, ctx),
@@ -104,7 +104,7 @@ export class RuntimeMonitors {
     }
     await this.resync();
     this.logger.info({ monitors: this.memory.size }, `monitor store: ${this.memory.size} monitor(s) loaded; following changes`);
-    this.store.listen(() => this.scheduleResync());
+    this.store.listen((name) => this.scheduleResync(name));
     const { resync } = this.file.store!;
     this.resyncTimer = setInterval(() => void this.resync(), resync);
     this.resyncTimer.unref();
@@ -112,12 +112,51 @@ export class RuntimeMonitors {
     this.flushTimer.unref();
   }
 
-  private scheduleResync(): void {
-    if (this.notifyTimer || this.closed) return;
+  /** names NOTIFYed since the last refresh; undefined in it: read everything */
+  private pending = new Set<string | undefined>();
+
+  private scheduleResync(name: string | undefined): void {
+    if (this.closed) return;
+    this.pending.add(name);
+    if (this.notifyTimer) return;
     this.notifyTimer = setTimeout(() => {
       this.notifyTimer = undefined;
-      void this.resync();
+      const names = [...this.pending];
+      this.pending.clear();
+      void (names.includes(undefined) ? this.resync() : this.refresh(names as string[]));
     }, 20);
+  }
+
+  /**
+   * Read the named monitors again and apply if any changed (a write here, or
+   * a NOTIFY from another replica, names the monitor; its own NOTIFY then
+   * finds the version already known and applies nothing).
+   */
+  refresh(names: readonly string[]): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (this.closed) return;
+      let changed = false;
+      try {
+        for (const name of names) {
+          const row = await this.store.get(name);
+          const known = this.memory.get(name);
+          if (row && row.version !== known?.version) {
+            this.memory.set(name, row);
+            changed = true;
+          } else if (!row && known) {
+            this.memory.delete(name);
+            changed = true;
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof StoreError)) throw err;
+        this.storeDown = true;
+        return;
+      }
+      if (changed) await this.applyNow();
+    });
+    this.chain = run.catch((err) => this.logger.error({ err }, 'monitor refresh failed'));
+    return run;
   }
 
   /** Read every monitor from the store and apply the effective set (serialised with other applies). */

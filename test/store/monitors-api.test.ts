@@ -38,6 +38,7 @@ server:
   host: 127.0.0.1
   showDetails: always
   drainDelay: 0s
+  overload: { perTurn: 100, maxInFlight: 100 }   # 20 PATCHes at once are the point here, not shedding
   auth:
     keys:
       - { name: ops, key: "${ADMIN}" }

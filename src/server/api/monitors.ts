@@ -59,8 +59,8 @@ export interface MonitorsTarget {
   parse(body: unknown): ParsedMonitor;
   /** the secret values of a valid body (masked in the audit log) */
   secretsOf(body: Record<string, unknown>): string[];
-  /** a write committed: read the store again and apply (resolves once probing reflects it) */
-  changed(): Promise<void>;
+  /** a write of this monitor committed: read it again and apply (resolves once probing reflects it) */
+  changed(name: string): Promise<void>;
   /** this replica's state of a check (undefined when another shard probes it) */
   state(name: string): CheckState | undefined;
   /** the shard that probes a check (undefined without sharding) */
@@ -225,7 +225,7 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
           .create(caller.actor, name, body, { after: audit }, key ? { key, request: JSON.stringify(body) } : undefined)
           .catch(storeFailure);
         if (!created.replayed) target.logger.info({ actor: caller.actor, monitor: name, action: 'create' }, `api: monitor ${name} created by ${caller.actor}`);
-        await target.changed();
+        await target.changed(name);
         send(req, res, created.replayed ? 200 : 201, created.monitor, { location: `${API_PREFIX}/monitors/${encodeURIComponent(name)}`, ...(created.replayed ? { 'idempotent-replayed': 'true' } : {}) });
       } catch (err) {
         if (!answerInvalid(req, res, err)) throw err;
@@ -303,7 +303,7 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
         if (req.method === 'DELETE') {
           const gone = await target.store.delete(caller.actor, name, version, { before: (old) => redactOf(old.body) }).catch(storeFailure);
           target.logger.info({ actor: caller.actor, monitor: name, action: 'delete' }, `api: monitor ${name} deleted by ${caller.actor}`);
-          await target.changed();
+          await target.changed(name);
           sendJson(req, res, 200, { name: gone.name, deleted: true, version: gone.version });
           return;
         }
@@ -321,7 +321,7 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
           .update(caller.actor, name, valid.body, version, { before: (old) => redactOf(old.body), after: valid.audit })
           .catch(storeFailure);
         target.logger.info({ actor: caller.actor, monitor: name, action: 'update' }, `api: monitor ${name} updated by ${caller.actor}`);
-        await target.changed();
+        await target.changed(name);
         send(req, res, 200, updated);
       } catch (err) {
         if (!answerInvalid(req, res, err)) throw err;
