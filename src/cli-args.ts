@@ -196,6 +196,7 @@ function exitLines(codes: readonly (readonly [number, string])[]): string[] {
 }
 
 const LOG_LEVEL_HELP = `  LOG_LEVEL   ${LOG_LEVELS.join(', ')} (any case); overrides log.level. debug: one line per probe run`;
+const OTEL_HELP = '  OTEL_*      the standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_ENDPOINT sends traces to a Collector, OTEL_METRICS_EXPORTER=otlp and OTEL_LOGS_EXPORTER=otlp metrics and logs too (docs/telemetry.md)';
 
 export function commandHelp(name: CommandName): string {
   const spec: CommandSpec = COMMANDS[name];
@@ -209,7 +210,7 @@ export function commandHelp(name: CommandName): string {
     'options:',
     ...optionLines(spec.options),
     ...('config' in spec.options
-      ? ['', 'environment:', ...(name === 'check' ? [] : [LOG_LEVEL_HELP]), '  ${VAR}      any variable the config refers to (docs/configuration.md, "Substitution")']
+      ? ['', 'environment:', ...(name === 'check' ? [] : [LOG_LEVEL_HELP]), ...(name === 'run' ? [OTEL_HELP] : []), '  ${VAR}      any variable the config refers to (docs/configuration.md, "Substitution")']
       : []),
     '',
     'exit codes:',
@@ -225,7 +226,7 @@ export function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 3;
   return [
     `${BIN} ${VERSION} — Kubernetes health-check sidecar: probes your app and its dependencies, answers`,
-    'the kubelet probes (/livez /readyz /startupz) from memory, exports OpenTelemetry metrics and traces.',
+    'the kubelet probes (/livez /readyz /startupz) from memory, exports OpenTelemetry metrics, traces and logs.',
     '',
     `usage: ${BIN} <command> [options]`,
     '',
@@ -239,6 +240,7 @@ export function mainHelp(): string {
     '',
     'environment:',
     LOG_LEVEL_HELP,
+    OTEL_HELP,
     '',
     'exit codes:',
     ...exitLines(EXIT_CODES),

@@ -16,7 +16,7 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { AggregationOption, AggregationTemporality, InstrumentType, MetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { AggregationOption, AggregationTemporality, InstrumentType, MetricProducer, MetricReader, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
 import { Redactor } from '../redact';
 import type { LogsDecision, MetricsDecision, Temporality } from './otel-env';
@@ -146,12 +146,12 @@ export interface GuardContext {
   logIntervalMs?: number;
 }
 
-/** The OTLP metric reader for `metrics.otlp`. */
-export function createOtlpMetricReader(otlp: NonNullable<MetricsDecision['otlp']>, context: GuardContext): { reader: MetricReader; guard: ExportGuard } {
+/** The OTLP metric reader for `metrics.otlp`; `metricProducers` are collected with the SDK's instruments (server-metrics.ts). */
+export function createOtlpMetricReader(otlp: NonNullable<MetricsDecision['otlp']>, context: GuardContext, metricProducers: MetricProducer[] = []): { reader: MetricReader; guard: ExportGuard } {
   const { PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics'); // eslint-disable-line @typescript-eslint/no-require-imports
   const guard = new ExportGuard({ signal: 'metrics', logger: context.logger, redactor: context.redactor, endpoint: otlp.endpoint, onFailure: () => context.onFailure('metrics'), logIntervalMs: context.logIntervalMs });
   const exporter = new GuardedMetricExporter(createOtlpMetricExporter(otlp.protocol, otlp.temporality), guard);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: otlp.intervalMs, exportTimeoutMillis: otlp.timeoutMs });
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: otlp.intervalMs, exportTimeoutMillis: otlp.timeoutMs, metricProducers });
   return { reader, guard };
 }
 

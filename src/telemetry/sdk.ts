@@ -234,8 +234,9 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const otelEnv = readOtelEnv(env);
   for (const warning of otelEnv.warnings) logger.warn({ setting: warning.slice(0, warning.indexOf('=')) }, warning);
   const prometheusEnabled = config.telemetry.prometheus.enabled && otelEnv.metrics.prometheus;
-  // the sidecar's own http.server.request.duration: pre-bound accumulators collected with the SDK's metrics (server-metrics.ts)
-  const serverMetrics = prometheusEnabled ? new (lazy.serverMetrics().HttpServerMetrics)() : undefined;
+  // the sidecar's own http.server.request.duration: pre-bound accumulators collected with the SDK's metrics
+  // (server-metrics.ts) by every reader, the Prometheus one and the OTLP one
+  const serverMetrics = prometheusEnabled || otelEnv.metrics.otlp ? new (lazy.serverMetrics().HttpServerMetrics)() : undefined;
   const prometheus = prometheusEnabled ? new PrometheusExporter({ preventServerStart: true, metricProducers: serverMetrics ? [serverMetrics] : [] }) : undefined;
 
   const traces = decideTraces(config.telemetry.traces.enabled, env);
@@ -287,7 +288,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const readers: import('@opentelemetry/sdk-metrics').MetricReader[] = prometheus ? [prometheus] : [];
   const { metrics: metricsDecision, logs: logsDecision } = otelEnv;
   if (metricsDecision.otlp) {
-    const { reader, guard } = lazy.otlpSignals().createOtlpMetricReader(metricsDecision.otlp, guardContext);
+    const { reader, guard } = lazy.otlpSignals().createOtlpMetricReader(metricsDecision.otlp, guardContext, serverMetrics ? [serverMetrics] : []);
     readers.push(reader);
     guards.metrics = guard;
     const { protocol, endpoint: to, intervalMs, timeoutMs, temporality } = metricsDecision.otlp;

@@ -59,6 +59,9 @@ describe('health-sidecar --help, --version', () => {
     for (const line of commands.split('\n')) assert.match(line, /^ {2}\w+ {3,}\S.{20,}$/, `says what it does: ${line}`);
     assert.match(stdout, /\n {2}-V, --version +print the version\n/);
     assert.match(stdout, new RegExp(`\\n {2}LOG_LEVEL +${LEVELS} \\(any case\\)`));
+    // a new user learns here that the standard OTEL_* variables send every signal to a Collector
+    assert.match(stdout, /OpenTelemetry metrics, traces and logs\./);
+    assert.match(stdout, /\n {2}OTEL_\* +the standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_ENDPOINT .* \(docs\/telemetry\.md\)\n/);
     assert.match(stdout, /\nexample:\n {2}health-sidecar validate --config config\/sidecar\.yaml && health-sidecar run --config config\/sidecar\.yaml\n/);
   });
 

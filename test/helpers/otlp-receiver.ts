@@ -108,6 +108,8 @@ export interface ReceivedMetric {
   points: ReceivedPoint[];
   scope: { name: string; version: string };
   resource: Attributes;
+  /** which export request it came in (index in `requests`) */
+  request?: number;
 }
 
 export interface ReceivedLogRecord {
@@ -622,7 +624,7 @@ export async function startOtlpReceiver(options: { host?: string; grpc?: boolean
     const decoder = DECODERS[path][json ? 'json' : 'protobuf'];
     const decoded = decoder(body);
     if (path === '/v1/traces') spans.push(...(decoded as ReceivedSpan[]));
-    else if (path === '/v1/metrics') metrics.push(...(decoded as ReceivedMetric[]));
+    else if (path === '/v1/metrics') metrics.push(...(decoded as ReceivedMetric[]).map((m) => ({ ...m, request: requests.length - 1 })));
     else logs.push(...(decoded as ReceivedLogRecord[]));
   };
   const requests: ReceivedRequest[] = [];

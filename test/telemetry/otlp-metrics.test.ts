@@ -32,9 +32,7 @@ function latestExport(receiver: OtlpReceiver, run: string): Map<string, Received
   const ours = receiver.metrics.filter((m) => m.resource['test.run'] === run);
   const last = ours.at(-1);
   if (!last) return new Map();
-  // metrics of one request share the export time; the newest request is the run of same-time points at the end
-  const time = last.points[0]?.timeUnixNano;
-  return new Map(ours.filter((m) => m.points[0]?.timeUnixNano === time).map((m) => [m.name, m]));
+  return new Map(ours.filter((m) => m.request === last.request).map((m) => [m.name, m]));
 }
 
 const byName = (metric: ReceivedMetric | undefined, check: string) => metric?.points.filter((p) => p.attributes['healthcheck.name'] === check) ?? [];
@@ -139,6 +137,12 @@ describe('OTLP metrics push: each protocol, same data as the Prometheus scrape',
       assert.deepEqual([info.service_name, info.service_version, info.k8s_pod_name], [resource['service.name'], resource['service.version'], resource['k8s.pod.name']]);
       assert.equal(duration.scope.name, 'otel-health-sidecar');
 
+      // the sidecar's own server metrics go over OTLP too: the scrape above is a request of the export after it
+      const serverDuration = otlp.get('http.server.request.duration');
+      assert.deepEqual({ type: serverDuration?.type, unit: serverDuration?.unit }, { type: 'histogram', unit: 's' });
+      assert.ok(serverDuration?.points.some((p) => p.attributes['http.route'] === '/metrics' && p.attributes['http.response.status_code'] === 200 && p.count! >= 1), JSON.stringify(serverDuration?.points.map((p) => p.attributes)));
+      assert.deepEqual(otlp.get('healthcheck.server.auth_failures')?.points.map((p) => p.attributes['healthcheck.auth.reason']).sort(), ['missing', 'rate_limited', 'wrong_key']);
+
       const exit = await cli.stop('SIGTERM');
       assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
     });
@@ -154,6 +158,12 @@ describe('OTLP metrics push: each protocol, same data as the Prometheus scrape',
       OTEL_RESOURCE_ATTRIBUTES: `test.run=${run}`,
     });
     clis.push(cli);
+    // OTLP alone (no Prometheus reader): the sidecar's own server metrics are exported all the same
+    await get(cli.port, '/readyz');
+    await receiver.until(
+      () => receiver.metrics.some((m) => m.resource['test.run'] === run && m.name === 'http.server.request.duration' && m.points.some((p) => p.attributes['http.route'] === '/readyz')),
+      'http.server.request.duration of the /readyz request over OTLP alone',
+    );
     const webDurations = () => receiver.metrics.filter((m) => m.resource['test.run'] === run && m.name === 'healthcheck.probe.duration').flatMap((m) => byName(m, 'web').map((p) => ({ ...p, temporality: m.temporality })));
     const seriesOf = <T extends { attributes: Record<string, unknown> }>(list: T[]) => {
       const map = new Map<string, T[]>();
