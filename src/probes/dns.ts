@@ -1,4 +1,4 @@
-import { promises as dnsPromises } from 'node:dns';
+import type { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { commonCheck } from '../config/schema';
@@ -121,12 +121,15 @@ function list(type: DnsRecordType, answers: string[]): string {
 function createDnsProbe(check: DnsCheckConfig, context: ProbeContext): Probe {
   const type = check.recordType;
   const where = context.redactor.text(target(check));
+  // node:dns (c-ares resolver bindings) loads with the first dns check, not with every sidecar
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Resolver } = (require('node:dns') as typeof import('node:dns')).promises;
   const active = new Set<dnsPromises.Resolver>();
   return {
     async run(signal) {
       if (signal.aborted) throw abortError(signal);
       // tries: 1 — the policy owns retries; timeout bounds one query to one resolver
-      const resolver = new dnsPromises.Resolver({ timeout: check.timeout, tries: 1 });
+      const resolver = new Resolver({ timeout: check.timeout, tries: 1 });
       if (check.resolver) resolver.setServers(check.resolver);
       active.add(resolver);
       const onAbort = () => resolver.cancel();

@@ -8,7 +8,7 @@
  * version, so concurrent writers never half-write. Each change is announced
  * with NOTIFY on one channel; `listen` hears them (other replicas resync).
  */
-import { Client, Pool, type PoolClient } from 'pg';
+import type { Client, Pool, PoolClient } from 'pg';
 import { migrate } from './migrations';
 
 export const NOTIFY_CHANNEL = 'ohs_monitors';
@@ -88,6 +88,9 @@ export class MonitorStore {
   private migrated = false;
 
   constructor(private readonly options: MonitorStoreOptions) {
+    // the driver loads with the store, not with every sidecar (a config without PostgreSQL loads no pg)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Pool } = require('pg') as typeof import('pg');
     this.pool = new Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, query_timeout: 5000, application_name: 'otel-health-sidecar' });
     this.pool.on('error', () => undefined); // an idle client lost: the next query reconnects
   }
@@ -276,6 +279,8 @@ export class MonitorStore {
   listen(onChange: (name: string | undefined) => void, backoffMs = 500): void {
     const connect = async (attempt: number): Promise<void> => {
       if (this.closed) return;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Client } = require('pg') as typeof import('pg');
       const client = new Client({ connectionString: this.options.url, connectionTimeoutMillis: 2000, application_name: 'otel-health-sidecar-listen' });
       client.on('error', () => undefined);
       const lost = () => {
