@@ -3,8 +3,15 @@
  * configured target that wants them, one delivery queue per target.
  *
  * Which changes: a check going DOWN (from UP, or from UNKNOWN on its first
- * result) and a check coming back UP from DOWN. UNKNOWN → UP (start-up) and
- * operator resets (→ UNKNOWN) are not news.
+ * result) and a check coming back UP from DOWN. Operator resets (→ UNKNOWN)
+ * are not news. The first verdict after a start or a reset (UNKNOWN → x) is
+ * compared with what each target was last told (kept durable with
+ * state.redis): told DOWN and now UP → the recovery; told DOWN and still DOWN
+ * → nothing (counted as a suppressed duplicate); never told, or told UP, and
+ * now UP → nothing.
+ *
+ * Ids are stable (outbox.ts eventId), and delivery is at-least-once through
+ * the outbox (delivery.ts): see docs/notifications.md, "Delivery guarantee".
  *
  * Per target: `checks` / `groups` select checks; `minSeverity: critical`
  * keeps only critical checks (a recovery has the severity of its check); and
@@ -15,9 +22,14 @@
  * pages once yet the last message always tells the current truth.
  *
  * Metrics (meter `otel-health-sidecar`), attribute `notification.target`:
- *   healthcheck.notifications.sent    messages delivered
- *   healthcheck.notifications.failed  failed delivery attempts (each retry counts)
- *   healthcheck.notifications.dead    messages given up (dead letters, incl. dropped-on-shutdown)
+ *   healthcheck.notifications.sent                  messages delivered
+ *   healthcheck.notifications.failed                failed delivery attempts (each retry counts)
+ *   healthcheck.notifications.dead                  messages given up (dead letters)
+ *   healthcheck.notifications.redeliveries          failed rounds scheduled again
+ *   healthcheck.notifications.folded                waiting messages folded into a newer one
+ *   healthcheck.notifications.duplicates_suppressed DOWNs a target had already been told
+ *   healthcheck.notifications.queue.depth           (gauge) messages waiting
+ *   healthcheck.notifications.queue.oldest_age      (gauge, s) age of the oldest waiting message
  */
 import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
