@@ -352,7 +352,7 @@ export class NotificationService {
       },
       retrying: (target: Target, message: PendingMessage, delayMs: number) => {
         this.counters.redeliveries.add(1, { [TARGET_ATTR]: target.name });
-        this.log('warn', { target: target.name, check: message.event.check, eventId: message.event.id, attempts: message.attempts, retryInMs: delayMs }, `notification to ${target.name} not delivered yet (${message.lastError}); next round in ${Math.round(delayMs / 1000)} s`);
+        this.log('warn', { target: target.name, check: message.event.check, eventId: message.event.id, attempts: message.attempts, retryInMs: delayMs }, `notification to ${target.name} not delivered yet (${message.lastError}); next round in ${delayMs < 1000 ? `${delayMs} ms` : `${Math.round(delayMs / 1000)} s`}`);
       },
       folded: (target: Target, event: NotificationEvent, count: number) => {
         this.counters.folded.add(count, { [TARGET_ATTR]: target.name });
