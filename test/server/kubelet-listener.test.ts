@@ -172,3 +172,37 @@ describe('server.probeListener thread and a stuck main loop', () => {
     assert.deepEqual(log.records().filter((r) => r.level === 50), [], 'no error logged by a requested close');
   });
 });
+
+describe('server.probeListener thread and the request metrics', () => {
+  it('its answers are recorded in http.server.request.duration as the main port records them (method, route, status)', async () => {
+    const store = new HealthStore();
+    const health = new HealthSnapshots(store);
+    const { destination } = captureLog();
+    const recorded: string[] = [];
+    const listener = await startKubeletListener({
+      host: '127.0.0.1',
+      port: 0,
+      thread: true,
+      view: { health } as unknown as HealthView,
+      anonymousDetails: () => false,
+      extraPaths: () => new Map([['/ready', '/readyz']]),
+      subscribe: (listener_) => store.onChange(listener_),
+      main: { host: '127.0.0.1', port: await freePort() },
+      identify: () => ({ kind: 'anonymous' }),
+      logger: createLogger({ level: 'info', destination }),
+      metrics: {
+        bind: (method, route, status) => ({ record: (seconds) => void recorded.push(`${method} ${route} ${status} ${seconds >= 0 && seconds < 60}`) }),
+        refused: () => undefined,
+        shed: () => undefined,
+      },
+    });
+    cleanups.push(() => listener.close());
+    for (const [method, path] of [['GET', '/livez'], ['HEAD', '/readyz'], ['GET', '/ready'], ['GET', '/-/healthy']] as const) {
+      assert.equal((await request(listener.port, path, { method })).status, 200);
+    }
+    // posted back once a second
+    await waitFor(() => recorded.length >= 4, { what: 'the durations posted back' });
+    assert.deepEqual(recorded.sort(), ['GET /-/healthy 200 true', 'GET /livez 200 true', 'GET /readyz 200 true', 'HEAD /readyz 200 true']);
+    await listener.close();
+  });
+});
