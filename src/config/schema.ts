@@ -149,6 +149,10 @@ export const commonCheck = {
     .min(0)
     .optional()
     .describe('pin this check to one shard index (needs the top-level shard); default: placed by rendezvous hashing of its name'),
+  labels: z
+    .record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.\/-]{0,62}$/, { error: 'label names are letters, digits, _ . / - (at most 63)' }), z.string().max(200))
+    .optional()
+    .describe('free-form labels (team, tier, …): the monitors API filters by them (?label=team=payments)'),
   latency: z
     .strictObject({
       warnAbove: positiveDuration.optional().describe('a successful run slower than this keeps the check UP but flags it slow; its groups report DEGRADED'),

@@ -197,6 +197,26 @@ test('a ${VAR} reference is stored as written, never its value; the audit log ke
   assert.doesNotMatch(monitor.output(), /canary-target-secret-4711/);
 });
 
+test('list filters: label (name, name=value, repeated), group, source; unknown parameters refused', async () => {
+  const { port } = monitor;
+  const make = (name: string, labels: Record<string, string>, groups: string[]) => api(port, 'POST', '/api/v1/monitors', ADMIN, { name, kind: 'tcp', url: `tcp://127.0.0.1:${target.port}`, interval: '1h', timeout: '1s', labels, groups });
+  assert.equal((await make('pay-a', { team: 'payments', tier: 'gold' }, ['ready'])).status, 201);
+  assert.equal((await make('pay-b', { team: 'payments' }, ['live'])).status, 201);
+  assert.equal((await make('shop-a', { team: 'shop' }, ['ready'])).status, 201);
+  const names = async (query: string) => ((await api(port, 'GET', `/api/v1/monitors?${query}`, READER)).json().items as { name: string }[]).map((m) => m.name);
+  assert.deepEqual(await names('label=team=payments'), ['pay-a', 'pay-b']);
+  assert.deepEqual(await names('label=tier'), ['pay-a']);
+  assert.deepEqual(await names('label=team=payments&label=tier=gold'), ['pay-a']);
+  assert.deepEqual(await names('label=team=payments&group=live'), ['pay-b']);
+  assert.deepEqual(await names('source=file'), ['from-file']);
+  const bad = await api(port, 'GET', '/api/v1/monitors?colour=red', READER);
+  assert.equal(bad.status, 400);
+  assert.match(bad.json().error.message, /unknown query parameter "colour"/);
+  const badLabel = await make('bad-label', { 'no spaces allowed': 'x' }, ['ready']);
+  assert.equal(badLabel.status, 400);
+  assert.match(badLabel.json().error.message, /labels/);
+});
+
 test('max monitors per store: a create past store.maxMonitors is refused', async () => {
   const { port } = monitor;
   const existing = await monitorCount();

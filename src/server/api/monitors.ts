@@ -235,8 +235,17 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
     await reader(req, ctx);
     const params = ctx.url.searchParams;
     for (const key of params.keys()) {
-      if (!['group', 'status', 'source', 'limit', 'cursor'].includes(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (group, status, source, limit, cursor)`);
+      if (!['group', 'status', 'source', 'label', 'limit', 'cursor'].includes(key)) throw new HttpError(400, 'bad_parameter', `unknown query parameter "${key.slice(0, 40)}" (group, status, source, label, limit, cursor)`);
     }
+    // label=NAME (has it) or label=NAME=VALUE; repeated: all must match
+    const labels = params.getAll('label').map((text) => {
+      const at = text.indexOf('=');
+      return at < 0 ? { name: text, value: undefined } : { name: text.slice(0, at), value: text.slice(at + 1) };
+    });
+    const labelled = (check: Record<string, unknown>) => {
+      const own = (check.labels ?? {}) as Record<string, unknown>;
+      return labels.every((l) => (l.value === undefined ? l.name in own : own[l.name] === l.value));
+    };
     const limitText = params.get('limit') ?? '100';
     const limit = Number(limitText);
     if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_LIMIT) throw new HttpError(400, 'bad_parameter', `limit must be a whole number from 1 to ${MAX_LIMIT}`);
@@ -255,6 +264,7 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
       .filter((m) => source === null || m.source === source)
       .filter((m) => group === null || ((m.check.groups as string[] | undefined) ?? ['ready']).includes(group))
       .filter((m) => status === null || (m.state?.status ?? 'UNKNOWN') === status.toUpperCase())
+      .filter((m) => labelled(m.check))
       .sort((a, b) => (a.name < b.name ? -1 : 1));
     const page = all.slice(0, limit);
     const next = all.length > limit ? Buffer.from(page[page.length - 1]!.name).toString('base64url') : null;

@@ -114,6 +114,7 @@ export function openApiDocument(checkSchemas: readonly CheckSchema[]): Record<st
               group: z.enum(['live', 'ready', 'startup']).optional(),
               status: z.enum(['UP', 'DOWN', 'UNKNOWN']).optional(),
               source: z.enum(['api', 'file']).optional(),
+              label: z.string().optional().describe('NAME or NAME=VALUE (repeatable: all must match)'),
               limit: z.string().regex(/^\d+$/).optional(),
               cursor: z.string().optional(),
             }),
