@@ -1,8 +1,8 @@
 /**
  * Delivery to one target: a queue worked off in order by one async worker
  * (the state change that enqueues never waits for it, so probes are never
- * held up by a slow receiver). Each round of attempts goes through cockatiel
- * policies, outermost first:
+ * held up by a slow receiver). Each round of attempts goes through the
+ * checks' cockatiel policy builder (policy/build.ts), outermost first:
  *   retry (attempts, exponential backoff with decorrelated jitter)
  *   → circuit breaker (consecutive failures, halfOpenAfter)
  *   → timeout (per attempt; the request is aborted)
@@ -20,21 +20,9 @@
  * first attempt and removed when delivered or given up, so a restart — even
  * kill -9 — resumes it (NotificationService.restore).
  */
-import {
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  TimeoutStrategy,
-  circuitBreaker,
-  decorrelatedJitterGenerator,
-  handleAll,
-  handleWhen,
-  retry,
-  timeout,
-  wrap,
-  type IPolicy,
-} from 'cockatiel';
+import type { IPolicy } from 'cockatiel';
 import type { NotificationConfig } from '../config/schema';
-import { isBreakerRejection, isTimeoutError } from '../policy/build';
+import { buildPolicy, isBreakerRejection, isTimeoutError } from '../policy/build';
 import type { Redactor } from '../redact';
 import type { DeadLetter } from './dead-letters';
 import { fold, type OutboxStore, type PendingMessage } from './outbox';
@@ -107,7 +95,7 @@ export class TargetDelivery {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.schedule = options.schedule ?? realSchedule;
-    this.policy = this.buildPolicy(config.retry.attempts);
+    this.policy = this.buildPolicy(config.retry.attempts).policy;
   }
 
   /** messages not yet delivered (waiting or in flight) */
@@ -186,9 +174,9 @@ export class TargetDelivery {
    * the breaker starts closed again, and one attempt is made now.
    */
   async redeliver(letter: DeadLetter): Promise<DeliveryOutcome> {
-    this.policy = this.buildPolicy(this.config.retry.attempts);
-    const single = this.buildPolicy(1);
-    const outcome = await this.deliver(letter.event, single);
+    const fresh = this.buildPolicy(this.config.retry.attempts);
+    this.policy = fresh.policy;
+    const outcome = await this.deliver(letter.event, fresh.single);
     if (!outcome.delivered) this.hooks.dead({ ...this.letter(letter.event, outcome.error ?? 'failed', letter.attempts + outcome.attempts) });
     return outcome;
   }
@@ -338,16 +326,10 @@ export class TargetDelivery {
     return { id: event.id, target: this.target.name, event, error, attempts, failedAt: this.now() };
   }
 
-  private buildPolicy(attempts: number): IPolicy {
-    const retryPolicy = retry(
-      handleWhen((err) => !isBreakerRejection(err)),
-      {
-        maxAttempts: attempts - 1,
-        backoff: new ExponentialBackoff({ initialDelay: this.config.retry.backoff.initial, maxDelay: this.config.retry.backoff.max, generator: decorrelatedJitterGenerator }),
-      },
-    );
-    const breaker = circuitBreaker(handleAll, { halfOpenAfter: this.config.breaker.halfOpenAfter, breaker: new ConsecutiveBreaker(this.config.breaker.failures) });
-    return wrap(retryPolicy, breaker, timeout(this.config.timeout, TimeoutStrategy.Aggressive));
+  /** the checks' builder (policy/build.ts), with decorrelated jitter; every failure of a send is thrown */
+  private buildPolicy(attempts: number) {
+    const { timeout, retry, breaker } = this.config;
+    return buildPolicy({ timeout, retry: { attempts, backoff: retry.backoff, jitter: true }, breaker }, () => false);
   }
 }
 

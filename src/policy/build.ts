@@ -45,9 +45,16 @@ export interface CheckPolicy {
   breaker: CircuitBreakerPolicy;
 }
 
-const failed = (result: unknown) => !(result as ProbeResult | undefined)?.ok;
+const probeFailed = (result: unknown) => !(result as ProbeResult | undefined)?.ok;
 
-export function buildPolicy(config: PolicyConfig): CheckPolicy {
+/**
+ * The one retry → breaker → timeout builder, for checks and for notification
+ * delivery. `failedResult` says which resolved results count as failures (a
+ * probe's `ok: false`); a caller whose failures are all thrown passes
+ * `() => false`.
+ */
+export function buildPolicy(config: Pick<PolicyConfig, 'timeout' | 'retry' | 'breaker'>, failedResult: (result: unknown) => boolean = probeFailed): CheckPolicy {
+  const failed = failedResult;
   const breaker = circuitBreaker(handleAll.orWhenResult(failed), {
     halfOpenAfter: config.breaker.halfOpenAfter,
     breaker: new ConsecutiveBreaker(config.breaker.failures),
