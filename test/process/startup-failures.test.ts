@@ -4,6 +4,7 @@
  * log line, with the right exit code — never `[object Object]`, never a stack.
  *  - server.port already taken by another process → exit 1
  *  - server.grpcPort already taken → exit 1, and the HTTP port is released
+ *  - server.probeListener.port already taken (its thread or the main loop) → exit 1, and the HTTP port is released
  *  - the config file unreadable (missing, a directory) → exit 2
  *  - a TLS file that is not PEM, or a key that does not belong to its cert → exit 2, FILE:LINE:COL
  */
@@ -117,6 +118,24 @@ describe('start-up failures through the compiled CLI', () => {
       await closeServer(other);
     }
   });
+
+  for (const thread of [true, false]) {
+    it(`server.probeListener.port in use (thread: ${thread}): names the probe port, exit 1, and the HTTP port it had opened is closed again`, async () => {
+      const [httpPort, probePort] = [await freePort(), await freePort()];
+      const other = await occupy('127.0.0.1', probePort);
+      try {
+        const file = write(`probe-${thread}.yaml`, `server:\n  port: ${httpPort}\n  probeListener: { port: ${probePort}, thread: ${thread} }\n  host: 127.0.0.1\nchecks:\n  - name: self\n    kind: tcp\n    url: tcp://127.0.0.1:${httpPort}\n`);
+        const result = await runCli(['run', '--config', file]);
+        const expected = `probe port (server.probeListener.port) ${probePort} on 127.0.0.1 is already in use (EADDRINUSE)`;
+        assert.equal(result.code, 1, result.stdout + result.stderr);
+        assert.equal(result.stderr, `health-sidecar: could not start: ${expected}\n`);
+        assert.equal(fatalRecord(result.stdout).msg, `could not start: ${expected}`);
+        await closeServer(await occupy('127.0.0.1', httpPort));
+      } finally {
+        await closeServer(other);
+      }
+    });
+  }
 
   it('config file missing or not a file: FILE: cannot read config file, exit 2', async () => {
     const missing = join(dir, 'no-such.yaml');
