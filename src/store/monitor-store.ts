@@ -12,6 +12,8 @@ import type { Client, Pool, PoolClient } from 'pg';
 import { migrate } from './migrations';
 
 export const NOTIFY_CHANNEL = 'ohs_monitors';
+/** the advisory lock creates take turns under ("ohs-create") */
+const CREATE_LOCK = 0x6f68_735f_6372;
 
 export interface StoredMonitor {
   name: string;
@@ -184,6 +186,8 @@ export class MonitorStore {
           if (earlier?.response) return { monitor: earlier.response, replayed: true };
         }
       }
+      // creates take turns (a transaction-scoped lock), so concurrent ones cannot overshoot maxMonitors together
+      await client.query('SELECT pg_advisory_xact_lock($1)', [CREATE_LOCK]);
       const { rows: count } = await client.query<{ n: string }>('SELECT count(*) AS n FROM ohs_monitors');
       if (Number(count[0]!.n) >= this.options.maxMonitors) throw new StoreError('limit', `the store holds its maximum of ${this.options.maxMonitors} monitors (store.maxMonitors)`);
       const { rows } = await client.query('INSERT INTO ohs_monitors (name, body, created_by, updated_by) VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING RETURNING *', [name, body, actor]);

@@ -92,8 +92,20 @@ test('CRUD round trip: created → probed, in /health, /metrics, status page; PA
   const diagnostics = (await get(port, '/admin/diagnostics', { authorization: `Bearer ${ADMIN}` })).json();
   assert.equal(diagnostics.config.checks.find((c: { name: string }) => c.name === 'shop').interval, 60_000);
 
+  // PUT replaces the whole body (what it leaves out is gone); a stale If-Match changes nothing
+  const put = await api(port, 'PUT', '/api/v1/monitors/shop', ADMIN, { kind: 'http', url: `http://127.0.0.1:${target.port}/shop`, interval: '1m', timeout: '1s', critical: false }, { 'if-match': '"2"' });
+  assert.equal(put.status, 200, put.body);
+  assert.equal(put.headers.etag, '"3"');
+  assert.deepEqual(put.json().check, { name: 'shop', kind: 'http', url: `http://127.0.0.1:${target.port}/shop`, interval: '1m', timeout: '1s', critical: false });
+  assert.equal((await api(port, 'PUT', '/api/v1/monitors/shop', ADMIN, { kind: 'tcp', url: 'tcp://h:1' }, { 'if-match': '"2"' })).status, 412);
+  const renamed = await api(port, 'PUT', '/api/v1/monitors/shop', ADMIN, { name: 'other', kind: 'tcp', url: 'tcp://h:1' });
+  assert.equal(renamed.status, 400);
+  assert.match(renamed.json().error.message, /name: must be "shop"/);
+  assert.equal((await api(port, 'GET', '/api/v1/monitors/shop', READER)).json().version, 3, 'nothing written by the refused PUTs');
+
   // DELETE: gone from /health, /metrics and the API, probing stops
-  const deleted = await api(port, 'DELETE', '/api/v1/monitors/shop', ADMIN, undefined, { 'if-match': '"2"' });
+  assert.equal((await api(port, 'DELETE', '/api/v1/monitors/shop', ADMIN, undefined, { 'if-match': '"2"' })).status, 412);
+  const deleted = await api(port, 'DELETE', '/api/v1/monitors/shop', ADMIN, undefined, { 'if-match': '"3"' });
   assert.equal(deleted.status, 200, deleted.body);
   assert.equal((await get(port, '/health')).json().checks.shop, undefined);
   const metrics = (await get(port, '/metrics')).body;
@@ -109,9 +121,11 @@ test('CRUD round trip: created → probed, in /health, /metrics, status page; PA
 
   // the audit log: who, what, before and after
   const audit = (await api(port, 'GET', '/api/v1/audit?monitor=shop', ADMIN)).json().items;
-  assert.deepEqual(audit.map((e: { action: string; actor: string }) => [e.action, e.actor]), [['delete', 'key:ops'], ['update', 'key:ops'], ['create', 'key:ops']]);
-  assert.equal(audit[1].before.interval, '200ms');
-  assert.equal(audit[1].after.interval, '1m');
+  assert.deepEqual(audit.map((e: { action: string; actor: string }) => [e.action, e.actor]), [['delete', 'key:ops'], ['update', 'key:ops'], ['update', 'key:ops'], ['create', 'key:ops']]);
+  assert.equal(audit[2].before.interval, '200ms');
+  assert.equal(audit[2].after.interval, '1m');
+  assert.equal(audit[1].after.critical, false);
+  assert.ok(audit.every((e: { at: string }) => !Number.isNaN(Date.parse(e.at))), 'when');
 });
 
 test('20 parallel PATCHes with the same ETag: exactly 1 succeeds, 19 get 412, nothing half-written', async () => {

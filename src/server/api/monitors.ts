@@ -259,7 +259,9 @@ export function registerMonitorRoutes(router: Router, target: MonitorsTarget): v
     const status = params.get('status');
     const source = params.get('source');
     if (source !== null && source !== 'file' && source !== 'api') throw new HttpError(400, 'bad_parameter', 'source must be file or api');
-    const all = [...target.fileChecks().map(fileJson), ...[...target.monitors().values()].map(monitorJson)]
+    const fileNames = new Set(target.fileChecks().map((f) => f.name));
+    // a monitor whose name the file took later (a reload) is not probed: the file's check is listed
+    const all = [...target.fileChecks().map(fileJson), ...[...target.monitors().values()].filter((m) => !fileNames.has(m.name)).map(monitorJson)]
       .filter((m) => m.name > after)
       .filter((m) => source === null || m.source === source)
       .filter((m) => group === null || ((m.check.groups as string[] | undefined) ?? ['ready']).includes(group))
