@@ -33,6 +33,7 @@ import { startKubeletListener, type KubeletListener } from './server/kubelet-lis
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
 import { createUptimeView, registerBadgeRoutes, type UptimeView } from './server/uptime';
 import { trackRequests, type RequestTracker } from './server/drain';
+import { registerMetricsRoute } from './server/metrics-route';
 import type { HealthView } from './server/view';
 import { listenFailure } from './startup';
 import type { SidecarHooks, TelemetryOwner } from './telemetry/hooks';
@@ -175,7 +176,8 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       rejectInvalidKeys: () => this.auth.enabled,
     });
     registerAdminRoutes(this.router, this, { rateLimit: this.rateLimit });
-    hooks.registerRoutes?.(this.router, this);
+    hooks.attach?.(this);
+    if (hooks.metricsEndpoint) registerMetricsRoute(this.router, hooks.metricsEndpoint);
     this.router.setAliases(resolveExtraPaths(config.server.paths, config.telemetry.prometheus.path));
   }
 

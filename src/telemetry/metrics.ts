@@ -1,5 +1,6 @@
 /**
- * The SPEC §5 instruments and the Prometheus endpoint.
+ * The SPEC §5 instruments and what the Prometheus endpoint serves (the route
+ * itself is server/metrics-route.ts).
  *
  * Per attempt (AttemptObserver): one histogram record and, when the attempt
  * reached the dependency, one counter increment. Everything else is an
@@ -19,7 +20,6 @@
  * healthcheck_probe_duration_seconds (openmetrics.ts). The 0.0.4 text is
  * unchanged.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, metrics, trace, type Counter, type Histogram, type Meter, type ObservableGauge } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationType, DataPointType, type MetricData, type ResourceMetrics, type ViewOptions } from '@opentelemetry/sdk-metrics';
@@ -30,8 +30,6 @@ import type { HealthSnapshots } from '../health/snapshot';
 import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
 import type { BreakerState } from '../policy/build';
-import { SharedBody } from '../server/encoding';
-import { send, sendText } from '../server/respond';
 import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
@@ -270,35 +268,29 @@ export async function renderOpenMetrics(exporter: PrometheusExporter, exemplars:
   return serializeOpenMetrics(withoutGoneChecks(resourceMetrics, known), snapshot ? { exemplars: new Map([[METRIC.probeDuration, snapshot]]) } : {});
 }
 
+const FORMATS: Readonly<Record<MetricsFormat, { readonly name: MetricsFormat; readonly contentType: string }>> = {
+  prometheus: { name: 'prometheus', contentType: PROMETHEUS_CONTENT_TYPE },
+  openmetrics: { name: 'openmetrics', contentType: OPENMETRICS_CONTENT_TYPE },
+};
+
 /**
- * The `/metrics` route: served on the sidecar's own port, no spans, no
- * per-request log line. OpenMetrics (with exemplars) when the Accept header
- * prefers it, the 0.0.4 text otherwise.
- *
- * Single flight (issue 14.2): a scrape that arrives while a collection of
- * its format is being rendered joins it instead of starting another, and the
- * body is gzipped at most once for all of them. Nothing is kept after the
- * render ends: a scrape never sees values older than its own request.
+ * What the `/metrics` route of server/metrics-route.ts serves (its
+ * MetricsRenderer port, by shape: telemetry does not import server/):
+ * OpenMetrics (with exemplars) when the Accept header prefers it, the 0.0.4
+ * text otherwise, each a fresh collection of the exporter.
  */
-export function prometheusHandler(exporter: PrometheusExporter, logger: Logger, exemplars: () => ExemplarStore | undefined = activeExemplarStore, known?: KnownCheck) {
-  const inFlight = new Map<MetricsFormat, Promise<SharedBody>>();
-  const render = (format: MetricsFormat): Promise<SharedBody> => {
-    let pending = inFlight.get(format);
-    if (pending === undefined) {
-      const rendering = format === 'openmetrics' ? renderOpenMetrics(exporter, exemplars(), logger, known) : renderPrometheus(exporter, logger, known);
-      pending = rendering.then((text) => new SharedBody(Buffer.from(text))).finally(() => inFlight.delete(format));
-      inFlight.set(format, pending);
-    }
-    return pending;
-  };
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    try {
-      const format = negotiateMetricsFormat(req.headers.accept);
-      const body = await render(format);
-      send(req, res, 200, body.payload, format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, { vary: 'Accept' }, { gzip: body.gzip });
-    } catch (err) {
-      logger.error({ err }, 'metrics collection failed');
-      sendText(req, res, 500, `# metrics collection failed\n`);
-    }
-  };
+export class PrometheusRenderer {
+  constructor(
+    private readonly exporter: PrometheusExporter,
+    private readonly logger?: Logger,
+    private readonly exemplars: () => ExemplarStore | undefined = activeExemplarStore,
+  ) {}
+
+  negotiate(accept: string | string[] | undefined): { readonly name: MetricsFormat; readonly contentType: string } {
+    return FORMATS[negotiateMetricsFormat(accept)];
+  }
+
+  render(format: { readonly name: string }): Promise<string> {
+    return format.name === 'openmetrics' ? renderOpenMetrics(this.exporter, this.exemplars(), this.logger) : renderPrometheus(this.exporter, this.logger);
+  }
 }

@@ -35,8 +35,6 @@ import type { Logger } from 'pino';
 import type { SidecarConfig } from '../config/types';
 import { publicServiceName } from '../config/secrets';
 import { Redactor } from '../redact';
-import type { Router } from '../server/app';
-import { unauthorized } from '../server/auth';
 import type { SidecarHooks, TelemetryOwner } from './hooks';
 import { VERSION } from '../version';
 import type { HealthMetrics } from './metrics';
@@ -222,7 +220,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     return off;
   }
   const { PrometheusExporter } = lazy.prometheus();
-  const { HealthMetrics, metricViews, prometheusHandler } = lazy.metrics();
+  const { HealthMetrics, metricViews, PrometheusRenderer } = lazy.metrics();
   const { batchSettings, createOtlpExporter, createSpanProcessor, decideTraces, GuardedSpanExporter } = lazy.tracing();
   const { envDetector, detectResources, resourceFromAttributes } = lazy.resources();
   // the sidecar's Redactor once it exists (it is replaced on every reload)
@@ -337,7 +335,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const hooks: SidecarHooks = {
     observer: metricsRef,
     requestMetrics: serverMetrics,
-    registerRoutes: (router: Router, owner: TelemetryOwner) => {
+    attach: (owner: TelemetryOwner) => {
       sidecar = owner;
       if (metricsRef) {
         stopObserving = metricsRef.observe(owner);
@@ -348,17 +346,11 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
           sloChecks: () => owner.config.checks.flatMap((c) => (c.slo ? [{ name: c.name, slo: c.slo }] : [])),
         });
       }
-      if (metricsRef && prometheus) {
-        const handler = prometheusHandler(prometheus, logger, undefined, (name) => owner.store.get(name) !== undefined);
-        // telemetry.prometheus.requireKey: scrapes need a valid key (the loader makes sure one exists)
-        router.add(config.telemetry.prometheus.path, ['GET'], config.telemetry.prometheus.requireKey
-          ? (req, res, ctx) => {
-              if (ctx.identity.kind !== 'key') throw unauthorized(ctx.identity);
-              return handler(req, res);
-            }
-          : handler);
-      }
     },
+    // served by server/metrics-route.ts; telemetry.prometheus.requireKey: scrapes need a valid key
+    ...(metricsRef && prometheus
+      ? { metricsEndpoint: { renderer: new PrometheusRenderer(prometheus, logger), path: config.telemetry.prometheus.path, requireKey: config.telemetry.prometheus.requireKey, logger } }
+      : {}),
   };
 
   let stopping: Promise<{ flushed: boolean }> | undefined;

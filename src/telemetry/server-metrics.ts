@@ -19,7 +19,6 @@ import { ValueType, type Counter, type Meter } from '@opentelemetry/api';
 import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, type CollectionResult, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { HrTime } from '@opentelemetry/api';
-import type { BoundRecorder, RequestMetrics } from '../server/app';
 import { VERSION } from '../version';
 import { ATTR_EXTRA, HTTP_SERVER_DURATION_BUCKETS, METRIC, SCOPE, SEMCONV } from './semconv';
 
@@ -29,6 +28,11 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'
 export const MAX_SERIES = 512;
 
 const AUTH_REASON: Readonly<Record<string, string>> = { missing_key: 'missing', invalid_key: 'wrong_key', rate_limited: 'rate_limited' };
+
+/** A recorder bound to one (method, route, status): server/app.ts `BoundRecorder`, by shape. */
+export interface BoundRecorder {
+  record(seconds: number): void;
+}
 
 class Accumulator implements BoundRecorder {
   count = 0;
@@ -53,7 +57,8 @@ class Accumulator implements BoundRecorder {
   }
 }
 
-export class HttpServerMetrics implements RequestMetrics, MetricProducer {
+/** server/app.ts `RequestMetrics` by shape (telemetry does not import server/; the wiring passes it on) */
+export class HttpServerMetrics implements MetricProducer {
   private readonly series = new Map<string, Accumulator>();
   private authFailures: Counter | undefined;
   private shedRequests: Counter | undefined;

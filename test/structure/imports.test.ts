@@ -5,7 +5,9 @@
  *     → config → probes, policy → health → notify, persist → telemetry, server
  *       → wiring (sidecar, cli, commands, startup, check-once, cli-args)
  *
- * — and there is no import circle, counting `import type` too (a type-only
+ * — server/ and telemetry/, one layer, do not import each other (the wiring
+ * connects telemetry's renderers and recorders to the server's ports) —
+ * and there is no import circle, counting `import type` too (a type-only
  * circle is still two modules that cannot be understood apart). The imports
  * are read with the TypeScript compiler's own pre-processor, not a regex.
  * Each rule is first shown to catch a made-up violation.
@@ -94,6 +96,16 @@ function backwards(graph: ReadonlyMap<string, readonly string[]>): string[] {
   return wrong;
 }
 
+/** imports from modules of one directory into another (the vocabulary, e.g. telemetry/semconv.ts, is everyone's) */
+function crossings(graph: ReadonlyMap<string, readonly string[]>, from: string, to: string): string[] {
+  const wrong: string[] = [];
+  for (const [module, deps] of graph) {
+    if (!module.startsWith(`${from}/`)) continue;
+    for (const dep of deps) if (dep.startsWith(`${to}/`) && !VOCABULARY.has(dep)) wrong.push(`${module} → ${dep}`);
+  }
+  return wrong;
+}
+
 test('the checks catch a made-up circle and a made-up backwards import', () => {
   const made = new Map<string, string[]>([
     ['server/a.ts', ['server/b.ts']],
@@ -103,6 +115,12 @@ test('the checks catch a made-up circle and a made-up backwards import', () => {
   ]);
   assert.deepEqual(circles(made), [['server/a.ts', 'server/b.ts']]);
   assert.deepEqual(backwards(made), ['config/c.ts → health/d.ts']);
+  const sameLayer = new Map<string, string[]>([
+    ['telemetry/e.ts', ['server/f.ts', 'telemetry/semconv.ts']],
+    ['server/f.ts', ['telemetry/semconv.ts']],
+  ]);
+  assert.deepEqual(crossings(sameLayer, 'telemetry', 'server'), ['telemetry/e.ts → server/f.ts']);
+  assert.deepEqual(crossings(sameLayer, 'server', 'telemetry'), []);
 });
 
 test('src/ has no import circle, type imports included', () => {
@@ -119,4 +137,12 @@ test('imports go one way: vocabulary → config → probes, policy → health �
   // only the wiring knows the Sidecar
   const knowsSidecar = [...graph].filter(([, deps]) => deps.includes('sidecar.ts')).map(([m]) => m);
   for (const module of knowsSidecar) assert.equal(layerOf(module), WIRING, `${module} imports the Sidecar`);
+});
+
+test('server/ and telemetry/ do not import each other: the wiring connects what telemetry renders and records to the ports the server declares', () => {
+  // server/metrics-route.ts MetricsRenderer (telemetry/metrics.ts PrometheusRenderer) and server/app.ts
+  // RequestMetrics (telemetry/server-metrics.ts HttpServerMetrics) are matched by shape where sidecar.ts passes them on
+  const graph = importGraph();
+  assert.deepEqual(crossings(graph, 'telemetry', 'server'), []);
+  assert.deepEqual(crossings(graph, 'server', 'telemetry'), []);
 });

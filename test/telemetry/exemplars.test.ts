@@ -33,7 +33,8 @@ import { AggregationTemporality, DataPointType, MeterProvider, type MetricData, 
 import pino from 'pino';
 import type { CheckConfig } from '../../src/config/types';
 import { bucketIndex, ExemplarStore, seriesKey, type Exemplar } from '../../src/telemetry/exemplars';
-import { HealthMetrics, metricViews, prometheusHandler, PROMETHEUS_CONTENT_TYPE, translateForPrometheus } from '../../src/telemetry/metrics';
+import { HealthMetrics, metricViews, PrometheusRenderer, PROMETHEUS_CONTENT_TYPE, translateForPrometheus } from '../../src/telemetry/metrics';
+import { metricsHandler } from '../../src/server/metrics-route';
 import { escapeLabelValue, negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics } from '../../src/telemetry/openmetrics';
 import { METRIC, PROBE_DURATION_BUCKETS, SCOPE } from '../../src/telemetry/semconv';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
@@ -531,7 +532,8 @@ describe('HealthMetrics and the /metrics handler (in process)', () => {
     within(span(3, TraceFlags.NONE), () => health.attemptFinished(check('web'), 'success', 700)); // not sampled
     within(undefined, () => health.attemptFinished(check('web'), 'failure', 12)); // no span
     within(span(4, TraceFlags.SAMPLED), () => health.attemptFinished(check('db "x"'), 'timeout', 20_000)); // +Inf
-    server = http.createServer((req, res) => void prometheusHandler(exporter, pino({ level: 'silent' }))(req, res));
+    const handler = metricsHandler(new PrometheusRenderer(exporter), pino({ level: 'silent' }));
+    server = http.createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
