@@ -21,6 +21,8 @@ let target: TestHttpServer;
 const replicas: MonitorProcess[] = [];
 /** path → the HOSTNAMEs that probed it */
 const probedBy = new Map<string, Set<string>>();
+/** path → when it was first probed */
+const firstProbe = new Map<string, number>();
 
 before(async () => {
   ensureBuilt();
@@ -29,6 +31,7 @@ before(async () => {
     const path = req.url ?? '';
     if (!probedBy.has(path)) probedBy.set(path, new Set());
     probedBy.get(path)!.add(String(req.headers['x-probe-by'] ?? '?'));
+    if (!firstProbe.has(path)) firstProbe.set(path, Date.now());
     res.end('ok');
   });
   for (const hostname of ['mon-0', 'mon-1']) {
@@ -64,14 +67,19 @@ after(async () => {
   await db?.drop();
 });
 
-test('created on one replica: probed by exactly one process, the hash owner, via LISTEN/NOTIFY', async () => {
+test('created on one replica: probed by exactly one process, the hash owner, via LISTEN/NOTIFY', async (t) => {
   const [zero, one] = replicas as [MonitorProcess, MonitorProcess];
   assert.ok(NAMES.some((n) => shardOf(n, 2) === 1) && NAMES.some((n) => shardOf(n, 2) === 0), 'both shards own some');
+  const createdAt = new Map<string, number>();
   for (const name of NAMES) {
     const created = await api(zero.port, 'POST', '/api/v1/monitors', KEY, { name, kind: 'http', url: `http://127.0.0.1:${target.port}/${name}`, headers: { 'x-probe-by': '${HOSTNAME}' } });
     assert.equal(created.status, 201, created.body);
+    createdAt.set(name, Date.now());
   }
   await waitFor(() => NAMES.every((n) => probedBy.has(`/${n}`)), { what: 'every monitor probed' });
+  // reported, not asserted (a busy machine decides wall-clock figures): created on mon-0 → first probe by mon-1
+  const lags = NAMES.filter((n) => shardOf(n, 2) === 1).map((n) => firstProbe.get(`/${n}`)! - createdAt.get(n)!);
+  t.diagnostic(`created on mon-0 → first probe by mon-1: ${lags.map((ms) => `${ms} ms`).join(', ')}`);
   // a few more rounds: nobody else joins in
   const before = probedBy.size;
   await waitFor(async () => (await get(one.port, '/health')).json().checks?.[NAMES.find((n) => shardOf(n, 2) === 1)!]?.lastCheckedAt !== undefined, { what: 'mon-1 health' });
