@@ -347,7 +347,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       if (!old) {
         added.push(name);
         this.addCheck(check);
-      } else if (JSON.stringify(old) !== JSON.stringify(check)) {
+      } else if (old !== check && JSON.stringify(old) !== JSON.stringify(check)) {
         changed.push(name);
         await this.stopLoop(name);
         this.addCheck(check);
