@@ -11,9 +11,11 @@
  * flood request hangs; everything the sidecar does not answer is 503
  * `overloaded` with Retry-After, and the sidecar counts exactly those; the
  * flood of 200 is shed. And the kubelet listener is independent of the
- * flood: its p99 under each flood stays within a small multiple of its own
- * idle p99 measured just before it (10x), and under the flood of 200 it is below the
- * main port's p99 measured in the same rounds. Both comparisons are within
+ * flood: its p99 under each flood stays within a small multiple (10x) of its
+ * own idle p99 measured just before it — or, if the machine got busier
+ * meanwhile, of the p99 of a bare node:http server on the same core asked in
+ * the same rounds — and under the flood of 200 it is below the main port's
+ * p99 measured in the same rounds. Both comparisons are within
  * this test, under whatever else the machine runs (they hold with two busy
  * loops beside the suite: the thread waits for a core, not for the flood).
  * The main port's latency with and without shedding is compared in
@@ -21,7 +23,7 @@
  * comparison came out either way, so it is not asserted here).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -46,11 +48,22 @@ interface FloodResult {
 
 let app: TestHttpServer;
 const sidecars: CliProcess[] = [];
+/** a bare node:http server in its own process on the sidecar's core: what any thread there gets at that moment */
+let bare: { child: ChildProcess; port: number } | undefined;
 before(async () => {
   app = await startHttpServer((_req, res) => res.end('ok'));
+  const code = "const s = require('node:http').createServer((q, r) => r.end('ok')).listen(0, '127.0.0.1', () => console.log(s.address().port));";
+  const [command, args] = pinned ? ['taskset', ['-c', '0', process.execPath, '-e', code]] : [process.execPath, ['-e', code]];
+  const child = spawn(command, args as string[], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString('utf8').trim())));
+    child.once('exit', (exitCode) => reject(new Error(`bare server exited with ${exitCode}`)));
+  });
+  bare = { child, port };
 });
 after(async () => {
   for (const s of sidecars) s.kill();
+  bare?.child.kill();
   await app?.close();
 });
 
@@ -104,6 +117,8 @@ interface Sampled {
   dedicated: { livez: number[]; readyz: number[] };
   /** the main port, asked at the same moments */
   shared: { livez: number[]; readyz: number[] };
+  /** the bare server on the same core, asked at the same moments */
+  bare: number[];
   statuses: number[];
 }
 
@@ -111,9 +126,10 @@ interface Sampled {
 async function sample(sidecar: Ports, done: Promise<unknown>): Promise<Sampled> {
   let over = false;
   void done.finally(() => (over = true));
-  const out: Sampled = { dedicated: { livez: [], readyz: [] }, shared: { livez: [], readyz: [] }, statuses: [] };
+  const out: Sampled = { dedicated: { livez: [], readyz: [] }, shared: { livez: [], readyz: [] }, bare: [], statuses: [] };
   while (!over) {
-    const [dl, dr, sl, sr] = await Promise.all([ask(sidecar.probePort, '/livez'), ask(sidecar.probePort, '/readyz'), ask(sidecar.port, '/livez'), ask(sidecar.port, '/readyz')]);
+    const [dl, dr, sl, sr, b] = await Promise.all([ask(sidecar.probePort, '/livez'), ask(sidecar.probePort, '/readyz'), ask(sidecar.port, '/livez'), ask(sidecar.port, '/readyz'), ask(bare!.port, '/')]);
+    out.bare.push(b.ms);
     out.dedicated.livez.push(dl.ms);
     out.dedicated.readyz.push(dr.ms);
     out.shared.livez.push(sl.ms);
@@ -160,8 +176,11 @@ test('a flood of the other endpoints: kubelet paths always 200, the excess shed 
     const result = await running;
     shedTotal += result.shed;
     const d = { livez: p99(sampled.dedicated.livez), readyz: p99(sampled.dedicated.readyz) };
+    // what the machine gives any thread on that core meanwhile (the busy loops beside the suite, other tests): a
+    // bare server's p99 in the same rounds; the idle baseline is the larger of the two
+    const machine = p99(sampled.bare);
     const sh = { livez: p99(sampled.shared.livez), readyz: p99(sampled.shared.readyz) };
-    rows.push(`N=${clients}: kubelet listener livez p99 ${d.livez.toFixed(1)} ms, readyz ${d.readyz.toFixed(1)} ms; main port livez ${sh.livez.toFixed(1)} ms, readyz ${sh.readyz.toFixed(1)} ms over ${sampled.dedicated.livez.length} samples; ${result.requests} flood requests ${JSON.stringify(result.statuses)}, ${result.shed} shed`);
+    rows.push(`N=${clients}: kubelet listener livez p99 ${d.livez.toFixed(1)} ms, readyz ${d.readyz.toFixed(1)} ms; main port livez ${sh.livez.toFixed(1)} ms, readyz ${sh.readyz.toFixed(1)} ms; bare server on that core ${machine.toFixed(1)} ms over ${sampled.dedicated.livez.length} samples; ${result.requests} flood requests ${JSON.stringify(result.statuses)}, ${result.shed} shed`);
     assert.deepEqual([...new Set(sampled.statuses)], [200], `N=${clients}: every /livez and /readyz answer is 200, on both ports`);
     assert.equal(result.noAnswer, 0, `N=${clients}: no flood request went unanswered`);
     assert.deepEqual(Object.keys(result.statuses).filter((s) => s !== '200' && s !== '503'), [], `N=${clients}: the flood gets 200 or 503 (${JSON.stringify(result.statuses)})`);
@@ -172,7 +191,8 @@ test('a flood of the other endpoints: kubelet paths always 200, the excess shed 
     if (clients === 200) assert.ok(result.shed > 0, 'the flood of 200 is shed');
     // the kubelet listener does not wait for the flood: a small multiple of its own idle p99 (same test, same machine)
     for (const path of ['livez', 'readyz'] as const) {
-      assert.ok(d[path] <= IDLE_MULTIPLE * idleP99[path], `N=${clients}: /${path} p99 on the kubelet listener ${d[path].toFixed(1)} ms is within ${IDLE_MULTIPLE}x its idle p99 ${idleP99[path].toFixed(1)} ms\n${rows.join('\n')}`);
+      const baseline = Math.max(idleP99[path], machine);
+      assert.ok(d[path] <= IDLE_MULTIPLE * baseline, `N=${clients}: /${path} p99 on the kubelet listener ${d[path].toFixed(1)} ms is within ${IDLE_MULTIPLE}x its idle p99 ${idleP99[path].toFixed(1)} ms (or the bare server's ${machine.toFixed(1)} ms meanwhile)\n${rows.join('\n')}`);
     }
     if (clients === 200) assert.ok(d.livez < sh.livez, `N=200: the kubelet listener (${d.livez.toFixed(1)} ms) answers faster than the flooded main port (${sh.livez.toFixed(1)} ms), asked at the same moments\n${rows.join('\n')}`);
   }
