@@ -284,6 +284,8 @@ export class PrometheusRenderer {
     private readonly exporter: PrometheusExporter,
     private readonly logger?: Logger,
     private readonly exemplars: () => ExemplarStore | undefined = activeExemplarStore,
+    /** is a check still there? the series of one that is gone (a reload, a deleted monitor) are left out */
+    private readonly known?: KnownCheck,
   ) {}
 
   negotiate(accept: string | string[] | undefined): { readonly name: MetricsFormat; readonly contentType: string } {
@@ -291,6 +293,6 @@ export class PrometheusRenderer {
   }
 
   render(format: { readonly name: string }): Promise<string> {
-    return format.name === 'openmetrics' ? renderOpenMetrics(this.exporter, this.exemplars(), this.logger) : renderPrometheus(this.exporter, this.logger);
+    return format.name === 'openmetrics' ? renderOpenMetrics(this.exporter, this.exemplars(), this.logger, this.known) : renderPrometheus(this.exporter, this.logger, this.known);
   }
 }

@@ -349,7 +349,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     },
     // served by server/metrics-route.ts; telemetry.prometheus.requireKey: scrapes need a valid key
     ...(metricsRef && prometheus
-      ? { metricsEndpoint: { renderer: new PrometheusRenderer(prometheus, logger), path: config.telemetry.prometheus.path, requireKey: config.telemetry.prometheus.requireKey, logger } }
+      ? { metricsEndpoint: { renderer: new PrometheusRenderer(prometheus, logger, undefined, (name) => sidecar?.store.get(name) !== undefined), path: config.telemetry.prometheus.path, requireKey: config.telemetry.prometheus.requireKey, logger } }
       : {}),
   };
 
