@@ -35,6 +35,10 @@ export interface ProbeInstruments {
   recordPhase(phase: string, seconds: number): void;
   /** stop observing (probe closed) */
   close(): void;
+  /** a run is in progress: a kind whose kept connections are all in use during a run reports them as `used` */
+  readonly busy: boolean;
+  /** one run: sync(), then `run` with `busy` set until it settles */
+  track<T>(run: () => Promise<T>): Promise<T>;
 }
 
 interface Registration {
@@ -58,6 +62,7 @@ export function probeInstruments(check: { name: string; kind: string }, connecti
   const phaseAttributes = new Map<string, Attributes>();
   let current: Registration | undefined;
   let closed = false;
+  let busy = false;
 
   function unregister() {
     if (current?.gauge && current.callback) current.gauge.removeCallback(current.callback);
@@ -130,6 +135,18 @@ export function probeInstruments(check: { name: string; kind: string }, connecti
     close() {
       closed = true;
       retire();
+    },
+    get busy() {
+      return busy;
+    },
+    async track(run) {
+      this.sync();
+      busy = true;
+      try {
+        return await run();
+      } finally {
+        busy = false;
+      }
     },
   };
 }

@@ -104,10 +104,8 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   /** the certificate the current connection's server presented, and the TLS version */
   let tlsSeen: { certificate: CertExpiry | undefined; version: string } | undefined;
   let client: pg.Client | undefined;
-  /** a run is using the connection */
-  let busy = false;
   // db.client.connection.count (pool name = check name): the one kept connection, idle between runs
-  const instruments = probeInstruments(check, () => (client ? { idle: busy ? 0 : 1, used: busy ? 1 : 0 } : { idle: 0, used: 0 }));
+  const instruments = probeInstruments(check, () => (client ? { idle: instruments.busy ? 0 : 1, used: instruments.busy ? 1 : 0 } : { idle: 0, used: 0 }));
 
   function socketOf(target: pg.Client) {
     return (target as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;
@@ -221,15 +219,7 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   }
 
   return {
-    async run(signal) {
-      instruments.sync();
-      busy = true;
-      try {
-        return await runOnce(signal);
-      } finally {
-        busy = false;
-      }
-    },
+    run: (signal) => instruments.track(() => runOnce(signal)),
     async close() {
       instruments.close();
       certs.clear();

@@ -156,12 +156,10 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
   const connectionErrors = new WeakMap<Redis, Error>();
   /** the Sentinel connection kept between runs, and which one it is */
   let sentinel: { redis: Redis; index: number } | undefined;
-  /** a run is using the connections */
-  let busy = false;
   // healthcheck.connections: the data node's connection and the Sentinel's, idle between runs
   const instruments = probeInstruments(check, () => {
     const open = (client ? 1 : 0) + (sentinel ? 1 : 0);
-    return busy ? { idle: 0, used: open } : { idle: open, used: 0 };
+    return instruments.busy ? { idle: 0, used: open } : { idle: open, used: 0 };
   });
 
   function drop(redis: Redis | undefined) {
@@ -388,15 +386,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
   }
 
   return {
-    async run(signal) {
-      instruments.sync();
-      busy = true;
-      try {
-        return await runOnce(signal);
-      } finally {
-        busy = false;
-      }
-    },
+    run: (signal) => instruments.track(() => runOnce(signal)),
     async close() {
       instruments.close();
       dropSentinel();
