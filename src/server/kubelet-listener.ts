@@ -129,6 +129,8 @@ function threadScript(): { script: string; eval: boolean } {
   const compiled = join(__dirname, 'kubelet-worker.js');
   if (existsSync(compiled)) return { script: compiled, eval: false };
   const source = join(__dirname, 'kubelet-worker.ts');
+  // a bundle that left the thread's file out would otherwise fail on a missing 'tsx'
+  if (!existsSync(source)) throw new Error(`the kubelet listener's thread script is missing: ${compiled} must ship beside ${__filename}`);
   return { script: `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(source)});`, eval: true };
 }
 
