@@ -28,6 +28,7 @@ import type { DeadLetter } from './notify/dead-letters';
 import { NotificationService } from './notify/service';
 import { RedisHistory } from './persist/redis';
 import { UptimeTracker } from './persist/uptime';
+import { PostgresUptimeStore } from './store/uptime-postgres';
 import type { GrpcHealthServer } from './server/grpc-health';
 import { startKubeletListener, type KubeletListener } from './server/kubelet-listener';
 import { createProbeFastPath, registerProbeRoutes } from './server/probes';
@@ -94,7 +95,12 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       inRunContext(t.run, () => this.logger[level]({ check: t.check, kind: t.kind, from: t.from, to: t.to, reason: t.message }, `check ${t.check} ${t.from} → ${t.to}`));
     });
     const log = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => this.logger[level](fields, message);
-    this.uptime = new UptimeTracker({ redis: config.state.redis ? { url: config.state.redis, keyPrefix: config.state.keyPrefix } : undefined, log });
+    // monitor modes with a store keep the uptime history there (every replica's, shared); else state.redis, else memory
+    this.uptime = new UptimeTracker({
+      store: config.store ? new PostgresUptimeStore(config.store.postgres) : undefined,
+      redis: config.state.redis ? { url: config.state.redis, keyPrefix: config.state.keyPrefix } : undefined,
+      log,
+    });
     this.uptimeView = createUptimeView({
       health: this.health,
       checkConfig: (name) => this.current.checks.find((c) => c.name === name),

@@ -58,6 +58,32 @@ CREATE TABLE ohs_idempotency (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'uptime history (minute buckets for 25 h, hour buckets for 31 days)',
+    sql: `
+CREATE TABLE ohs_uptime_minute (
+  monitor     text NOT NULL,
+  minute      bigint NOT NULL,
+  ok          bigint NOT NULL DEFAULT 0,
+  failed      bigint NOT NULL DEFAULT 0,
+  rejected    bigint NOT NULL DEFAULT 0,
+  latency_us  bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (monitor, minute)
+);
+CREATE INDEX ohs_uptime_minute_minute ON ohs_uptime_minute (minute);
+CREATE TABLE ohs_uptime_hour (
+  monitor     text NOT NULL,
+  hour        bigint NOT NULL,
+  ok          bigint NOT NULL DEFAULT 0,
+  failed      bigint NOT NULL DEFAULT 0,
+  rejected    bigint NOT NULL DEFAULT 0,
+  latency_us  bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (monitor, hour)
+);
+CREATE INDEX ohs_uptime_hour_hour ON ohs_uptime_hour (hour);
+`,
+  },
 ];
 
 /** the advisory lock key the migrations run under ("ohs-migrate" as a number) */
