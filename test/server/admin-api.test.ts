@@ -154,7 +154,7 @@ checks:
     assert.equal(reply.status, 200);
     for (const secret of Object.values(secrets)) assert.ok(!reply.text.includes(secret), `diagnostics leak ${secret}`);
     const body = reply.json();
-    assert.deepEqual(body.config.server.auth.keys, [{ name: 'ops', key: '***', rateLimit: { limit: 5, windowMs: 1000 } }]);
+    assert.deepEqual(body.config.server.auth.keys, [{ name: 'ops', key: '***', rateLimit: { limit: 5, windowMs: 1000 }, scopes: ['monitors:read', 'monitors:write', 'admin'] }]);
     const check = body.config.checks[0];
     assert.equal(check.url, 'http://svc:***@127.0.0.1:1/x');
     assert.deepEqual(check.headers, { Authorization: '***', 'X-Custom': '***', 'X-Plain': 'visible' });
