@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { metrics, type Counter } from '@opentelemetry/api';
+import { METRIC } from '../telemetry/semconv';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../errors';
 import type { SidecarConfig } from './types';
@@ -47,8 +48,6 @@ export interface ReloaderOptions {
   load: (file: string) => SidecarConfig;
 }
 
-export const RELOAD_FAILURES_METRIC = 'healthcheck.config.reload_failures';
-export const RELOADS_METRIC = 'healthcheck.config.reloads';
 
 let failures = 0;
 let successes = 0;
@@ -69,8 +68,8 @@ function reloadInstruments(): { failures: Counter; reloads: Counter } {
     const meter = provider.getMeter('otel-health-sidecar');
     instruments = {
       provider,
-      failures: meter.createCounter(RELOAD_FAILURES_METRIC, { description: 'config reloads refused because the new config was invalid (the old config stays)' }),
-      reloads: meter.createCounter(RELOADS_METRIC, { description: 'config reloads applied' }),
+      failures: meter.createCounter(METRIC.configReloadFailures, { description: 'config reloads refused because the new config was invalid (the old config stays)' }),
+      reloads: meter.createCounter(METRIC.configReloads, { description: 'config reloads applied' }),
     };
     // Export both series from the start (value 0) so alerts can use increase().
     instruments.failures.add(0);

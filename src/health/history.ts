@@ -56,9 +56,6 @@ export const HISTORY_WINDOWS = {
 } as const;
 export type HistoryWindow = keyof typeof HISTORY_WINDOWS;
 
-/** The longest window the history answers (its hour ring). */
-export const MAX_WINDOW_MS = HOUR_SLOTS * HOUR_MS;
-
 const MAX_U16 = 0xffff;
 const MAX_U32 = 0xffff_ffff;
 

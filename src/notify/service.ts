@@ -35,7 +35,7 @@ import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
 import type { CheckState, Transition } from '../health/state';
 import type { Redactor } from '../redact';
-import { ATTR, METRIC } from '../telemetry/semconv';
+import { ATTR, METRIC, NOTIFY_METRIC } from '../telemetry/semconv';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
 import { eventId, type OutboxStore, type PendingMessage, type StoredOutbox, type Told } from './outbox';
@@ -43,16 +43,6 @@ import { SlackTarget } from './slack';
 import type { NotificationEvent, Target } from './target';
 import { WebhookTarget } from './webhook';
 
-export const NOTIFY_METRIC = {
-  sent: 'healthcheck.notifications.sent',
-  failed: 'healthcheck.notifications.failed',
-  dead: 'healthcheck.notifications.dead',
-  redeliveries: 'healthcheck.notifications.redeliveries',
-  folded: 'healthcheck.notifications.folded',
-  duplicatesSuppressed: 'healthcheck.notifications.duplicates_suppressed',
-  queueDepth: 'healthcheck.notifications.queue.depth',
-  oldestAge: 'healthcheck.notifications.queue.oldest_age',
-} as const;
 export const TARGET_ATTR = 'notification.target';
 
 export function createTarget(config: NotificationConfig): Target {

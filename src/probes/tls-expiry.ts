@@ -12,9 +12,8 @@
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import { metrics, type MeterProvider, type ObservableResult } from '@opentelemetry/api';
 import { formatDuration } from '../config/duration';
-import { ATTR } from '../telemetry/semconv';
+import { ATTR, METRIC } from '../telemetry/semconv';
 
-export const CERT_EXPIRY_METRIC = 'healthcheck.tls.cert_expiry';
 /** attribute: which certificate a cert_expiry series describes */
 export const CERT_POSITION_ATTR = 'healthcheck.tls.cert';
 
@@ -151,7 +150,7 @@ function ensureGauge(): void {
   gaugeProvider = provider;
   provider
     .getMeter('otel-health-sidecar')
-    .createObservableGauge(CERT_EXPIRY_METRIC, {
+    .createObservableGauge(METRIC.certExpiry, {
       description: 'notAfter of the TLS certificate a check last saw (leaf, and the earliest in the chain), unix seconds',
       unit: 's',
     })

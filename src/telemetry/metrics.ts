@@ -29,7 +29,7 @@ import { GROUP_STATUS_VALUE } from '../health/aggregate';
 import type { HealthSnapshots } from '../health/snapshot';
 import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
-import type { BreakerState } from '../policy/build';
+import { BREAKER_STATE_VALUE, type BreakerState } from '../policy/build';
 import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
@@ -44,8 +44,6 @@ export function metricViews(): ViewOptions[] {
     },
   ];
 }
-
-export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 /** What the observable gauges read at collection time. */
 export interface MetricsSource {
@@ -220,8 +218,6 @@ export function translateForPrometheus(resourceMetrics: ResourceMetrics): Resour
     })),
   };
 }
-
-export { prometheusBaseName, prometheusUnitSuffix } from './prometheus-names';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -45,6 +45,23 @@ export const METRIC = {
   httpPhaseDuration: 'healthcheck.http.phase.duration',
   /** connections a check holds open to its dependency, by kind (redis, http) and db.client.connection.state; postgres: db.client.connection.count */
   connections: 'healthcheck.connections',
+  /** https checks: seconds until the earliest certificate of the chain expires (probes/tls-expiry.ts) */
+  certExpiry: 'healthcheck.tls.cert_expiry',
+  /** config reloads applied, and refused because the new config was invalid (config/reload.ts) */
+  configReloads: 'healthcheck.config.reloads',
+  configReloadFailures: 'healthcheck.config.reload_failures',
+} as const;
+
+/** Notification delivery (notify/service.ts); `healthcheck.notification.attempts` is METRIC.notificationAttempts. */
+export const NOTIFY_METRIC = {
+  sent: 'healthcheck.notifications.sent',
+  failed: 'healthcheck.notifications.failed',
+  dead: 'healthcheck.notifications.dead',
+  redeliveries: 'healthcheck.notifications.redeliveries',
+  folded: 'healthcheck.notifications.folded',
+  duplicatesSuppressed: 'healthcheck.notifications.duplicates_suppressed',
+  queueDepth: 'healthcheck.notifications.queue.depth',
+  oldestAge: 'healthcheck.notifications.queue.oldest_age',
 } as const;
 
 /** Attributes of the counters above. */

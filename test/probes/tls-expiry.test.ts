@@ -14,7 +14,8 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type GaugeMetricData } from '@opentelemetry/sdk-metrics';
 import { HealthImplementation } from 'grpc-health-check';
 import type { CheckRunner } from '../../src/health/runner';
-import { CERT_EXPIRY_METRIC, certExpiryObservations, certificateExpiry, describeRemaining, minValidityVerdict } from '../../src/probes/tls-expiry';
+import { certExpiryObservations, certificateExpiry, describeRemaining, minValidityVerdict } from '../../src/probes/tls-expiry';
+import { METRIC } from '../../src/telemetry/semconv';
 import { DAY_MS, makeCa, makeServerCert, type Pem } from '../helpers/certs';
 import { checkFromYaml, runnerFor } from './support';
 
@@ -184,8 +185,8 @@ describe('TLS certificate expiry (http https, grpc grpcs)', () => {
     // names are per test config ("probe-under-test"); two checks with one name would overwrite each other, so run and read one at a time
     assert.equal((await a.run('manual')).ok, true);
     const collected = await reader.collect();
-    const metric = collected.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === CERT_EXPIRY_METRIC) as GaugeMetricData | undefined;
-    assert.ok(metric, `${CERT_EXPIRY_METRIC} exported`);
+    const metric = collected.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === METRIC.certExpiry) as GaugeMetricData | undefined;
+    assert.ok(metric, `${METRIC.certExpiry} exported`);
     assert.equal(metric.descriptor.unit, 's');
     assert.deepEqual(
       metric.dataPoints.map((p) => ({ value: p.value, attributes: p.attributes })),
