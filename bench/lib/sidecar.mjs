@@ -55,11 +55,10 @@ export async function waitHttp(url, { status = 200, timeoutMs = 20_000, interval
  * Write `configYaml` to a temp file (every `${PORT}` replaced by a free port unless
  * `port` given) and run the compiled CLI on it. Waits for `readyPath` (default
  * '/readyz') to answer 200; `readyPath: null` waits for /livez instead.
- * `cpu` pins it with taskset. Output goes to a log file in the temp dir
+ * `cpu` pins it with taskset; `cli` runs another entry (scripts/bundle.mjs output). Output goes to a log file in the temp dir
  * (`logFile`), printed if start fails.
  */
-export async function spawnSidecar(configYaml, { env = {}, cpu, readyPath = '/readyz', timeoutMs = 20_000, port, nodeArgs = [] } = {}) {
-  const cli = join(REPO_DIR, 'dist', 'cli.js');
+export async function spawnSidecar(configYaml, { env = {}, cpu, readyPath = '/readyz', timeoutMs = 20_000, port, nodeArgs = [], cli = join(REPO_DIR, 'dist', 'cli.js') } = {}) {
   if (!existsSync(cli)) throw new Error('dist/cli.js missing: run `npm run build` first');
   const p = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'bench-sidecar-'));

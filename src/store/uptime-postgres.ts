@@ -8,7 +8,7 @@
  * migrations (applied here too, under the same advisory lock, if this store
  * is the first to connect).
  */
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { HOUR_MS, MINUTE_MS, type Counts, type StoredHistory } from '../health/history';
 import type { MinuteDelta, UptimeStore } from '../persist/uptime-store';
 import { migrate } from './migrations';
@@ -21,6 +21,9 @@ export class PostgresUptimeStore implements UptimeStore {
   private migrated: Promise<unknown> | undefined;
 
   constructor(url: string) {
+    // the driver loads with the store, not with every sidecar (a config without PostgreSQL loads no pg)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Pool } = require('pg') as typeof import('pg');
     this.pool = new Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, query_timeout: 5000, application_name: 'otel-health-sidecar-uptime' });
     this.pool.on('error', () => undefined);
   }

@@ -5,7 +5,8 @@
  * process exits: an HTTP + TCP config evaluates no file of ioredis, pg, @grpc/grpc-js
  * or grpc-health-check; the same process with a Redis and a PostgreSQL check does load
  * theirs (the control that proves the observation sees a loaded driver). node's own
- * DNS resolver module (`dns`, `internal/dns/promises`) loads with a dns check only.
+ * DNS resolver module (`dns`, `internal/dns/promises`) loads with a dns check only,
+ * and no file of @opentelemetry/semantic-conventions' incubating entry is evaluated.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -74,6 +75,11 @@ describe('drivers load only with a check of their kind (whole process)', () => {
     const loaded = await loadedByRun(`  - { name: app, kind: http, url: "${app.url}/", groups: [ready] }\n  - { name: port, kind: tcp, url: "tcp://127.0.0.1:${new URL(app.url).port}", groups: [ready] }`);
     assert.ok(loaded.files.some((f) => f.includes('/dist/probes/http.js')), 'the report lists the app’s own modules');
     assert.deepEqual(drivers(loaded), []);
+    // semantic conventions: the stable entry only (what @opentelemetry/core loads itself), never the incubating set
+    assert.deepEqual(
+      loaded.files.filter((f) => /@opentelemetry\/semantic-conventions\/.*incubating/.test(f)),
+      [],
+    );
   });
 
   test('control: with a Redis and a PostgreSQL check the same observation sees ioredis and pg', async () => {
