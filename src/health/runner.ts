@@ -10,7 +10,8 @@ import type { Probe, ProbeResult } from '../probes/probe';
 import { errorMessage } from '../probes/probe';
 import { breakerState, buildPolicy, isBreakerRejection, isTimeoutError, type BreakerState, type CheckPolicy } from '../policy/build';
 import type { Redactor } from '../redact';
-import { ATTR } from '../telemetry/semconv';
+import { ATTR, SEMCONV } from '../telemetry/semconv';
+import { PROBE_ERROR, probeErrorCode, type ProbeErrorCode } from '../errors';
 import type { Outcome, RunResult } from './state';
 
 export type RunTrigger = 'schedule' | 'manual' | 'event' | 'cli';
@@ -27,6 +28,8 @@ interface AttemptRecord {
   outcome: Outcome;
   message: string;
   ms: number;
+  /** why it failed (errors.ts PROBE_ERROR); none when it succeeded */
+  code?: ProbeErrorCode;
 }
 
 export class CheckRunner {
@@ -71,7 +74,7 @@ export class CheckRunner {
         let latencyMs = 0;
         let last: AttemptRecord | undefined;
         const policy = this.policy;
-        let result: Pick<RunResult, 'ok' | 'outcome' | 'message' | 'response'>;
+        let result: Pick<RunResult, 'ok' | 'outcome' | 'message' | 'response' | 'errorCode'>;
         try {
           const answer = await (options?.retry === false ? policy.single : policy.policy).execute(({ signal }) => {
             attempts++;
@@ -83,7 +86,7 @@ export class CheckRunner {
           const response = answer.response ? { response: answer.response } : {};
           result = answer.ok
             ? { ok: true, outcome: 'success', message: answer.message, ...response }
-            : { ok: false, outcome: 'failure', message: answer.message, ...response };
+            : { ok: false, outcome: 'failure', message: answer.message, errorCode: PROBE_ERROR.unhealthy, ...response };
         } catch (err) {
           if (isBreakerRejection(err)) {
             // with the run's span active: the metrics take their exemplar from it
@@ -91,17 +94,18 @@ export class CheckRunner {
             // A failed attempt of this very run opened the breaker and the retry was
             // rejected: the run did reach the dependency, so report what happened there.
             result = last
-              ? { ok: false, outcome: last.outcome, message: `${last.message}; circuit breaker opened` }
-              : { ok: false, outcome: 'rejected', message: `circuit breaker open${this.lastFailure ? `; last error: ${this.lastFailure}` : ''}` };
+              ? { ok: false, outcome: last.outcome, message: `${last.message}; circuit breaker opened`, errorCode: last.code ?? PROBE_ERROR.failed }
+              : { ok: false, outcome: 'rejected', message: `circuit breaker open${this.lastFailure ? `; last error: ${this.lastFailure}` : ''}`, errorCode: PROBE_ERROR.breakerOpen };
           } else if (isTimeoutError(err) && !this.shutdown.signal.aborted) {
-            result = { ok: false, outcome: 'timeout', message: `timed out after ${check.timeout}ms` };
+            result = { ok: false, outcome: 'timeout', message: `timed out after ${check.timeout}ms`, errorCode: PROBE_ERROR.timeout };
           } else {
-            result = { ok: false, outcome: 'failure', message: this.redactor.text(errorMessage(err)) };
+            result = { ok: false, outcome: 'failure', message: this.redactor.text(errorMessage(err)), errorCode: probeErrorCode(err) };
           }
         }
         if (!result.ok && result.outcome !== 'rejected') this.lastFailure = result.message;
         const breaker = breakerState(policy.breaker);
         span.setAttributes({ [ATTR.outcome]: result.outcome, [ATTR.attempts]: attempts, [ATTR.breakerState]: breaker });
+        if (result.errorCode) span.setAttribute(SEMCONV.errorType, result.errorCode);
         if (result.ok) span.setStatus({ code: SpanStatusCode.OK });
         else span.setStatus({ code: SpanStatusCode.ERROR, message: result.message });
         const { traceId, spanId, traceFlags } = span.spanContext();
@@ -126,12 +130,13 @@ export class CheckRunner {
       async (span: Span) => {
         const started = performance.now();
         let finished = false;
-        const finish = (outcome: Outcome, message: string) => {
+        const finish = (outcome: Outcome, message: string, code?: ProbeErrorCode) => {
           if (finished) return;
           finished = true;
           const ms = performance.now() - started;
-          record({ outcome, message, ms });
+          record({ outcome, message, ms, ...(code ? { code } : {}) });
           span.setAttribute(ATTR.outcome, outcome);
+          if (code) span.setAttribute(SEMCONV.errorType, code);
           span.setStatus(outcome === 'success' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message });
           span.end();
           // with this attempt's span active even when an abort event (another context) finished it:
@@ -139,15 +144,15 @@ export class CheckRunner {
           context.with(trace.setSpan(context.active(), span), () => this.observer?.attemptFinished(check, outcome, ms));
         };
         const onAbort = () =>
-          finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`);
+          finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`, this.shutdown.signal.aborted ? PROBE_ERROR.failed : PROBE_ERROR.timeout);
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
         try {
           const answer = await this.probe.run(signal);
-          finish(answer.ok ? 'success' : 'failure', answer.message);
+          finish(answer.ok ? 'success' : 'failure', answer.message, answer.ok ? undefined : PROBE_ERROR.unhealthy);
           return answer;
         } catch (err) {
-          finish('failure', this.redactor.text(errorMessage(err)));
+          finish('failure', this.redactor.text(errorMessage(err)), probeErrorCode(err));
           throw err;
         } finally {
           signal.removeEventListener('abort', onAbort);

@@ -6,6 +6,7 @@
 import type { CheckConfig, CheckKind, GroupName } from '../config/types';
 import type { BreakerState } from '../policy/build';
 import type { ProbeResponse } from '../probes/probe';
+import type { ProbeErrorCode } from '../errors';
 
 export type CheckStatus = 'UNKNOWN' | 'UP' | 'DOWN';
 export type Outcome = 'success' | 'failure' | 'timeout' | 'rejected';
@@ -29,6 +30,8 @@ export interface RunResult {
   slow?: boolean;
   /** what the last answer reported besides ok/message (http: status code, size, redirects, phase timings) */
   response?: ProbeResponse;
+  /** why the run failed, for machines (errors.ts PROBE_ERROR); absent when it succeeded */
+  errorCode?: ProbeErrorCode;
 }
 
 /** Facts a probe reports about the answer it got (shown as `response` in /health/{check}). */
@@ -50,6 +53,8 @@ export interface CheckState {
   lastDurationMs: number | null;
   /** the last answer's facts (http: status code, size, redirects, phases); null when the last run got no answer */
   response: ProbeResponse | null;
+  /** why the last run failed, for machines (errors.ts PROBE_ERROR); null after a success */
+  errorCode: ProbeErrorCode | null;
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   breaker: BreakerState;
@@ -91,6 +96,7 @@ export function initialState(check: Pick<CheckConfig, 'name' | 'kind' | 'critica
     lastChangeAt: null,
     lastDurationMs: null,
     response: null,
+    errorCode: null,
     consecutiveFailures: 0,
     consecutiveSuccesses: 0,
     breaker: 'closed',
@@ -122,6 +128,7 @@ export function applyRun(state: CheckState, run: RunResult, thresholds: Threshol
     lastChangeAt: changed ? run.finishedAt : state.lastChangeAt,
     lastDurationMs: Math.max(0, run.finishedAt - run.startedAt),
     response: run.outcome === 'rejected' ? state.response : (run.response ?? null),
+    errorCode: run.ok ? null : (run.errorCode ?? 'ERR_PROBE_FAILED'),
     consecutiveFailures,
     consecutiveSuccesses,
     breaker: run.breaker,

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { commonCheck } from '../config/schema';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { abortError, type Probe, type ProbeContext, type ProbeKind } from './probe';
 
 /** IPv4, IPv4:port, IPv6, [IPv6] or [IPv6]:port: node:dns Resolver.setServers takes IP addresses only. */
@@ -143,7 +143,7 @@ function createDnsProbe(check: DnsCheckConfig, context: ProbeContext): Probe {
         const answer = ANSWER_CODES[code];
         if (answer) return { ok: false, message: `${where}: ${answer}` };
         const words = TRANSPORT_CODES[code];
-        throw new ProbeFailure('DNS_FAILED', context.redactor.text(`${where}: ${words ? `${words} (${code})` : (err as Error).message}`));
+        throw new ProbeFailure(words ? PROBE_ERROR.connect : probeErrorCode(err), context.redactor.text(`${where}: ${words ? `${words} (${code})` : (err as Error).message}`), { cause: err });
       } finally {
         signal.removeEventListener('abort', onAbort);
         active.delete(resolver);

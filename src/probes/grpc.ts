@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { commonCheck, hasPort, tlsSchema, urlWithSchemes } from '../config/schema';
 import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR } from '../errors';
 import { abortError, hardClose, type Probe, type ProbeContext, type ProbeKind } from './probe';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
@@ -224,7 +224,7 @@ function createGrpcProbe(check: GrpcCheckConfig, context: ProbeContext): Probe {
         const details = grpcError.details || (err instanceof Error ? err.message : String(err));
         // An answer with a status (NOT_FOUND, UNIMPLEMENTED…) is the server speaking: a failed result, not an unreachable dependency.
         if (code && !TRANSPORT_CODES.has(grpcError.code!)) return { ok: false, message: context.redactor.text(`${where}: ${code} (${details})`) };
-        throw new ProbeFailure('GRPC_FAILED', context.redactor.text(`${where}: ${code ? `${code}: ` : ''}${details}`));
+        throw new ProbeFailure(grpcError.code === 16 ? PROBE_ERROR.auth : PROBE_ERROR.connect, context.redactor.text(`${where}: ${code ? `${code}: ` : ''}${details}`), { cause: err });
       }
       if (reply.status !== 'SERVING') return { ok: false, message: `${where}: ${reply.status}` };
       if (secure) {

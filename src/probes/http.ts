@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { commonCheck, tlsSchema, urlWithSchemes } from '../config/schema';
 import { ALWAYS_SECRET_HEADERS, headerSecrets, isCredentialHeader, urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { REDACTED } from '../redact';
 import { HTTP_PHASES, markRequest, runPhases, type HopMarks, type PhaseDurations } from './http-phases';
 import { probeInstruments, type ConnectionCounts } from './instruments';
@@ -221,15 +221,15 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
     try {
       next = new URL(location, from);
     } catch {
-      throw new ProbeFailure('REDIRECT_REFUSED', `${describe(from)}: status ${status} with a Location that is not a URL`);
+      throw new ProbeFailure(PROBE_ERROR.protocol, `${describe(from)}: status ${status} with a Location that is not a URL`);
     }
     const refuse = (why: string) => {
       span?.addEvent('http.redirect', { 'http.response.status_code': status, 'healthcheck.redirect.refused': why });
-      return new ProbeFailure('REDIRECT_REFUSED', `${describe(from)}: status ${status}, redirect to ${next.protocol === 'http:' || next.protocol === 'https:' ? next.origin : next.protocol} not followed: ${why}`);
+      return new ProbeFailure(PROBE_ERROR.protocol, `${describe(from)}: status ${status}, redirect to ${next.protocol === 'http:' || next.protocol === 'https:' ? next.origin : next.protocol} not followed: ${why}`);
     };
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw refuse('only http and https are followed');
     if (from.protocol === 'https:' && next.protocol === 'http:') throw refuse('https → http downgrade');
-    if (hop.redirects >= MAX_REDIRECTS) throw new ProbeFailure('TOO_MANY_REDIRECTS', `${describe(from)}: more than ${MAX_REDIRECTS} redirects`);
+    if (hop.redirects >= MAX_REDIRECTS) throw new ProbeFailure(PROBE_ERROR.protocol, `${describe(from)}: more than ${MAX_REDIRECTS} redirects`);
     if (!redirectAllowed(policy, next, target)) throw refuse(policy === 'same-origin' ? 'another origin (followRedirects: same-origin)' : 'host not in followRedirects');
     const credentials = hop.credentials && next.origin === target.origin;
     const { method, keepBody } = redirectedMethod(status, hop.method);
@@ -295,7 +295,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
           return { status, body, bytes, url, method: hop.method, redirects: hop.redirects };
         };
         res.once('error', (err) => settle(() => reject(err)));
-        res.once('aborted', () => settle(() => reject(new ProbeFailure('RESPONSE_ABORTED', 'response aborted mid-body'))));
+        res.once('aborted', () => settle(() => reject(new ProbeFailure(PROBE_ERROR.protocol, 'response aborted mid-body'))));
         if (check.followRedirects !== false && status >= 300 && status < 400 && location) {
           res.resume();
           let next: { url: URL; hop: Hop };
@@ -345,8 +345,8 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
       } catch (err) {
         if (signal.aborted) throw err;
         recordPhases(span, hops);
-        if (err instanceof ProbeFailure) throw new ProbeFailure(err.code, context.redactor.text(err.message));
-        throw new ProbeFailure('HTTP_REQUEST_FAILED', context.redactor.text(`${describe(target)}: ${errorMessage(err)}`));
+        if (err instanceof ProbeFailure) throw new ProbeFailure(err.code, context.redactor.text(err.message), { cause: err.cause });
+        throw new ProbeFailure(probeErrorCode(err), context.redactor.text(`${describe(target)}: ${errorMessage(err)}`), { cause: err });
       }
       const { status, body, url } = reply;
       const phases = recordPhases(span, hops);

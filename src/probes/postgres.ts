@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { commonCheck, tlsSchema, urlWithSchemes } from '../config/schema';
 import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { evaluateConnections, effectiveSslMode, POSTGRES_CONNECTIONS_QUERY, postgresSslOption, splitSslParams, SSL_MODES } from './postgres-checks';
 import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { probeInstruments } from './instruments';
@@ -172,9 +172,9 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
       row = (await abortable(active.query<{ connections: number; max_connections: number; reserved: number }>(POSTGRES_CONNECTIONS_QUERY), signal, () => destroy(active))).rows[0];
     } catch (err) {
       if (signal.aborted) throw err;
-      throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: connection count query failed: ${errorMessage(err)}`));
+      throw new ProbeFailure(probeErrorCode(err), context.redactor.text(`${where}: connection count query failed: ${errorMessage(err)}`), { cause: err });
     }
-    if (!row) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection count query returned no row`);
+    if (!row) throw new ProbeFailure(PROBE_ERROR.protocol, `${where}: connection count query returned no row`);
     return evaluateConnections({ connections: row.connections, maxConnections: row.max_connections, reserved: row.reserved }, ratio);
   }
 
@@ -194,11 +194,11 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
       destroy(client);
       const code = (err as { code?: string }).code ?? '';
       const message = errorMessage(err);
-      throw new ProbeFailure('POSTGRES_FAILED', context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`));
+      throw new ProbeFailure(AUTH_SQLSTATE.test(code) ? PROBE_ERROR.auth : probeErrorCode(err), context.redactor.text(`${where}: ${AUTH_SQLSTATE.test(code) ? `authentication failed (${message})` : message}`), { cause: err });
     }
     let message = context.redactor.text(`${check.query.slice(0, 40)}: ${result.rowCount ?? 0} row(s)`);
     const active = client;
-    if (!active) throw new ProbeFailure('POSTGRES_FAILED', `${where}: connection closed after the query`);
+    if (!active) throw new ProbeFailure(PROBE_ERROR.connect, `${where}: connection closed after the query`);
     if (check.expectPrimary !== undefined || check.maxReplicationLagSeconds !== undefined) {
       // primary/standby and replay lag on the same connection (see replication.ts)
       const replication = await checkPostgresReplication(active, signal, check, where, message, context.redactor, () => destroy(active));

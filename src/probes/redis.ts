@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { commonCheck, tlsSchema, urlWithSchemes } from '../config/schema';
 import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { REDACTED } from '../redact';
 import { ATTR } from '../telemetry/semconv';
 import { probeInstruments } from './instruments';
@@ -275,7 +275,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
         problems.push(`${name}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}`);
       }
     }
-    throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${target(check)}: no Sentinel named the master (${problems.join('; ')})`));
+    throw new ProbeFailure(PROBE_ERROR.connect, context.redactor.text(`${target(check)}: no Sentinel named the master (${problems.join('; ')})`));
   }
 
   /** One command on the probe's connection; a failure names what failed. */
@@ -284,7 +284,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
       return await abortable(send(), signal, () => drop(redis));
     } catch (err) {
       if (signal.aborted) throw err;
-      throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where}: ${what} failed: ${errorMessage(err)}`));
+      throw new ProbeFailure(AUTH_ERROR.test(errorMessage(err)) ? PROBE_ERROR.auth : probeErrorCode(err), context.redactor.text(`${where}: ${what} failed: ${errorMessage(err)}`), { cause: err });
     }
   }
 
@@ -295,13 +295,13 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
     // each entry: [first slot, last slot, [ip, port, id] of the master, …its replicas]
     const slots = (await command(redis, signal, where, 'CLUSTER SLOTS', () => redis.call('CLUSTER', 'SLOTS'))) as [number, number, [string, number, string]][];
     const mine = slots.filter((range) => range[2]?.[2] === myId);
-    if (mine.length === 0) throw new ProbeFailure('REDIS_FAILED', `${where}: this node serves no slots, so roundTrip has nowhere to write`);
+    if (mine.length === 0) throw new ProbeFailure(PROBE_ERROR.unhealthy, `${where}: this node serves no slots, so roundTrip has nowhere to write`);
     for (let n = 0; n < 1000; n++) {
       const key = `${base}:${n}`;
       const slot = Number(await command(redis, signal, where, 'CLUSTER KEYSLOT', () => redis.call('CLUSTER', 'KEYSLOT', key)));
       if (mine.some(([from, to]) => slot >= from && slot <= to)) return (clusterKey = key);
     }
-    throw new ProbeFailure('REDIS_FAILED', `${where}: found no round-trip key for the slots this node serves`);
+    throw new ProbeFailure(PROBE_ERROR.unhealthy, `${where}: found no round-trip key for the slots this node serves`);
   }
 
   async function runOnce(signal: AbortSignal): Promise<ProbeResult> {
@@ -335,7 +335,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
           : /alert certificate required/i.test(message)
             ? ' (the server requires a client certificate: tls.cert and tls.key)'
             : '';
-      throw new ProbeFailure('REDIS_FAILED', context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`));
+      throw new ProbeFailure(AUTH_ERROR.test(message) ? PROBE_ERROR.auth : probeErrorCode(err), context.redactor.text(`${where()}: ${AUTH_ERROR.test(message) ? `authentication failed (${message})` : message}${hint}`), { cause: err });
     }
     if (to.sentinel) {
       // which node answered, on the attempt's span (the runner makes it active)
@@ -343,7 +343,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
     }
     if (reply !== 'PONG') return { ok: false, message: context.redactor.text(`${where()}: PING answered ${JSON.stringify(reply.slice(0, 64))}`) };
     const redis = client;
-    if (!redis) throw new ProbeFailure('REDIS_FAILED', `${where()}: connection closed after PING`);
+    if (!redis) throw new ProbeFailure(PROBE_ERROR.connect, `${where()}: connection closed after PING`);
     const parts = [to.sentinel ? `PONG from ${addressText(to.host, to.port)}, master of ${check.masterName} per Sentinel ${to.sentinel}` : 'PONG'];
     const verdicts: (() => Promise<{ ok: boolean; message: string }>)[] = [];
     const role = to.sentinel ? 'master' : check.role;

@@ -7,7 +7,7 @@
  * postgres.ts calls checkPostgresReplication below).
  */
 import type pg from 'pg';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import type { Redactor } from '../redact';
 import { abortable, errorMessage, type ProbeResult } from './probe';
 
@@ -114,9 +114,9 @@ export async function checkPostgresReplication(
     row = (await abortable(client.query<{ in_recovery: boolean; lag_seconds: number | string | null }>(POSTGRES_REPLICATION_QUERY), signal, onAbort)).rows[0];
   } catch (err) {
     if (signal.aborted) throw err;
-    throw new ProbeFailure('POSTGRES_FAILED', redactor.text(`${where}: replication query failed: ${errorMessage(err)}`));
+    throw new ProbeFailure(probeErrorCode(err), redactor.text(`${where}: replication query failed: ${errorMessage(err)}`), { cause: err });
   }
-  if (!row) throw new ProbeFailure('POSTGRES_FAILED', `${where}: replication query returned no row`);
+  if (!row) throw new ProbeFailure(PROBE_ERROR.protocol, `${where}: replication query returned no row`);
   const verdict = evaluatePostgresReplication({ inRecovery: row.in_recovery, lagSeconds: row.lag_seconds === null ? null : Number(row.lag_seconds) }, options);
   return verdict.ok ? { ok: true, message: `${prefix}; ${verdict.message}` } : { ok: false, message: redactor.text(`${where}: ${verdict.message}`) };
 }

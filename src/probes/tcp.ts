@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { commonCheck, urlWithSchemes } from '../config/schema';
 import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
-import { ProbeFailure } from '../errors';
+import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { abortable, errorMessage, hardClose, type Probe, type ProbeContext, type ProbeKind } from './probe';
 
 const schema = z.strictObject({
@@ -55,7 +55,7 @@ function createTcpProbe(check: TcpCheckConfig, context: ProbeContext): Probe {
         return { ok: true, message: `connected to ${where}` };
       } catch (err) {
         if (signal.aborted) throw err;
-        throw new ProbeFailure('TCP_CONNECT_FAILED', context.redactor.text(`tcp ${where}: ${errorMessage(err)}`));
+        throw new ProbeFailure(probeErrorCode(err) === PROBE_ERROR.failed ? PROBE_ERROR.connect : probeErrorCode(err), context.redactor.text(`tcp ${where}: ${errorMessage(err)}`), { cause: err });
       } finally {
         hardClose(socket);
       }

@@ -22,10 +22,12 @@ export function summary(checks: readonly Pick<CheckState, 'status'>[]): Record<C
 }
 
 /** A check's timing fields beside lastCheckedAt (shown with details): `since` = when the status last changed (null before the first result). */
-export function checkTiming(state: CheckState): { since: string | null; durationMs: number | null; response?: CheckState['response'] } {
+export function checkTiming(state: CheckState): { since: string | null; durationMs: number | null; response?: CheckState['response']; errorCode?: string } {
   return {
     since: iso(state.lastChangeAt),
     durationMs: state.lastDurationMs,
     ...(state.response ? { response: state.response } : {}),
+    // why the last run failed, as a stable code (docs/probes.md, "Error codes"); absent after a success
+    ...(state.errorCode ? { errorCode: state.errorCode } : {}),
   };
 }

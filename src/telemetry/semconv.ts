@@ -69,6 +69,8 @@ export const ATTR_EXTRA = {
   authReason: 'healthcheck.auth.reason',
   notificationTarget: 'notification.target',
   httpPhase: 'healthcheck.http.phase',
+  /** healthcheck.telemetry.export_failures: traces, metrics or logs */
+  telemetrySignal: 'healthcheck.telemetry.signal',
 } as const;
 
 /** OpenTelemetry semantic-convention names we record under (HTTP server, database client). */
@@ -80,6 +82,8 @@ export const SEMCONV = {
   dbConnectionCount: 'db.client.connection.count',
   dbConnectionState: 'db.client.connection.state',
   dbConnectionPool: 'db.client.connection.pool.name',
+  /** the class of error a failed operation ended with: our errors.ts PROBE_ERROR codes */
+  errorType: 'error.type',
 } as const;
 
 /** Bucket boundaries the semantic conventions advise for http.server.request.duration (seconds). */

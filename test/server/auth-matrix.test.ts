@@ -222,7 +222,7 @@ describe('showDetails', () => {
     for (const running of sidecars.values()) await running.stop();
   });
 
-  const DETAIL_KEYS = ['status', 'kind', 'critical', 'groups', 'latencyMs', 'message', 'outcome', 'lastCheckedAt', 'lastSuccessAt', 'lastChangeAt', 'since', 'durationMs', 'consecutiveFailures', 'breaker', 'version'];
+  const DETAIL_KEYS = ['status', 'kind', 'critical', 'groups', 'latencyMs', 'message', 'outcome', 'lastCheckedAt', 'lastSuccessAt', 'lastChangeAt', 'since', 'durationMs', 'errorCode', 'consecutiveFailures', 'breaker', 'version'];
   /** every answer of /health/{check} carries these (test/server/health-body.test.ts) */
   const ENVELOPE = ['timestamp', 'uptimeSeconds'];
 

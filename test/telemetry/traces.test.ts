@@ -247,6 +247,7 @@ checks:
     const opening = runs.find((s) => s.events.some((e) => e.name === 'breaker.state_change' && e.attributes['healthcheck.breaker.state'] === 'open'));
     assert.ok(opening, `no run with a breaker.state_change event:\n${runs.map((r) => tree(receiver, r).join('\n')).join('\n')}`);
     assert.equal(opening.status.code, STATUS_CODE.error);
+    assert.equal(opening.attributes['error.type'], 'ERR_PROBE_CONNECT', 'the run names why it failed (the connection was cut)');
     const rejected = runs.find((s) => s.attributes['healthcheck.outcome'] === 'rejected')!;
     // the first rejected run is a scheduled one, or an event-triggered confirmation run when
     // the dropped Redis connection started an event episode (README, "Event-driven re-probe")
@@ -265,6 +266,7 @@ checks:
           'healthcheck.outcome': 'rejected',
           'healthcheck.attempts': 0,
           'healthcheck.breaker.state': 'open',
+          'error.type': 'ERR_BREAKER_OPEN',
         },
         children: 0,
       },
