@@ -100,9 +100,12 @@ export class GuardedMetricExporter implements PushMetricExporter {
   constructor(
     private readonly inner: PushMetricExporter,
     readonly guard: ExportGuard,
+    /** applied to each collection before it is sent (e.g. the series of checks that are gone left out) */
+    private readonly filter: (metrics: ResourceMetrics) => ResourceMetrics = (metrics) => metrics,
   ) {}
 
-  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+  export(collected: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    const metrics = this.filter(collected);
     this.guard.run(countDataPoints(metrics), (done) => this.inner.export(metrics, done), resultCallback);
   }
 
@@ -140,6 +143,8 @@ function createOtlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface GuardContext {
+  /** metrics: applied to each collection before it is exported */
+  filterMetrics?: (metrics: ResourceMetrics) => ResourceMetrics;
   logger: Logger;
   redactor: () => Redactor;
   onFailure: (signal: ExportSignal) => void;
@@ -150,7 +155,7 @@ export interface GuardContext {
 export function createOtlpMetricReader(otlp: NonNullable<MetricsDecision['otlp']>, context: GuardContext, metricProducers: MetricProducer[] = []): { reader: MetricReader; guard: ExportGuard } {
   const { PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics'); // eslint-disable-line @typescript-eslint/no-require-imports
   const guard = new ExportGuard({ signal: 'metrics', logger: context.logger, redactor: context.redactor, endpoint: otlp.endpoint, onFailure: () => context.onFailure('metrics'), logIntervalMs: context.logIntervalMs });
-  const exporter = new GuardedMetricExporter(createOtlpMetricExporter(otlp.protocol, otlp.temporality), guard);
+  const exporter = new GuardedMetricExporter(createOtlpMetricExporter(otlp.protocol, otlp.temporality), guard, context.filterMetrics);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: otlp.intervalMs, exportTimeoutMillis: otlp.timeoutMs, metricProducers });
   return { reader, guard };
 }

@@ -286,7 +286,9 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const readers: import('@opentelemetry/sdk-metrics').MetricReader[] = prometheus ? [prometheus] : [];
   const { metrics: metricsDecision, logs: logsDecision } = otelEnv;
   if (metricsDecision.otlp) {
-    const { reader, guard } = lazy.otlpSignals().createOtlpMetricReader(metricsDecision.otlp, guardContext, serverMetrics ? [serverMetrics] : []);
+    // the series of checks that are gone (a reload, a deleted monitor) are not exported, as on /metrics
+    const filterMetrics = (collected: import('@opentelemetry/sdk-metrics').ResourceMetrics) => lazy.metrics().withoutGoneChecks(collected, (name) => sidecar?.store.get(name) !== undefined);
+    const { reader, guard } = lazy.otlpSignals().createOtlpMetricReader(metricsDecision.otlp, { ...guardContext, filterMetrics }, serverMetrics ? [serverMetrics] : []);
     readers.push(reader);
     guards.metrics = guard;
     const { protocol, endpoint: to, intervalMs, timeoutMs, temporality } = metricsDecision.otlp;
