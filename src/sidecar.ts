@@ -98,6 +98,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     // monitor modes with a store keep the uptime history there (every replica's, shared); else state.redis, else memory
     this.uptime = new UptimeTracker({
       store: config.store ? new PostgresUptimeStore(config.store.postgres) : undefined,
+      storeName: 'store.postgres',
       redis: config.state.redis ? { url: config.state.redis, keyPrefix: config.state.keyPrefix } : undefined,
       log,
     });

@@ -17,8 +17,10 @@ import type { UptimeStore } from './uptime-store';
 export interface UptimeTrackerOptions {
   /** state.redis: persist the history there (keys under `{keyPrefix}:uptime:`) */
   redis?: { url: string; keyPrefix: string };
-  /** a store other than Redis (tests); wins over `redis` */
+  /** a store other than Redis (the monitor store, tests); wins over `redis` */
   store?: UptimeStore;
+  /** how messages name `store` (e.g. store.postgres) */
+  storeName?: string;
   /** ms between writes to the store (default 5 s) */
   flushMs?: number;
   now?: () => number;
@@ -35,14 +37,15 @@ export class UptimeTracker {
     this.history = new History(now);
     const store = options.store ?? (options.redis ? new RedisUptimeStore({ url: options.redis.url, keyPrefix: options.redis.keyPrefix }) : undefined);
     const log = options.log;
+    const where = options.store ? (options.storeName ?? 'its store') : 'state.redis';
     this.recorder = store
       ? new UptimeRecorder({
           store,
           history: this.history,
           flushMs: options.flushMs,
           now,
-          onError: (message) => log?.('warn', { error: message }, `uptime history: state.redis failed (${message}); runs are kept in memory and written when it answers`),
-          onRecovered: () => log?.('info', {}, 'uptime history: state.redis answers again; buffered runs written'),
+          onError: (message) => log?.('warn', { error: message }, `uptime history: ${where} failed (${message}); runs are kept in memory and written when it answers`),
+          onRecovered: () => log?.('info', {}, `uptime history: ${where} answers again; buffered runs written`),
         })
       : undefined;
   }
