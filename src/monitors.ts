@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { ownsCheck, shardOf } from './config/shard';
+import { shardOf } from './config/shard';
 import type { ApiScope } from './config/schema';
 import type { SidecarConfig } from './config/types';
 import { parseConfig } from './probes/registry';
@@ -85,6 +85,11 @@ export class RuntimeMonitors {
         return sidecar.config;
       },
       applyConfig: (next) => {
+        const before = this.file.store!;
+        if (!next.store || next.store.postgres !== before.postgres) {
+          this.logger.warn('store removed or store.postgres changed: takes effect on restart (the monitors of the running store stay)');
+          next = { ...next, store: next.store ? { ...next.store, postgres: before.postgres } : before };
+        }
         this.file = next;
         this.context = fileContext(next.source);
         this.fileViews = this.readFileViews();
@@ -267,11 +272,6 @@ export class RuntimeMonitors {
         }
       }
     }
-  }
-
-  /** is this replica probing a monitor? (with sharding: only the ones its shard owns) */
-  owns(name: string, pin?: number): boolean {
-    return !this.file.shard || ownsCheck(this.file.shard, name, pin);
   }
 
   async close(): Promise<void> {

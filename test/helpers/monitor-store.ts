@@ -52,6 +52,8 @@ export async function privateDatabase(base = DATABASE_URL): Promise<PrivateDatab
 
 export interface MonitorProcess {
   port: number;
+  /** the config file it runs with (rewrite it and send SIGHUP to reload) */
+  file: string;
   proc: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -90,7 +92,7 @@ export async function startMonitor(configText: (port: number) => string, env: No
     await stop();
     throw err;
   }
-  return { port, proc, output: () => out, stop };
+  return { port, file, proc, output: () => out, stop };
 }
 
 /** JSON request to the API with a key */
