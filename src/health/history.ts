@@ -240,69 +240,12 @@ export class CheckHistory {
 
   /** add minutes first..last (those still in the ring) into `into`; returns how many of them hold runs */
   private sumMinutes(first: number, last: number, into: Counts): number {
-    const from = Math.max(first, this.minuteHead - MINUTE_SLOTS + 1);
-    const to = Math.min(last, this.minuteHead);
-    if (from > to) return 0;
-    // locals and an index that wraps instead of a modulo per slot: this loop is what windows cost
-    const counts = this.mCounts;
-    const latency = this.mLatencyUs;
-    let i = slot(from, MINUTE_SLOTS);
-    let withRuns = 0;
-    let ok = 0;
-    let failed = 0;
-    let rejected = 0;
-    let latencyUs = 0;
-    for (let n = to - from; n >= 0; n--) {
-      const o = counts[3 * i]!;
-      const f = counts[3 * i + 1]!;
-      const r = counts[3 * i + 2]!;
-      if (o + f + r !== 0) {
-        withRuns++;
-        ok += o;
-        failed += f;
-        rejected += r;
-        latencyUs += latency[i]!;
-      }
-      if (++i === MINUTE_SLOTS) i = 0;
-    }
-    into.ok += ok;
-    into.failed += failed;
-    into.rejected += rejected;
-    into.latencyUs += latencyUs;
-    return withRuns;
+    return sumRing(this.mCounts, this.mLatencyUs, MINUTE_SLOTS, Math.max(first, this.minuteHead - MINUTE_SLOTS + 1), Math.min(last, this.minuteHead), into);
   }
 
   /** add hours first..last into `into` (rolled-up ones from the hour ring, the newer one from its minutes); returns how many hold runs */
   private sumHours(first: number, last: number, into: Counts): number {
-    const from = Math.max(first, this.hourHead - HOUR_SLOTS + 1);
-    const to = Math.min(last, this.hourHead);
-    let withRuns = 0;
-    if (from <= to) {
-      const counts = this.hCounts;
-      const latency = this.hLatencyUs;
-      let i = slot(from, HOUR_SLOTS);
-      let ok = 0;
-      let failed = 0;
-      let rejected = 0;
-      let latencyUs = 0;
-      for (let n = to - from; n >= 0; n--) {
-        const o = counts[3 * i]!;
-        const f = counts[3 * i + 1]!;
-        const r = counts[3 * i + 2]!;
-        if (o + f + r !== 0) {
-          withRuns++;
-          ok += o;
-          failed += f;
-          rejected += r;
-          latencyUs += latency[i]!;
-        }
-        if (++i === HOUR_SLOTS) i = 0;
-      }
-      into.ok += ok;
-      into.failed += failed;
-      into.rejected += rejected;
-      into.latencyUs += latencyUs;
-    }
+    let withRuns = sumRing(this.hCounts, this.hLatencyUs, HOUR_SLOTS, Math.max(first, this.hourHead - HOUR_SLOTS + 1), Math.min(last, this.hourHead), into);
     // the only hour after hourHead that can hold runs is the newest minute's
     const open = this.hourHead + 1;
     if (open >= first && open <= last && this.sumMinutes(open * 60, open * 60 + 59, into) > 0) withRuns++;
@@ -436,4 +379,38 @@ export class History {
     }
     return h;
   }
+}
+
+/**
+ * Add the buckets from..to of one ring (counts ok/failed/rejected at 3·slot,
+ * latency per slot) into `into`; returns how many of them hold runs. Locals
+ * and an index that wraps instead of a modulo per slot: this loop is what
+ * windows cost.
+ */
+function sumRing(counts: ArrayLike<number>, latency: ArrayLike<number>, slots: number, from: number, to: number, into: Counts): number {
+  if (from > to) return 0;
+  let i = slot(from, slots);
+  let withRuns = 0;
+  let ok = 0;
+  let failed = 0;
+  let rejected = 0;
+  let latencyUs = 0;
+  for (let n = to - from; n >= 0; n--) {
+    const o = counts[3 * i]!;
+    const f = counts[3 * i + 1]!;
+    const r = counts[3 * i + 2]!;
+    if (o + f + r !== 0) {
+      withRuns++;
+      ok += o;
+      failed += f;
+      rejected += r;
+      latencyUs += latency[i]!;
+    }
+    if (++i === slots) i = 0;
+  }
+  into.ok += ok;
+  into.failed += failed;
+  into.rejected += rejected;
+  into.latencyUs += latencyUs;
+  return withRuns;
 }

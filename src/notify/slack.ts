@@ -4,7 +4,7 @@
  * credential, so it is a secret and never shown.
  */
 import type { NotificationConfig } from '../config/schema';
-import { headline, postBody, type NotificationEvent, type Target } from './target';
+import { headline, HttpPostTarget, postBody, type NotificationEvent } from './target';
 
 type SlackConfig = Extract<NotificationConfig, { kind: 'slack' }>;
 
@@ -34,17 +34,14 @@ export function slackPayload(event: NotificationEvent): Record<string, unknown> 
   };
 }
 
-export class SlackTarget implements Target {
+export class SlackTarget extends HttpPostTarget {
   readonly kind = 'slack' as const;
-  readonly name: string;
 
   constructor(private readonly config: SlackConfig) {
-    this.name = config.name;
+    super(config.name);
   }
 
   async send(event: NotificationEvent, signal: AbortSignal): Promise<void> {
     await postBody(this.config.url, JSON.stringify(slackPayload(event)), { 'content-type': 'application/json' }, signal, `slack ${this.name}`);
   }
-
-  async close(): Promise<void> {}
 }

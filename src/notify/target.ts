@@ -46,6 +46,14 @@ export interface Target {
   close(): Promise<void>;
 }
 
+/** A target that POSTs each message over HTTP (webhook, slack): no connection of its own to close. */
+export abstract class HttpPostTarget implements Target {
+  abstract readonly kind: 'webhook' | 'slack';
+  abstract send(event: NotificationEvent, signal: AbortSignal): Promise<void>;
+  constructor(readonly name: string) {}
+  async close(): Promise<void> {}
+}
+
 /** A receiver's refusal (HTTP status, SMTP reply), with what it said. */
 export class DeliveryError extends Error {
   constructor(message: string) {

@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import type { NotificationConfig } from '../config/schema';
 import { VERSION } from '../version';
-import { postBody, type NotificationEvent, type Target } from './target';
+import { HttpPostTarget, postBody, type NotificationEvent } from './target';
 
 type WebhookConfig = Extract<NotificationConfig, { kind: 'webhook' }>;
 
@@ -35,12 +35,11 @@ export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-export class WebhookTarget implements Target {
+export class WebhookTarget extends HttpPostTarget {
   readonly kind = 'webhook' as const;
-  readonly name: string;
 
   constructor(private readonly config: WebhookConfig) {
-    this.name = config.name;
+    super(config.name);
   }
 
   async send(event: NotificationEvent, signal: AbortSignal): Promise<void> {
@@ -56,6 +55,4 @@ export class WebhookTarget implements Target {
     if (this.config.secret) headers['x-signature-256'] = signBody(this.config.secret, body);
     await postBody(this.config.url, body, headers, signal, `webhook ${this.name}`);
   }
-
-  async close(): Promise<void> {}
 }

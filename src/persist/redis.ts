@@ -25,6 +25,7 @@ import type Redis from 'ioredis';
 import type { Incident } from '../health/incidents';
 import type { OutboxStore, PendingMessage, StoredOutbox, Told } from '../notify/outbox';
 import type { Redactor } from '../redact';
+import { stateRedis } from './state-redis';
 
 /** `Letter`: what the notification side keeps as a dead letter (stored as it is given, JSON) */
 export interface StoredHistory<Letter> {
@@ -65,18 +66,8 @@ export class RedisHistory<Letter> implements OutboxStore {
   private closed = false;
 
   constructor(private readonly options: RedisHistoryOptions<Letter>) {
-    // the driver loads only when state.redis is configured
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
-    this.redis = new RedisClient(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      retryStrategy: (times) => Math.min(times * 200, 5000),
-      // a write to a Redis that stopped answering fails (and is retried) instead of hanging shutdown
-      commandTimeout: 3000,
-    });
+    // a write to a Redis that stopped answering fails (and is retried) instead of hanging shutdown
+    this.redis = stateRedis(options.url, { connectTimeoutMs: options.connectTimeoutMs, commandTimeoutMs: 3000 });
     this.redis.on('error', (err: Error) => this.report(err));
     this.redis.on('ready', () => {
       void this.load().then(() => this.flushSoon());

@@ -18,6 +18,7 @@
 import type Redis from 'ioredis';
 import { HOUR_MS, MINUTE_MS, type Counts, type RunDelta, type StoredHistory } from '../health/history';
 import type { MinuteDelta, UptimeStore } from './uptime-store';
+import { stateRedis } from './state-redis';
 
 const HALF_HOUR_MS = 30 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
@@ -45,16 +46,7 @@ export class RedisUptimeStore implements UptimeStore {
   private connecting: Promise<void> | undefined;
 
   constructor(private readonly options: RedisUptimeStoreOptions) {
-    // the driver loads only when state.redis is configured
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const RedisClient = (require('ioredis') as typeof import('ioredis')).default;
-    this.redis = new RedisClient(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: options.connectTimeoutMs ?? 2000,
-      retryStrategy: (times) => Math.min(times * 200, 5000),
-    });
+    this.redis = stateRedis(options.url, { connectTimeoutMs: options.connectTimeoutMs });
     // errors surface as rejected add/load calls; the recorder reports them
     this.redis.on('error', () => undefined);
   }
