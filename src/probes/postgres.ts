@@ -6,7 +6,7 @@ import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { evaluateConnections, effectiveSslMode, POSTGRES_CONNECTIONS_QUERY, postgresSslOption, splitSslParams, SSL_MODES } from './postgres-checks';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
+import { abortable, closePolitely, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { probeInstruments } from './instruments';
 import { checkPostgresReplication } from './replication';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
@@ -225,11 +225,8 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
       certs.clear();
       const current = client;
       client = undefined;
-      if (current) {
-        current.removeAllListeners('end');
-        await Promise.race([current.end().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-        destroy(current);
-      }
+      current?.removeAllListeners('end');
+      if (current) await closePolitely(() => current.end(), () => destroy(current));
     },
   };
 }

@@ -110,6 +110,14 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** Ask a kept connection to close politely (QUIT, Terminate) for at most `ms`, then drop it whatever happened. */
+export async function closePolitely(polite: () => Promise<unknown>, drop: () => void, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([polite().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+  drop();
+}
+
 /** A network error that means "the kept connection was dead", not "the server is down". */
 export function isStaleConnectionError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

@@ -10,7 +10,7 @@ import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { REDACTED } from '../redact';
 import { ATTR } from '../telemetry/semconv';
 import { probeInstruments } from './instruments';
-import { abortable, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
+import { abortable, closePolitely, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { evaluateCluster, evaluateMemory, ROUND_TRIP_TTL_SECONDS, roundTripKey } from './redis-checks';
 import { evaluateRedisReplication, parseRedisInfo } from './replication';
 import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
@@ -393,11 +393,8 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
       certs.clear();
       const current = client;
       client = undefined;
-      if (current) {
-        current.removeAllListeners('close');
-        await Promise.race([current.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-        drop(current);
-      }
+      current?.removeAllListeners('close');
+      if (current) await closePolitely(() => current.quit(), () => drop(current));
     },
   };
 }
