@@ -19,8 +19,8 @@ export async function runChecksOnce(config: SidecarConfig, only?: string[]): Pro
   const redactor = new Redactor(config.secrets);
   const unknown = (only ?? []).filter((name) => !config.checks.some((c) => c.name === name));
   const skipped = unknown.map((name) => config.skipped.find((s) => s.name === name)).filter((s) => s !== undefined);
-  if (skipped.length) throw Object.assign(new Error(skipped.map((s) => `check ${s.name} is skipped: ${s.reason}`).join('\n')), { exitCode: 2 });
-  if (unknown.length) throw Object.assign(new Error(`no check named ${unknown.join(', ')} (checks: ${config.checks.map((c) => c.name).join(', ') || 'none'})`), { exitCode: 2 });
+  if (skipped.length) throw new Error(skipped.map((s) => `check ${s.name} is skipped: ${s.reason}`).join('\n'));
+  if (unknown.length) throw new Error(`no check named ${unknown.join(', ')} (checks: ${config.checks.map((c) => c.name).join(', ') || 'none'})`);
   const checks = config.checks.filter((c) => !only?.length || only.includes(c.name));
   return Promise.all(
     checks.map(async (check) => {

@@ -33,7 +33,7 @@ import { BREAKER_STATE_VALUE, type BreakerState } from '../policy/build';
 import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
-import { ATTR, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
+import { ATTR, ATTR_EXTRA, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
 
 /** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
 export function metricViews(): ViewOptions[] {
@@ -137,7 +137,7 @@ export class HealthMetrics implements AttemptObserver {
       description: 'unix time of the last successful run; no sample before the first success',
     });
     // Export the counters from the start (value 0) so increase() and alerts work from the first scrape.
-    this.exportFailures.add(0, { 'healthcheck.telemetry.signal': 'traces' });
+    this.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: 'traces' });
   }
 
   attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
@@ -159,12 +159,12 @@ export class HealthMetrics implements AttemptObserver {
   }
 
   exportFailed(signal: 'traces' | 'metrics' | 'logs' = 'traces'): void {
-    this.exportFailures.add(1, { 'healthcheck.telemetry.signal': signal });
+    this.exportFailures.add(1, { [ATTR_EXTRA.telemetrySignal]: signal });
   }
 
   /** export the failure counter of a signal from the start (value 0) */
   countExportFailures(signal: 'metrics' | 'logs'): void {
-    this.exportFailures.add(0, { 'healthcheck.telemetry.signal': signal });
+    this.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: signal });
   }
 
   /**
