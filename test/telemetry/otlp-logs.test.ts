@@ -121,3 +121,42 @@ checks:
     });
   });
 }
+
+describe('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: longer attribute values of log records and spans are cut; stdout keeps them whole', () => {
+  const LIMIT = 12;
+  const NAME = 'a-check-with-a-long-name';
+  let receiver: OtlpReceiver;
+  let cli: CliProcess | undefined;
+
+  before(async () => {
+    ensureBuilt();
+    receiver = await startOtlpReceiver();
+    const closedPort = await freePort();
+    cli = await startCli(
+      `
+server: { port: 0, host: 127.0.0.1, drainDelay: 0ms }
+defaults: { interval: 1h, timeout: 500ms, retry: { attempts: 1 } }
+checks:
+  - { name: ${NAME}, kind: tcp, url: "tcp://127.0.0.1:${closedPort}" }
+`,
+      { OTEL_LOGS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: String(LIMIT), OTEL_BLRP_SCHEDULE_DELAY: '100', OTEL_BSP_SCHEDULE_DELAY: '100' },
+    );
+    await receiver.until(() => receiver.logs.some((r) => r.body === `check ${NAME} UNKNOWN → DOWN`) && receiver.spans.some((s) => s.name === `healthcheck ${NAME}`), 'the state change and its run span');
+    await cli.stop('SIGTERM');
+  });
+
+  after(async () => {
+    cli?.kill();
+    await receiver?.close();
+  });
+
+  it(`a log record attribute and a span attribute longer than ${LIMIT} characters arrive cut to ${LIMIT}; the body and stdout are whole`, () => {
+    const record = receiver.logs.find((r) => r.body === `check ${NAME} UNKNOWN → DOWN`)!;
+    assert.equal(record.attributes.check, NAME.slice(0, LIMIT));
+    assert.equal(record.attributes.to, 'DOWN');
+    const span = receiver.spans.find((s) => s.name === `healthcheck ${NAME}`)!;
+    assert.equal(span.attributes['healthcheck.name'], NAME.slice(0, LIMIT));
+    const line = cli!.records().find((r) => r.msg === `check ${NAME} UNKNOWN → DOWN`)!;
+    assert.equal(line.check, NAME);
+  });
+});
