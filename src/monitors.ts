@@ -179,8 +179,9 @@ export class RuntimeMonitors {
       }
       if (this.storeDown) this.logger.info({ monitors: list.length }, 'monitor store reachable again: caught up');
       this.storeDown = false;
+      const same = list.length === this.memory.size && list.every((m) => this.memory.get(m.name)?.version === m.version);
       this.memory = new Map(list.map((m) => [m.name, m]));
-      await this.applyNow();
+      if (!same || !this.applied) await this.applyNow(); // the periodic resync mostly finds nothing new
     });
     this.chain = run.catch((err) => this.logger.error({ err }, 'monitor resync failed'));
     return run;
@@ -192,7 +193,11 @@ export class RuntimeMonitors {
     return run;
   }
 
+  /** applied at least once since start (the first resync always applies) */
+  private applied = false;
+
   private async applyNow(): Promise<Applied> {
+    this.applied = true;
     const configs: SidecarConfig[] = [];
     const fileNames = new Set(this.fileViews.map((f) => f.name));
     for (const [name, monitor] of this.memory) {
