@@ -87,7 +87,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     this.current = config;
     this.serviceName = publicServiceName(config);
     this.redactorValue = new Redactor(config.secrets);
-    setLogRedactor(this.redactorValue);
+    setLogRedactor(this.logger, this.redactorValue);
     this.auth = new Authenticator(config.server.auth.keys, config.server.auth.jwt !== undefined);
     this.store.onTransition((t) => {
       const level = t.to === 'DOWN' ? 'warn' : 'info';
@@ -339,7 +339,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     const removed: string[] = [];
     this.current = next;
     this.redactorValue = new Redactor(next.secrets);
-    setLogRedactor(this.redactorValue);
+    setLogRedactor(this.logger, this.redactorValue);
     this.auth = new Authenticator(next.server.auth.keys, next.server.auth.jwt !== undefined);
     this.router.setAliases(resolveExtraPaths(next.server.paths, next.telemetry.prometheus.path));
     this.kubelet?.refresh(); // aliases and showDetails as reloaded

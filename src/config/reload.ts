@@ -15,8 +15,8 @@
 import { createHash } from 'node:crypto';
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { metrics, type Counter } from '@opentelemetry/api';
-import { METRIC } from '../telemetry/semconv';
+import { metrics, type Counter, type Meter } from '@opentelemetry/api';
+import { ATTR_EXTRA, METRIC, SCOPE } from '../telemetry/semconv';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../errors';
 import type { SidecarConfig } from './types';
@@ -46,37 +46,20 @@ export interface ReloaderOptions {
   sighup?: boolean;
   /** load and validate the file (the probe registry's loader knows the check kinds) */
   load: (file: string) => SidecarConfig;
+  /**
+   * where the reload counters are made; default the global MeterProvider's
+   * meter as it is when start() is called (after the SDK has started: a
+   * meter taken before stays a no-op)
+   */
+  meter?: Meter;
 }
 
-
-let failures = 0;
-let successes = 0;
-let lastFailure: { at: number; problems: string[] } | undefined;
-
-/** Process-wide reload counts, for diagnostics and for telemetry that prefers observable instruments. */
-export function reloadStats(): { successes: number; failures: number; lastFailure?: { at: number; problems: string[] } } {
-  return { successes, failures, ...(lastFailure ? { lastFailure: { ...lastFailure, problems: [...lastFailure.problems] } } : {}) };
+export interface ReloadStats {
+  successes: number;
+  failures: number;
+  lastFailure?: { at: number; problems: string[] };
 }
 
-// The OTel API hands out no-op instruments until the SDK registers a global
-// MeterProvider, and a no-op instrument stays no-op. So instruments are
-// (re)created from whichever provider is global at the time they are used.
-let instruments: { provider: unknown; failures: Counter; reloads: Counter } | undefined;
-function reloadInstruments(): { failures: Counter; reloads: Counter } {
-  const provider = metrics.getMeterProvider();
-  if (instruments?.provider !== provider) {
-    const meter = provider.getMeter('otel-health-sidecar');
-    instruments = {
-      provider,
-      failures: meter.createCounter(METRIC.configReloadFailures, { description: 'config reloads refused because the new config was invalid (the old config stays)' }),
-      reloads: meter.createCounter(METRIC.configReloads, { description: 'config reloads applied' }),
-    };
-    // Export both series from the start (value 0) so alerts can use increase().
-    instruments.failures.add(0);
-    instruments.reloads.add(0);
-  }
-  return instruments;
-}
 
 /** Settings that only take effect on restart; a reload changing them says so. */
 function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig): string[] {
@@ -102,6 +85,9 @@ export class ConfigReloader {
   private queued: { trigger: ReloadTrigger; promise: Promise<ReloadOutcome> } | undefined;
   private readonly onSighup = () => void this.reload('sighup');
   private stopped = false;
+  /** this reloader's counts (diagnostics, tests) */
+  private readonly counts: { successes: number; failures: number; lastFailure?: { at: number; problems: string[] } } = { successes: 0, failures: 0 };
+  private instruments: { failures: Counter; reloads: Counter } | undefined;
 
   constructor(private readonly options: ReloaderOptions) {
     this.file = resolve(options.file);
@@ -110,8 +96,21 @@ export class ConfigReloader {
     this.lastHash = this.hashFile();
   }
 
+  /** Reloads applied and refused by this reloader, the latest refusal's problems. */
+  stats(): ReloadStats {
+    const { successes, failures, lastFailure } = this.counts;
+    return { successes, failures, ...(lastFailure ? { lastFailure: { ...lastFailure, problems: [...lastFailure.problems] } } : {}) };
+  }
+
   start(): this {
-    reloadInstruments();
+    const meter = this.options.meter ?? metrics.getMeter(SCOPE);
+    this.instruments = {
+      failures: meter.createCounter(METRIC.configReloadFailures, { description: 'config reloads refused because the new config was invalid (the old config stays)' }),
+      reloads: meter.createCounter(METRIC.configReloads, { description: 'config reloads applied' }),
+    };
+    // Export both series from the start (value 0) so alerts can use increase().
+    this.instruments.failures.add(0);
+    this.instruments.reloads.add(0);
     if (this.options.sighup ?? true) process.on('SIGHUP', this.onSighup);
     if (this.options.watch ?? true) {
       const dir = dirname(this.file);
@@ -199,9 +198,9 @@ export class ConfigReloader {
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map((p) => formatProblem(err.file, p)) : [String((err as Error).message ?? err)];
       this.lastHash = hash; // do not re-log the same broken bytes on every stray event
-      failures++;
-      lastFailure = { at: Date.now(), problems };
-      reloadInstruments().failures.add(1, { 'healthcheck.reload.trigger': trigger });
+      this.counts.failures++;
+      this.counts.lastFailure = { at: Date.now(), problems };
+      this.instruments?.failures.add(1, { [ATTR_EXTRA.reloadTrigger]: trigger });
       logger.error({ trigger, file: this.options.file, problems }, `config reload rejected (${problems.length} problem(s)); keeping the running config`);
       for (const problem of problems) logger.error({ trigger }, problem);
       return { status: 'rejected', trigger, problems };
@@ -209,8 +208,8 @@ export class ConfigReloader {
     const restartOnly = restartOnlyChanges(target.config, next);
     const diff = await target.applyConfig(next);
     this.lastHash = hash;
-    successes++;
-    reloadInstruments().reloads.add(1, { 'healthcheck.reload.trigger': trigger });
+    this.counts.successes++;
+    this.instruments?.reloads.add(1, { [ATTR_EXTRA.reloadTrigger]: trigger });
     logger.info({ trigger, file: this.options.file, ...diff, checks: next.checks.length }, `config reloaded: ${diff.added.length} added, ${diff.changed.length} changed, ${diff.removed.length} removed`);
     if (restartOnly.length) logger.warn({ settings: restartOnly }, `config reload: ${restartOnly.join(', ')} changed; takes effect after a restart`);
     for (const skipped of next.skipped) logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);

@@ -35,15 +35,13 @@ import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
 import type { CheckState, Transition } from '../health/state';
 import type { Redactor } from '../redact';
-import { ATTR, METRIC, NOTIFY_METRIC } from '../telemetry/semconv';
+import { ATTR, ATTR_EXTRA, METRIC, NOTIFY_METRIC } from '../telemetry/semconv';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
 import { eventId, type OutboxStore, type PendingMessage, type StoredOutbox, type Told } from './outbox';
 import { SlackTarget } from './slack';
 import type { NotificationEvent, Target } from './target';
 import { WebhookTarget } from './webhook';
-
-export const TARGET_ATTR = 'notification.target';
 
 export function createTarget(config: NotificationConfig): Target {
   switch (config.kind) {
@@ -116,10 +114,10 @@ export class NotificationService {
       duplicates: meter.createCounter(NOTIFY_METRIC.duplicatesSuppressed, { unit: '{message}', description: 'messages not sent because the target was already told that state (restart or reset during an incident)' }),
     };
     meter.createObservableGauge(NOTIFY_METRIC.queueDepth, { unit: '{message}', description: 'messages waiting for delivery (incl. the one in flight), per target' }).addCallback((result) => {
-      for (const [name, slot] of this.slots) result.observe(slot.delivery.pending, { [TARGET_ATTR]: name });
+      for (const [name, slot] of this.slots) result.observe(slot.delivery.pending, { [ATTR_EXTRA.notificationTarget]: name });
     });
     meter.createObservableGauge(NOTIFY_METRIC.oldestAge, { unit: 's', description: 'age of the oldest undelivered message, per target (0: none waiting)' }).addCallback((result) => {
-      for (const [name, slot] of this.slots) result.observe(slot.delivery.oldestAgeMs() / 1000, { [TARGET_ATTR]: name });
+      for (const [name, slot] of this.slots) result.observe(slot.delivery.oldestAgeMs() / 1000, { [ATTR_EXTRA.notificationTarget]: name });
     });
     this.deadLetters = new DeadLetterList(options.maxDeadLetters, options.onDeadLettersChange, (letter) =>
       this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id }, `dead letter dropped (list full): ${letter.target} ${letter.event.check} → ${letter.event.to}`),
@@ -218,7 +216,7 @@ export class NotificationService {
       if (transition.to === 'UP' ? told?.status === 'DOWN' : told?.status !== 'DOWN') {
         this.admit(slot, { ...event, from: told?.status ?? transition.from, incidentId: incidentId ?? told?.incidentId ?? null });
       } else if (transition.to === 'DOWN') {
-        this.counters.duplicates.add(1, { [TARGET_ATTR]: slot.config.name });
+        this.counters.duplicates.add(1, { [ATTR_EXTRA.notificationTarget]: slot.config.name });
         this.log('info', { target: slot.config.name, check: transition.check, incidentId: told?.incidentId }, `not notifying ${slot.config.name} again: it was already told ${transition.check} is DOWN`);
       }
     }
@@ -331,24 +329,24 @@ export class NotificationService {
   private deliveryHooks() {
     return {
       sent: (target: Target, event: NotificationEvent) => {
-        this.counters.sent.add(1, { [TARGET_ATTR]: target.name });
-        this.counters.attempts.add(1, { [TARGET_ATTR]: target.name, [ATTR.outcome]: 'success' });
+        this.counters.sent.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
+        this.counters.attempts.add(1, { [ATTR_EXTRA.notificationTarget]: target.name, [ATTR.outcome]: 'success' });
         this.log('info', { target: target.name, check: event.check, to: event.to, eventId: event.id }, `notification sent to ${target.name}: ${event.check} → ${event.to}`);
       },
       failed: (target: Target, event: NotificationEvent, error: string) => {
-        this.counters.failed.add(1, { [TARGET_ATTR]: target.name });
-        this.counters.attempts.add(1, { [TARGET_ATTR]: target.name, [ATTR.outcome]: error.startsWith('timed out') ? 'timeout' : 'failure' });
+        this.counters.failed.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
+        this.counters.attempts.add(1, { [ATTR_EXTRA.notificationTarget]: target.name, [ATTR.outcome]: error.startsWith('timed out') ? 'timeout' : 'failure' });
         this.log('warn', { target: target.name, check: event.check, eventId: event.id, error }, `notification to ${target.name} failed: ${error}`);
       },
       retrying: (target: Target, message: PendingMessage, delayMs: number) => {
-        this.counters.redeliveries.add(1, { [TARGET_ATTR]: target.name });
+        this.counters.redeliveries.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
         this.log('warn', { target: target.name, check: message.event.check, eventId: message.event.id, attempts: message.attempts, retryInMs: delayMs }, `notification to ${target.name} not delivered yet (${message.lastError}); next round in ${delayMs < 1000 ? `${delayMs} ms` : `${Math.round(delayMs / 1000)} s`}`);
       },
       folded: (target: Target, event: NotificationEvent, count: number) => {
-        this.counters.folded.add(count, { [TARGET_ATTR]: target.name });
+        this.counters.folded.add(count, { [ATTR_EXTRA.notificationTarget]: target.name });
       },
       dead: (letter: DeadLetter) => {
-        this.counters.dead.add(1, { [TARGET_ATTR]: letter.target });
+        this.counters.dead.add(1, { [ATTR_EXTRA.notificationTarget]: letter.target });
         this.deadLetters.add(letter);
         this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id, error: letter.error, attempts: letter.attempts }, `notification to ${letter.target} given up after ${letter.attempts} attempt(s): ${letter.error}`);
       },

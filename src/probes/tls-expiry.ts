@@ -12,10 +12,7 @@
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
 import { metrics, type MeterProvider, type ObservableResult } from '@opentelemetry/api';
 import { formatDuration } from '../config/duration';
-import { ATTR, METRIC } from '../telemetry/semconv';
-
-/** attribute: which certificate a cert_expiry series describes */
-export const CERT_POSITION_ATTR = 'healthcheck.tls.cert';
+import { ATTR, ATTR_EXTRA, METRIC } from '../telemetry/semconv';
 
 export interface CertExpiry {
   /** notAfter of the server's own certificate, ms since the epoch */
@@ -132,8 +129,8 @@ export function certExpiryObservations(): CertExpiryObservation[] {
   const out: CertExpiryObservation[] = [];
   for (const [name, entry] of [...latest.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const base = { [ATTR.name]: name, [ATTR.kind]: entry.kind };
-    out.push({ value: Math.floor(entry.expiry.leafNotAfter / 1000), attributes: { ...base, [CERT_POSITION_ATTR]: 'leaf' } });
-    out.push({ value: Math.floor(entry.expiry.earliestNotAfter / 1000), attributes: { ...base, [CERT_POSITION_ATTR]: 'earliest' } });
+    out.push({ value: Math.floor(entry.expiry.leafNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'leaf' } });
+    out.push({ value: Math.floor(entry.expiry.earliestNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'earliest' } });
   }
   return out;
 }

@@ -36,22 +36,6 @@ export type ExemplarSnapshot = ReadonlyMap<string, readonly Exemplar[]>;
  * function is applied to recorded attributes and to collected data points.
  */
 export function seriesKey(attributes: Attributes): string {
-  // a frozen attribute set cannot change: its key is computed once (the metrics' per-check sets are frozen)
-  if (Object.isFrozen(attributes)) {
-    let key = frozenKeys.get(attributes);
-    if (key === undefined) {
-      key = computeSeriesKey(attributes);
-      // only when no value is itself mutable (an array of a frozen set still could change)
-      if (Object.values(attributes).every((v) => typeof v !== 'object' || v === null)) frozenKeys.set(attributes, key);
-    }
-    return key;
-  }
-  return computeSeriesKey(attributes);
-}
-
-const frozenKeys = new WeakMap<Attributes, string>();
-
-function computeSeriesKey(attributes: Attributes): string {
   return JSON.stringify(
     Object.keys(attributes)
       .sort()
@@ -85,6 +69,8 @@ export interface ExemplarStoreOptions {
 
 export class ExemplarStore {
   private readonly series = new Map<string, (Exemplar | undefined)[]>();
+  /** a frozen attribute set cannot change: its key is computed once (the metrics' per-check sets are frozen) */
+  private readonly frozenKeys = new WeakMap<Attributes, string>();
   private readonly boundaries: readonly number[];
   private readonly maxSeries: number;
   private readonly now: () => number;
@@ -98,7 +84,7 @@ export class ExemplarStore {
   /** Keep `value` as its bucket's exemplar when `span` is valid and sampled; returns whether it was kept. */
   offer(value: number, attributes: Attributes, span: SpanContext | undefined): boolean {
     if (!isSampled(span) || !Number.isFinite(value)) return false;
-    const key = seriesKey(attributes);
+    const key = this.keyOf(attributes);
     let buckets = this.series.get(key);
     if (buckets) this.series.delete(key); // re-inserted below: Map order = least recently updated first
     else {
@@ -108,6 +94,17 @@ export class ExemplarStore {
     buckets[bucketIndex(this.boundaries, value)] = { traceId: span.traceId, spanId: span.spanId, value, timeMs: this.now() };
     this.series.set(key, buckets);
     return true;
+  }
+
+  private keyOf(attributes: Attributes): string {
+    if (!Object.isFrozen(attributes)) return seriesKey(attributes);
+    let key = this.frozenKeys.get(attributes);
+    if (key === undefined) {
+      key = seriesKey(attributes);
+      // only when no value is itself mutable (an array of a frozen set still could change)
+      if (Object.values(attributes).every((v) => typeof v !== 'object' || v === null)) this.frozenKeys.set(attributes, key);
+    }
+    return key;
   }
 
   /** A copy: what a scrape renders (taken before collection, so every exemplar is already counted). */
@@ -126,16 +123,3 @@ export class ExemplarStore {
   }
 }
 
-/**
- * The store of the running HealthMetrics (one per process, like the SDK): the
- * /metrics handler reads it at request time, so the route needs no new wiring.
- */
-let active: ExemplarStore | undefined;
-
-export function setActiveExemplarStore(store: ExemplarStore | undefined): void {
-  active = store;
-}
-
-export function activeExemplarStore(): ExemplarStore | undefined {
-  return active;
-}

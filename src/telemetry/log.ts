@@ -10,11 +10,21 @@ import { Redactor } from '../redact';
 
 export type { Logger };
 
-let redactor = new Redactor();
+/** where a logger made by createLogger keeps its Redactor (inherited by its child loggers) */
+const REDACTION = Symbol('log redaction');
 
-/** Replace the secrets the log redacts (called on config load and reload). */
-export function setLogRedactor(next: Redactor): void {
-  redactor = next;
+interface Redaction {
+  current: Redactor;
+}
+
+/**
+ * Replace the secrets `logger` (one made by createLogger, or a child of one)
+ * redacts: called by the Sidecar on config load and reload. The Redactor
+ * belongs to the logger, not to this module; another logger is left alone.
+ */
+export function setLogRedactor(logger: Logger, next: Redactor): void {
+  const redaction = (logger as Logger & { [REDACTION]?: Redaction })[REDACTION];
+  if (redaction) redaction.current = next;
 }
 
 /**
@@ -44,7 +54,8 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv): LogLevel | undefined {
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
   const level = options.level === undefined ? 'info' : parseLogLevel(options.level);
   if (!level) throw new Error(`log level ${JSON.stringify(options.level)} is not one of ${LOG_LEVELS.join(', ')}`);
-  return pino(
+  const redaction: Redaction = { current: new Redactor() };
+  const logger = pino(
     {
       level,
       base: { service: 'otel-health-sidecar' },
@@ -57,7 +68,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       },
       hooks: {
         logMethod(args, method) {
-          const redacted = args.map((arg) => redactor.value(arg instanceof Error ? { err: errorFields(arg) } : withErrorFields(arg)));
+          const redacted = args.map((arg) => redaction.current.value(arg instanceof Error ? { err: errorFields(arg) } : withErrorFields(arg)));
           return method.apply(this, redacted as Parameters<typeof method>);
         },
       },
@@ -65,12 +76,15 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       serializers: {
         err: (err: { type?: string; name?: string; message?: unknown; code?: unknown } | string) =>
           typeof err === 'object' && err !== null
-            ? { type: err.type ?? err.name, message: redactor.text(String(err.message ?? '')), ...(err.code !== undefined ? { code: err.code } : {}) }
-            : { message: redactor.text(String(err)) },
+            ? { type: err.type ?? err.name, message: redaction.current.text(String(err.message ?? '')), ...(err.code !== undefined ? { code: err.code } : {}) }
+            : { message: redaction.current.text(String(err)) },
       },
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  // a child logger's prototype is its parent: children find the same Redaction
+  Object.defineProperty(logger, REDACTION, { value: redaction });
+  return logger;
 }
 
 /** An Error as plain fields: its message and name are not own enumerable properties, so a copy would lose them. */

@@ -30,7 +30,7 @@ import type { HealthSnapshots } from '../health/snapshot';
 import type { AttemptObserver } from '../health/runner';
 import type { HealthStore, Outcome } from '../health/state';
 import { BREAKER_STATE_VALUE, type BreakerState } from '../policy/build';
-import { activeExemplarStore, ExemplarStore, setActiveExemplarStore } from './exemplars';
+import { ExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
 import { ATTR, ATTR_EXTRA, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
@@ -59,19 +59,18 @@ interface AttemptAttributes {
 /**
  * The attribute sets of one check's attempt records, built once per CheckConfig
  * (a reload brings a new one) and frozen: the SDK keeps them as series keys and
- * the exemplar store caches their key, so no one may change them.
+ * the exemplar store caches their key, so no one may change them. The cache
+ * belongs to the HealthMetrics that records with them.
  */
-const attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
-
-function attemptAttributes(check: CheckConfig): AttemptAttributes {
-  let cached = attemptAttributeCache.get(check);
+function attemptAttributes(cache: WeakMap<CheckConfig, AttemptAttributes>, check: CheckConfig): AttemptAttributes {
+  let cached = cache.get(check);
   if (cached === undefined || cached.check[ATTR.name] !== check.name || cached.check[ATTR.kind] !== check.kind) {
     const of = (outcome: Outcome) => Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.outcome]: outcome });
     cached = {
       check: Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind }),
       byOutcome: Object.freeze({ success: of('success'), failure: of('failure'), timeout: of('timeout'), rejected: of('rejected') }),
     };
-    attemptAttributeCache.set(check, cached);
+    cache.set(check, cached);
   }
   return cached;
 }
@@ -96,9 +95,9 @@ export class HealthMetrics implements AttemptObserver {
   private readonly lastSuccess: ObservableGauge;
   /** the latest sampled trace per probe-duration series and bucket (bounded) */
   readonly exemplars = new ExemplarStore({ boundaries: PROBE_DURATION_BUCKETS });
+  private readonly attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
 
   constructor(private readonly meter: Meter = metrics.getMeter(SCOPE)) {
-    setActiveExemplarStore(this.exemplars);
     this.probeDuration = meter.createHistogram(METRIC.probeDuration, {
       unit: 's',
       description: 'duration of one probe attempt; outcome success, failure, timeout or rejected (breaker open, no attempt made)',
@@ -141,7 +140,7 @@ export class HealthMetrics implements AttemptObserver {
   }
 
   attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
-    const attributes = attemptAttributes(check);
+    const attributes = attemptAttributes(this.attemptAttributeCache, check);
     const seconds = durationMs / 1000;
     const withOutcome = attributes.byOutcome[outcome];
     this.probeDuration.record(seconds, withOutcome);
@@ -279,7 +278,8 @@ export class PrometheusRenderer {
   constructor(
     private readonly exporter: PrometheusExporter,
     private readonly logger?: Logger,
-    private readonly exemplars: () => ExemplarStore | undefined = activeExemplarStore,
+    /** the store of the HealthMetrics recording the probe histogram (none: OpenMetrics without exemplars) */
+    private readonly exemplars: () => ExemplarStore | undefined = () => undefined,
     /** is a check still there? the series of one that is gone (a reload, a deleted monitor) are left out */
     private readonly known?: KnownCheck,
   ) {}

@@ -20,7 +20,7 @@ import type { AggregationOption, AggregationTemporality, InstrumentType, MetricP
 import type { Logger } from 'pino';
 import { Redactor } from '../redact';
 import type { LogsDecision, MetricsDecision, Temporality } from './otel-env';
-import { otlpHeaderSecrets, RateLimitedLog, type OtlpProtocol } from './tracing';
+import { exportFailureReason, otlpHeaderSecrets, RateLimitedLog, type OtlpProtocol } from './tracing';
 
 export type ExportSignal = 'metrics' | 'logs';
 
@@ -82,7 +82,7 @@ export class ExportGuard {
     this.options.onFailure?.();
     const redactor = this.options.redactor();
     const endpoint = redactor.url(this.options.endpoint);
-    const reason = this.headerRedactor.text(redactor.text(String(error?.message ?? error ?? 'unknown error')));
+    const reason = exportFailureReason(error, redactor, this.headerRedactor);
     const what = this.options.signal === 'metrics' ? 'data points' : 'log records';
     this.log.warn(
       { signal: this.options.signal, endpoint, items, failures: this.failures, reason },

@@ -208,6 +208,9 @@ export interface TelemetryOptions {
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
+// The one module-level mutable binding allowed in src/ (test/structure/module-state.test.ts):
+// the SDK bootstrap registers the OTel API's process-global providers, so whether telemetry
+// is started is a fact about the process, not about an instance; shutdown() clears it.
 let active: Telemetry | undefined;
 
 /** Configure and register the providers. Once per process (until shutdown). */
@@ -351,7 +354,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
     },
     // served by server/metrics-route.ts; telemetry.prometheus.requireKey: scrapes need a valid key
     ...(metricsRef && prometheus
-      ? { metricsEndpoint: { renderer: new PrometheusRenderer(prometheus, logger, undefined, (name) => sidecar?.store.get(name) !== undefined), path: config.telemetry.prometheus.path, requireKey: config.telemetry.prometheus.requireKey, logger } }
+      ? { metricsEndpoint: { renderer: new PrometheusRenderer(prometheus, logger, () => metricsRef.exemplars, (name) => sidecar?.store.get(name) !== undefined), path: config.telemetry.prometheus.path, requireKey: config.telemetry.prometheus.requireKey, logger } }
       : {}),
   };
 

@@ -71,6 +71,10 @@ export const ATTR_EXTRA = {
   httpPhase: 'healthcheck.http.phase',
   /** healthcheck.telemetry.export_failures: traces, metrics or logs */
   telemetrySignal: 'healthcheck.telemetry.signal',
+  /** healthcheck.config.reloads / reload_failures: sighup, file or manual */
+  reloadTrigger: 'healthcheck.reload.trigger',
+  /** healthcheck.tls.cert_expiry: which certificate a series describes (leaf, earliest) */
+  tlsCertPosition: 'healthcheck.tls.cert',
 } as const;
 
 /** OpenTelemetry semantic-convention names we record under (HTTP server, database client). */

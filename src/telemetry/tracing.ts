@@ -89,6 +89,15 @@ export class RateLimitedLog {
   }
 }
 
+/**
+ * The reason an export failed, as the warning shows it: redacted by each of
+ * `redactors` in turn, and trimmed (an OpenSSL error, e.g. a refused client
+ * certificate, ends its message with a newline).
+ */
+export function exportFailureReason(error: Error | undefined, ...redactors: Redactor[]): string {
+  return redactors.reduce((text, redactor) => redactor.text(text), String(error?.message ?? error ?? 'unknown error')).trim();
+}
+
 function redactValue(redactor: Redactor, value: AttributeValue | undefined): AttributeValue | undefined {
   if (typeof value === 'string') return redactor.text(value);
   if (Array.isArray(value)) return value.map((item) => (typeof item === 'string' ? redactor.text(item) : item)) as AttributeValue;
@@ -220,7 +229,7 @@ export class GuardedSpanExporter implements SpanExporter {
   private failed(spans: number, error: Error | undefined): void {
     this.failures++;
     this.options.onFailure?.();
-    const reason = this.logRedactor.text(this.options.redactor().text(String(error?.message ?? error ?? 'unknown error')));
+    const reason = exportFailureReason(error, this.options.redactor(), this.logRedactor);
     this.log.warn(
       { endpoint: this.options.redactor().url(this.options.endpoint), spans, failures: this.failures, reason },
       `trace export to ${this.options.redactor().url(this.options.endpoint)} failed: ${reason}; spans dropped (logged at most once a minute)`,

@@ -16,7 +16,8 @@ import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
 import { loadConfigFile } from '../../src/probes/registry';
-import { ConfigReloader, reloadStats } from '../../src/config/reload';
+import { ConfigReloader } from '../../src/config/reload';
+import { SCOPE } from '../../src/telemetry/semconv';
 import { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { hostPort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
@@ -219,9 +220,9 @@ describe('ConfigReloader in process', () => {
     await sidecar.start();
     const logged: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
-    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f) }).start();
+    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f), meter: provider.getMeter(SCOPE) }).start();
     try {
-      const start = reloadStats();
+      const start = reloader.stats();
       assert.deepEqual(await reader.sums(), { 'healthcheck.config.reload_failures': 0, 'healthcheck.config.reloads': 0 });
 
       writeFileSync(file, `${valid}  - { name: bad, kind: http, url: 'ftp://x', interval: soon }\n`);
@@ -230,7 +231,8 @@ describe('ConfigReloader in process', () => {
       assert.deepEqual(refused, { status: 'rejected', trigger: 'manual', problems });
       assert.deepEqual(sidecar.config.checks.map((c) => c.name), ['web'], 'old config kept');
       assert.deepEqual(await reader.sums(), { 'healthcheck.config.reload_failures': 1, 'healthcheck.config.reloads': 0 });
-      assert.equal(reloadStats().failures, start.failures + 1);
+      assert.equal(reloader.stats().failures, start.failures + 1);
+      assert.equal(reloader.stats().lastFailure?.problems.length, 2);
       // the summary line plus one line per problem
       assert.deepEqual(logged.map((l) => l.msg), ['config reload rejected (2 problem(s)); keeping the running config', ...problems]);
 

@@ -532,7 +532,7 @@ describe('HealthMetrics and the /metrics handler (in process)', () => {
     within(span(3, TraceFlags.NONE), () => health.attemptFinished(check('web'), 'success', 700)); // not sampled
     within(undefined, () => health.attemptFinished(check('web'), 'failure', 12)); // no span
     within(span(4, TraceFlags.SAMPLED), () => health.attemptFinished(check('db "x"'), 'timeout', 20_000)); // +Inf
-    const handler = metricsHandler(new PrometheusRenderer(exporter), pino({ level: 'silent' }));
+    const handler = metricsHandler(new PrometheusRenderer(exporter, undefined, () => health.exemplars), pino({ level: 'silent' }));
     server = http.createServer((req, res) => void handler(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;

@@ -129,7 +129,12 @@ describe('OTLP over mutual TLS with gzip: the standard variables only', () => {
     assert.equal(receiver.requests.length, requestsBefore);
     assert.ok(receiver.tlsErrors.length > handshakesBefore, 'the receiver saw handshakes without a certificate');
     for (const signal of ['trace', 'metrics', 'logs']) {
-      assert.equal(got.cli.lines.filter((l) => l.includes(`${signal} export to https://127.0.0.1:${receiver.port}`)).length, 1, `${signal}: ${got.cli.lines.join('\n')}`);
+      const warnings = got.cli.lines.filter((l) => l.includes(`${signal} export to https://127.0.0.1:${receiver.port}`));
+      assert.equal(warnings.length, 1, `${signal}: ${got.cli.lines.join('\n')}`);
+      // OpenSSL ends its alert text with a newline: the warning's reason is trimmed, its message one line
+      const warning = JSON.parse(warnings[0]!) as { msg: string; reason: string };
+      assert.ok(warning.reason.length > 0 && warning.reason === warning.reason.trim(), `${signal}: ${JSON.stringify(warning.reason)}`);
+      assert.ok(!warning.msg.includes('\n'), `${signal}: ${JSON.stringify(warning.msg)}`);
     }
   });
 
