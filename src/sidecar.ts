@@ -14,6 +14,7 @@ import { CheckRunner, type AttemptObserver } from './health/runner';
 import { CheckLoop } from './health/scheduler';
 import { HealthStore, type RunResult } from './health/state';
 import { createProbe } from './probes/registry';
+import { CertExpiryRegistry } from './probes/tls-expiry';
 import { Redactor } from './redact';
 import { OverloadGate } from './server/overload';
 import { createHttpServer, Router, type RequestContext, type RequestMetrics } from './server/app';
@@ -47,6 +48,8 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
   readonly store = new HealthStore();
   /** the one health snapshot every endpoint, the status page, gRPC health and the metrics read */
   readonly health = new HealthSnapshots(this.store);
+  /** the certificates this sidecar's TLS probes saw (the healthcheck.tls.cert_expiry gauge) */
+  readonly certExpiry = new CertExpiryRegistry();
   readonly router = new Router();
   readonly startedAt = Date.now();
   /** the name shown and exported (never a secret one); telemetry settings apply on restart, so this does too */
@@ -415,6 +418,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     let loop: CheckLoop | undefined;
     const probe = createProbe(check, {
       redactor: this.redactorValue,
+      certExpiry: this.certExpiry,
       onConnectionLost: (reason) => {
         this.logger.debug({ check: check.name, reason }, 'connection lost; re-probing');
         loop?.nudge();

@@ -7,7 +7,7 @@ import { urlSecrets } from '../config/secrets';
 import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure, PROBE_ERROR } from '../errors';
 import { abortError, hardClose, type Probe, type ProbeContext, type ProbeKind } from './probe';
-import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 const schema = z
   .strictObject({
@@ -122,7 +122,7 @@ function createGrpcProbe(check: GrpcCheckConfig, context: ProbeContext): Probe {
   const { secure, target: address } = endpoint(check);
   const where = context.redactor.text(target(check));
   const tls = check.tls;
-  const certs = certExpiryRecorder(check.name, check.kind);
+  const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   let seenCertificate: CertExpiry | undefined;
   let client: grpc.Client | undefined;
   let clientCredentials: InstanceType<typeof SocketTrackingCredentials> | undefined;

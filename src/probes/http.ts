@@ -12,7 +12,7 @@ import { REDACTED } from '../redact';
 import { HTTP_PHASES, markRequest, runPhases, type HopMarks, type PhaseDurations } from './http-phases';
 import { probeInstruments, type ConnectionCounts } from './instruments';
 import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResponse } from './probe';
-import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 /** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
 const REDIRECT_HOST = /^(?:\*\.)?(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
@@ -155,7 +155,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   };
   const lost = watchIdleSockets([httpAgent, httpsAgent], check.timeout, context);
   // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
-  const certs = certExpiryRecorder(check.name, check.kind);
+  const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
   // healthcheck.connections (the agents' sockets) and healthcheck.http.phase.duration
   const instruments = probeInstruments(check, () => agentConnections([httpAgent, httpsAgent]));

@@ -9,7 +9,7 @@ import { evaluateConnections, effectiveSslMode, POSTGRES_CONNECTIONS_QUERY, post
 import { abortable, closePolitely, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { probeInstruments } from './instruments';
 import { checkPostgresReplication } from './replication';
-import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 const schema = z
   .strictObject({
@@ -100,7 +100,7 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   const sslmode = effectiveSslMode(check);
   const ssl = postgresSslOption(sslmode, check.tls);
   const connectionString = splitSslParams(check.url).url;
-  const certs = certExpiryRecorder(check.name, check.kind);
+  const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   /** the certificate the current connection's server presented, and the TLS version */
   let tlsSeen: { certificate: CertExpiry | undefined; version: string } | undefined;
   let client: pg.Client | undefined;

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { CheckConfig, CheckKindSpec } from '../config/types';
 import { ProbeFailure } from '../errors';
 import type { Redactor } from '../redact';
+import type { CertExpiryRegistry } from './tls-expiry';
 
 export interface ProbeResult {
   ok: boolean;
@@ -31,6 +32,8 @@ export interface ProbeContext {
   redactor: Redactor;
   /** called when a kept connection drops between runs (lets the scheduler re-probe at once) */
   onConnectionLost?: (reason: string) => void;
+  /** where a TLS probe records the certificates it sees (the healthcheck.tls.cert_expiry gauge); none: kept by nobody */
+  certExpiry?: CertExpiryRegistry;
 }
 
 export type ProbeFactory<C extends CheckConfig = CheckConfig> = (check: C, context: ProbeContext) => Probe;

@@ -13,7 +13,7 @@ import { probeInstruments } from './instruments';
 import { abortable, closePolitely, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResult } from './probe';
 import { evaluateCluster, evaluateMemory, ROUND_TRIP_TTL_SECONDS, roundTripKey } from './redis-checks';
 import { evaluateRedisReplication, parseRedisInfo } from './replication';
-import { certExpiryRecorder, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 /** host:port, host name or IPv4, or [IPv6]:port */
 const SENTINEL_ADDRESS = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
@@ -133,7 +133,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
   const fixed: Endpoint | undefined = check.sentinels ? undefined : { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) };
   const sentinels = check.sentinels?.map(parseAddress) ?? [];
   const roundTrip = check.roundTrip ? roundTripKey(hostname(), check.name) : undefined;
-  const certs = certExpiryRecorder(check.name, check.kind);
+  const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   const safeDefaults = (timeout: number) => ({
     lazyConnect: true,
     enableOfflineQueue: false,

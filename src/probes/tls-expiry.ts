@@ -6,11 +6,10 @@
  * certificate position).
  *
  * The pure parts (certificateExpiry, minValidityVerdict) take plain data; the
- * gauge reads a small registry that each probe updates after a handshake and
- * clears on close.
+ * gauge reads a CertExpiryRegistry (the Sidecar's, passed to each probe in its
+ * ProbeContext) that each probe updates after a handshake and clears on close.
  */
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls';
-import { metrics, type MeterProvider, type ObservableResult } from '@opentelemetry/api';
 import { formatDuration } from '../config/duration';
 import { ATTR, ATTR_EXTRA, METRIC } from '../telemetry/semconv';
 
@@ -116,44 +115,9 @@ interface Entry {
   expiry: CertExpiry;
 }
 
-const latest = new Map<string, Entry>();
-let gaugeProvider: MeterProvider | undefined;
-
 export interface CertExpiryObservation {
   value: number;
   attributes: Record<string, string>;
-}
-
-/** What the gauge reports right now: two series (leaf, earliest) per check that has seen a certificate. */
-export function certExpiryObservations(): CertExpiryObservation[] {
-  const out: CertExpiryObservation[] = [];
-  for (const [name, entry] of [...latest.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    const base = { [ATTR.name]: name, [ATTR.kind]: entry.kind };
-    out.push({ value: Math.floor(entry.expiry.leafNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'leaf' } });
-    out.push({ value: Math.floor(entry.expiry.earliestNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'earliest' } });
-  }
-  return out;
-}
-
-/**
- * Register the observable gauge with the global MeterProvider. The metrics API
- * has no proxy provider (unlike tracing): a gauge created before the SDK
- * registers its provider would stay a no-op, so this re-registers whenever the
- * global provider has changed since the last call.
- */
-function ensureGauge(): void {
-  const provider = metrics.getMeterProvider();
-  if (provider === gaugeProvider) return;
-  gaugeProvider = provider;
-  provider
-    .getMeter('otel-health-sidecar')
-    .createObservableGauge(METRIC.certExpiry, {
-      description: 'notAfter of the TLS certificate a check last saw (leaf, and the earliest in the chain), unix seconds',
-      unit: 's',
-    })
-    .addCallback((result: ObservableResult) => {
-      for (const observation of certExpiryObservations()) result.observe(observation.value, observation.attributes);
-    });
 }
 
 /** The handle a probe keeps: record after each handshake, clear on close. */
@@ -162,16 +126,36 @@ export interface CertExpiryRecorder {
   clear(): void;
 }
 
-export function certExpiryRecorder(checkName: string, kind: string): CertExpiryRecorder {
-  const owner = {};
-  return {
-    record(expiry) {
-      latest.set(checkName, { owner, kind, expiry });
-      ensureGauge();
-    },
-    clear() {
-      // a reload may already have a new probe for the same name: only remove our own entry
-      if (latest.get(checkName)?.owner === owner) latest.delete(checkName);
-    },
-  };
+/**
+ * The latest certificate expiry per check, owned by whoever creates the
+ * probes (the Sidecar) and handed to them in their ProbeContext; the
+ * healthcheck.tls.cert_expiry gauge (telemetry/metrics.ts) reads
+ * `observations()` at collection time.
+ */
+export class CertExpiryRegistry {
+  private readonly latest = new Map<string, Entry>();
+
+  /** What the gauge reports right now: two series (leaf, earliest) per check that has seen a certificate. */
+  observations(): CertExpiryObservation[] {
+    const out: CertExpiryObservation[] = [];
+    for (const [name, entry] of [...this.latest.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const base = { [ATTR.name]: name, [ATTR.kind]: entry.kind };
+      out.push({ value: Math.floor(entry.expiry.leafNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'leaf' } });
+      out.push({ value: Math.floor(entry.expiry.earliestNotAfter / 1000), attributes: { ...base, [ATTR_EXTRA.tlsCertPosition]: 'earliest' } });
+    }
+    return out;
+  }
+
+  recorder(checkName: string, kind: string): CertExpiryRecorder {
+    const owner = {};
+    return {
+      record: (expiry) => {
+        this.latest.set(checkName, { owner, kind, expiry });
+      },
+      clear: () => {
+        // a reload may already have a new probe for the same name: only remove our own entry
+        if (this.latest.get(checkName)?.owner === owner) this.latest.delete(checkName);
+      },
+    };
+  }
 }

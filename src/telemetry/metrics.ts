@@ -49,6 +49,8 @@ export function metricViews(): ViewOptions[] {
 export interface MetricsSource {
   readonly store: HealthStore;
   readonly health: HealthSnapshots;
+  /** the certificates the TLS probes saw (probes/tls-expiry.ts CertExpiryRegistry) */
+  readonly certExpiry?: { observations(): readonly { value: number; attributes: Record<string, string> }[] };
 }
 
 interface AttemptAttributes {
@@ -93,6 +95,7 @@ export class HealthMetrics implements AttemptObserver {
   private readonly breakerState: ObservableGauge;
   private readonly consecutiveFailures: ObservableGauge;
   private readonly lastSuccess: ObservableGauge;
+  private readonly certExpiry: ObservableGauge;
   /** the latest sampled trace per probe-duration series and bucket (bounded) */
   readonly exemplars = new ExemplarStore({ boundaries: PROBE_DURATION_BUCKETS });
   private readonly attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
@@ -134,6 +137,10 @@ export class HealthMetrics implements AttemptObserver {
     this.lastSuccess = meter.createObservableGauge(METRIC.lastSuccess, {
       unit: 's',
       description: 'unix time of the last successful run; no sample before the first success',
+    });
+    this.certExpiry = meter.createObservableGauge(METRIC.certExpiry, {
+      description: 'notAfter of the TLS certificate a check last saw (leaf, and the earliest in the chain), unix seconds',
+      unit: 's',
     });
     // Export the counters from the start (value 0) so increase() and alerts work from the first scrape.
     this.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: 'traces' });
@@ -184,8 +191,9 @@ export class HealthMetrics implements AttemptObserver {
       for (const [group, view] of Object.entries(snapshot.groups)) {
         result.observe(this.groupStatus, GROUP_STATUS_VALUE[view.status], { [ATTR.group]: group });
       }
+      for (const observation of source.certExpiry?.observations() ?? []) result.observe(this.certExpiry, observation.value, observation.attributes);
     };
-    const observables = [this.status, this.groupStatus, this.breakerState, this.consecutiveFailures, this.lastSuccess];
+    const observables = [this.status, this.groupStatus, this.breakerState, this.consecutiveFailures, this.lastSuccess, this.certExpiry];
     this.meter.addBatchObservableCallback(callback, observables);
     const stopTransitions = source.store.onTransition((t) => this.transitions.add(1, { [ATTR.name]: t.check, [ATTR.from]: t.from, [ATTR.to]: t.to }));
     return () => {

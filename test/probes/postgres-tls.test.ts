@@ -12,7 +12,7 @@ import pg from 'pg';
 import type { CheckRunner } from '../../src/health/runner';
 import { evaluateConnections, postgresSslOption, splitSslParams } from '../../src/probes/postgres-checks';
 import { parseConfig } from '../../src/probes/registry';
-import { certExpiryObservations } from '../../src/probes/tls-expiry';
+import { CertExpiryRegistry } from '../../src/probes/tls-expiry';
 import { makeCa, makeClientCert, makeServerCert, type Pem } from '../helpers/certs';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-services';
 import { waitFor } from '../helpers/servers';
@@ -30,6 +30,9 @@ const runners: CheckRunner[] = [];
 /** node 'warning' events seen (pg-connection-string warns on stderr when it handles sslmode itself) */
 const warnings: string[] = [];
 
+/** where the probes record the certificates they see (the Sidecar owns one and passes it in each probe's context) */
+const certs = new CertExpiryRegistry();
+
 /** a check of the private cluster: `lines` are the YAML lines after url (indented by the caller's convention) */
 function pgCheck(options: { user?: string; password?: string; params?: string; lines?: Record<string, unknown>; timeout?: string } = {}) {
   const user = options.user ?? 'postgres';
@@ -37,7 +40,7 @@ function pgCheck(options: { user?: string; password?: string; params?: string; l
   const url = `postgres://${auth}127.0.0.1:${pgServer.port}/postgres${options.params ?? ''}`;
   const yaml = [`kind: postgres`, `url: ${url}`, ...Object.entries(options.lines ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`)].join('\n    ');
   const { check, redactor } = checkFromYaml(yaml, { timeout: options.timeout ?? '2s' });
-  const runner = runnerFor(check, redactor);
+  const runner = runnerFor(check, redactor, undefined, certs);
   runners.push(runner);
   return { check, runner };
 }
@@ -126,7 +129,7 @@ describe('postgres sslmode against a server whose certificate names db.internal'
     const result = await runner.run('manual');
     assert.equal(result.outcome, 'failure');
     assert.match(result.message, new RegExp(`^postgres 127\\.0\\.0\\.1:${pgServer.port}: SELECT 1: 1 row\\(s\\), but (chain certificate CN=PG Test CA|certificate) expires in (29d 23h|30d 0h) \\(notAfter .*\\), less than tls\\.minValidity 60d$`));
-    const series = certExpiryObservations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test' && o.attributes['healthcheck.kind'] === 'postgres');
+    const series = certs.observations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test' && o.attributes['healthcheck.kind'] === 'postgres');
     assert.deepEqual(series.map((o) => [o.attributes['healthcheck.tls.cert'], o.value]), [
       ['leaf', Math.floor(server.notAfter / 1000)],
       ['earliest', Math.floor(Math.min(server.notAfter, ca.notAfter) / 1000)],

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/probes/registry';
 import type { CheckRunner } from '../../src/health/runner';
-import { certExpiryObservations } from '../../src/probes/tls-expiry';
+import { CertExpiryRegistry } from '../../src/probes/tls-expiry';
 import { opensslReason } from '../../src/probes/redis';
 import { DAY_MS, makeCa, makeServerCert, type Pem } from '../helpers/certs';
 import { startTlsRedis, type TlsRedis } from '../helpers/private-datastores';
@@ -20,12 +20,15 @@ const PASSWORD = 'CANARY-REDIS-TLS-PW-51aa';
 /** a YAML block scalar with the PEM text (indented under `key:` inside the check's tls block) */
 const pem = (text: string) => `|\n${text.trim().split('\n').map((line) => `        ${line}`).join('\n')}`;
 
+/** where the probes record the certificates they see (the Sidecar owns one and passes it in each probe's context) */
+const certs = new CertExpiryRegistry();
+
 const runners: CheckRunner[] = [];
 function redisCheck(url: string, tls: Record<string, string | boolean> = {}) {
   const lines = Object.entries(tls).map(([key, value]) => `      ${key}: ${typeof value === 'string' && value.includes('BEGIN') ? pem(value) : JSON.stringify(value)}`);
   const yaml = [`kind: redis`, `    url: ${url}`, ...(lines.length ? ['    tls:', ...lines] : [])].join('\n');
   const { check, redactor } = checkFromYaml(yaml, { timeout: '2s' });
-  const runner = runnerFor(check, redactor);
+  const runner = runnerFor(check, redactor, undefined, certs);
   runners.push(runner);
   return runner;
 }
@@ -47,7 +50,7 @@ describe('redis probe over TLS, client certificate required (tls-auth-clients ye
       const result = await runner.run('manual');
       assert.deepEqual({ ok: result.ok, message: result.message }, { ok: true, message: 'PONG' });
     }
-    const series = certExpiryObservations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test');
+    const series = certs.observations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test');
     assert.deepEqual(
       series.map((o) => [o.attributes['healthcheck.tls.cert'], o.attributes['healthcheck.kind'], o.value]),
       [
@@ -56,7 +59,7 @@ describe('redis probe over TLS, client certificate required (tls-auth-clients ye
       ],
     );
     await runner.close();
-    assert.deepEqual(certExpiryObservations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test'), [], 'series removed on close');
+    assert.deepEqual(certs.observations().filter((o) => o.attributes['healthcheck.name'] === 'probe-under-test'), [], 'series removed on close');
   });
 
   test('no client certificate: the handshake fails, the message says so and carries no password', async () => {

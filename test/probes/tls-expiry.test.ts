@@ -10,12 +10,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type GaugeMetricData } from '@opentelemetry/sdk-metrics';
 import { HealthImplementation } from 'grpc-health-check';
 import type { CheckRunner } from '../../src/health/runner';
-import { certExpiryObservations, certificateExpiry, describeRemaining, minValidityVerdict } from '../../src/probes/tls-expiry';
-import { METRIC } from '../../src/telemetry/semconv';
+import { HealthSnapshots } from '../../src/health/snapshot';
+import { HealthStore } from '../../src/health/state';
+import { CertExpiryRegistry, certificateExpiry, describeRemaining, minValidityVerdict } from '../../src/probes/tls-expiry';
+import { HealthMetrics } from '../../src/telemetry/metrics';
+import { METRIC, SCOPE } from '../../src/telemetry/semconv';
 import { DAY_MS, makeCa, makeServerCert, type Pem } from '../helpers/certs';
 import { checkFromYaml, runnerFor } from './support';
 
@@ -73,9 +75,12 @@ describe('TLS certificate expiry (http https, grpc grpcs)', () => {
   let grpcShort: Served;
   let grpcLong: Served;
 
+  /** the probes' registry (the Sidecar owns one and passes it in each probe's context) */
+  const certs = new CertExpiryRegistry();
+
   function runner(yaml: string) {
     const { check, redactor } = checkFromYaml(yaml, { timeout: '2s' });
-    const r = runnerFor(check, redactor);
+    const r = runnerFor(check, redactor, undefined, certs);
     runners.push(r);
     return { check, runner: r };
   }
@@ -105,7 +110,6 @@ describe('TLS certificate expiry (http https, grpc grpcs)', () => {
   after(async () => {
     for (const r of runners) await r.close();
     for (const s of servers) await s.close();
-    metrics.disable();
   });
 
   test('the generated certificates expire when asked (sanity of the fixtures)', () => {
@@ -176,8 +180,10 @@ describe('TLS certificate expiry (http https, grpc grpcs)', () => {
 
   test('gauge healthcheck.tls.cert_expiry: leaf and earliest notAfter in unix seconds per check, through a real MeterProvider; gone when the check closes', async () => {
     const reader = new TestReader();
-    metrics.disable();
-    assert.ok(metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] })), 'global MeterProvider registered');
+    // the gauge is made by the telemetry's HealthMetrics from its Meter and reads the registry the probes record in
+    const provider = new MeterProvider({ readers: [reader] });
+    const store = new HealthStore();
+    const stopObserving = new HealthMetrics(provider.getMeter(SCOPE)).observe({ store, health: new HealthSnapshots(store), certExpiry: certs });
     const { check: leafCheck, runner: a } = runner(
       ['kind: http', `url: https://127.0.0.1:${chained.port}/`, 'tls:', `  ${pemYaml('ca', shortCa.cert)}`].join('\n    '),
     );
@@ -196,15 +202,17 @@ describe('TLS certificate expiry (http https, grpc grpcs)', () => {
       ],
     );
     await a.close();
-    assert.deepEqual(certExpiryObservations(), [], 'closing the probe removes its series');
+    assert.deepEqual(certs.observations(), [], 'closing the probe removes its series');
     assert.equal((await b.run('manual')).ok, true);
-    assert.deepEqual(certExpiryObservations(), [
+    assert.deepEqual(certs.observations(), [
       { value: Math.floor(leaf90d.notAfter / 1000), attributes: { 'healthcheck.name': leafCheck.name, 'healthcheck.kind': 'grpc', 'healthcheck.tls.cert': 'leaf' } },
       // the CA (365 days) outlives the leaf (90 days): the leaf is the earliest
       { value: Math.floor(leaf90d.notAfter / 1000), attributes: { 'healthcheck.name': leafCheck.name, 'healthcheck.kind': 'grpc', 'healthcheck.tls.cert': 'earliest' } },
     ]);
     await b.close();
-    assert.deepEqual(certExpiryObservations(), []);
+    assert.deepEqual(certs.observations(), []);
+    stopObserving();
+    await provider.shutdown();
   });
 
   test('pure helpers: chain walk stops at a self-signed root; verdicts and wording', () => {

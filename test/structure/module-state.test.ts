@@ -44,16 +44,6 @@ const ALLOWED: Readonly<Record<string, string>> = {
   'telemetry/server-metrics.ts:KNOWN_METHODS': 'a constant set of HTTP methods, only read',
 };
 
-/**
- * Not yet moved (issue 15, still open): each is module state today and must
- * leave this list when it is moved into an instance. Listed so the rule holds
- * for everything else now; the test below fails when an entry is no longer found.
- */
-const NOT_YET_MOVED: Readonly<Record<string, string>> = {
-  'probes/tls-expiry.ts:latest': 'the cert-expiry registry: to be owned by the Sidecar and passed in ProbeContext',
-  'probes/tls-expiry.ts:gaugeProvider': 'the cert-expiry gauge: to be made by the telemetry bootstrap from its Meter',
-};
-
 const COLLECTIONS = new Set(['Map', 'Set', 'WeakMap', 'WeakSet']);
 
 /** `module:name — why` for each top-level declaration of `text` the rule flags */
@@ -127,14 +117,14 @@ test('the rule catches made-up module state: let, var, a const Map/Set/WeakMap; 
 test('src/ has no module-level mutable state outside the SDK bootstrap and the commented allow-list', () => {
   const found = srcModuleState();
   assert.ok(found.some((f) => f.startsWith('telemetry/sdk.ts:active ')), 'the scan reads src/ (it finds the SDK bootstrap)');
-  const unexpected = found.filter((f) => !(keyOf(f) in ALLOWED) && !(keyOf(f) in NOT_YET_MOVED));
+  const unexpected = found.filter((f) => !(keyOf(f) in ALLOWED));
   assert.deepEqual(unexpected, []);
 });
 
-test('the allow-lists name only what is still there', () => {
+test('the allow-list names only what is still there', () => {
   const keys = new Set(srcModuleState().map(keyOf));
   assert.deepEqual(
-    [...Object.keys(ALLOWED), ...Object.keys(NOT_YET_MOVED)].filter((key) => !keys.has(key)),
+    Object.keys(ALLOWED).filter((key) => !keys.has(key)),
     [],
     'an entry whose declaration is gone (or became an instance field) leaves the list',
   );
