@@ -31,7 +31,7 @@ before(async () => {
 server: { port: ${port}, host: 127.0.0.1, showDetails: always, drainDelay: 0s, auth: { keys: [{ name: ops, key: "${KEY}" }] } }
 telemetry: { traces: { enabled: false } }
 store: { postgres: \${STORE_URL}, writeRateLimit: 1000/1m }
-defaults: { interval: 200ms, timeout: 150ms, retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false } }
+defaults: { interval: 200ms, timeout: 190ms, retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false }, breaker: { failures: 1000, halfOpenAfter: 200ms } }
 `,
     { STORE_URL: database.url },
   );
