@@ -152,8 +152,14 @@ async function start(): Promise<Ports> {
   assert.ok(announced, 'the kubelet listener is announced with its port');
   const ports = { port: sidecar.port, probePort: announced.probePort as number };
   // every check UP before the flood, on both ports: /readyz 200 is then the only right answer
+  // (bounded: a sidecar that never gets there fails with what it said, instead of timing the test out)
+  const deadline = performance.now() + 120_000;
   for (;;) {
-    if ((await ask(ports.port, '/readyz')).status === 200 && (await ask(ports.probePort, '/readyz')).status === 200) break;
+    const [main, kubelet] = [await ask(ports.port, '/readyz?verbose'), await ask(ports.probePort, '/readyz')];
+    if (main.status === 200 && kubelet.status === 200) break;
+    if (performance.now() > deadline) {
+      throw new Error(`not ready on both ports after 120 s: main ${main.status}, kubelet listener ${kubelet.status}\n${sidecar.lines.slice(-20).join('\n')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return ports;
