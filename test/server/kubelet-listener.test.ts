@@ -139,25 +139,29 @@ describe('server.probeListener start-up', () => {
   });
 });
 
+/** a threaded kubelet listener over `store`, anonymous, its main port a free (closed) one */
+async function threadListener(store: HealthStore, health: HealthSnapshots, destination: { write(line: string): void }, overrides: Partial<Parameters<typeof startKubeletListener>[0]>) {
+  return startKubeletListener({
+    host: '127.0.0.1',
+    port: 0,
+    thread: true,
+    view: { health } as unknown as HealthView,
+    anonymousDetails: () => false,
+    extraPaths: () => new Map(),
+    subscribe: (listener_) => store.onChange(listener_),
+    main: { host: '127.0.0.1', port: await freePort() },
+    identify: () => ({ kind: 'anonymous' }),
+    logger: createLogger({ level: 'info', destination }),
+    ...overrides,
+  });
+}
+
 describe('server.probeListener thread and a stuck main loop', () => {
   it('answers 503 main-loop failed once the main thread has been silent for staleAfterMs, and 200 again when it is back', async () => {
     const store = new HealthStore();
     const health = new HealthSnapshots(store);
     const { log, destination } = captureLog();
-    const listener = await startKubeletListener({
-      host: '127.0.0.1',
-      port: 0,
-      thread: true,
-      view: { health } as unknown as HealthView,
-      anonymousDetails: () => false,
-      extraPaths: () => new Map(),
-      subscribe: (listener_) => store.onChange(listener_),
-      main: { host: '127.0.0.1', port: await freePort() },
-      identify: () => ({ kind: 'anonymous' }),
-      logger: createLogger({ level: 'info', destination }),
-      heartbeatMs: 50,
-      staleAfterMs: 300,
-    });
+    const listener = await threadListener(store, health, destination, { heartbeatMs: 50, staleAfterMs: 300 });
     cleanups.push(() => listener.close());
     assert.equal((await request(listener.port, '/livez')).status, 200, 'no check in live: 200');
     // this thread (the main loop) blocks in spawnSync while the child asks the listener, well after staleAfterMs
@@ -179,17 +183,8 @@ describe('server.probeListener thread and the request metrics', () => {
     const health = new HealthSnapshots(store);
     const { destination } = captureLog();
     const recorded: string[] = [];
-    const listener = await startKubeletListener({
-      host: '127.0.0.1',
-      port: 0,
-      thread: true,
-      view: { health } as unknown as HealthView,
-      anonymousDetails: () => false,
+    const listener = await threadListener(store, health, destination, {
       extraPaths: () => new Map([['/ready', '/readyz']]),
-      subscribe: (listener_) => store.onChange(listener_),
-      main: { host: '127.0.0.1', port: await freePort() },
-      identify: () => ({ kind: 'anonymous' }),
-      logger: createLogger({ level: 'info', destination }),
       metrics: {
         bind: (method, route, status) => ({ record: (seconds) => void recorded.push(`${method} ${route} ${status} ${seconds >= 0 && seconds < 60}`) }),
         refused: () => undefined,
