@@ -141,44 +141,39 @@ await startSidecar();
 // ── chaos ───────────────────────────────────────────────────────────────────
 const counts = { depFlips: 0, receiverFlaps: 0, redisRestarts: 0, sidecarKills: 0 };
 const until = Date.now() + DURATION_S * 1000;
+/** `act` at random intervals of lo–hi ms until the end of the chaos */
+const every = async (lo, hi, act) => {
+  while (Date.now() < until) {
+    await sleep(between(lo, hi));
+    if (Date.now() >= until) break;
+    await act();
+  }
+};
+/** SIGKILL a child, wait for it to go, and start it again after lo–hi ms */
+const killAndRestart = async (child, lo, hi, start) => {
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  await sleep(between(lo, hi));
+  await start();
+};
 const loops = [
-  (async () => {
-    while (Date.now() < until) {
-      await sleep(between(400, 2000));
-      const c = CHECKS[Math.floor(random() * CHECKS.length)];
-      healthy[c] = !healthy[c];
-      counts.depFlips++;
-    }
-  })(),
-  (async () => {
-    while (Date.now() < until) {
-      await sleep(between(1000, 4000));
-      accepting = !accepting;
-      counts.receiverFlaps++;
-    }
-  })(),
-  (async () => {
-    while (Date.now() < until) {
-      await sleep(between(8000, 15000));
-      if (Date.now() >= until) break;
-      redis.kill('SIGKILL');
-      await new Promise((r) => redis.once('exit', r));
-      await sleep(between(200, 1500));
-      await startRedis();
-      counts.redisRestarts++;
-    }
-  })(),
-  (async () => {
-    while (Date.now() < until) {
-      await sleep(between(6000, 12000));
-      if (Date.now() >= until) break;
-      sidecar.kill('SIGKILL');
-      await new Promise((r) => sidecar.once('exit', r));
-      await sleep(between(100, 800));
-      await startSidecar();
-      counts.sidecarKills++;
-    }
-  })(),
+  every(400, 2000, () => {
+    const c = CHECKS[Math.floor(random() * CHECKS.length)];
+    healthy[c] = !healthy[c];
+    counts.depFlips++;
+  }),
+  every(1000, 4000, () => {
+    accepting = !accepting;
+    counts.receiverFlaps++;
+  }),
+  every(8000, 15000, async () => {
+    await killAndRestart(redis, 200, 1500, startRedis);
+    counts.redisRestarts++;
+  }),
+  every(6000, 12000, async () => {
+    await killAndRestart(sidecar, 100, 800, startSidecar);
+    counts.sidecarKills++;
+  }),
 ];
 await Promise.all(loops);
 
