@@ -58,8 +58,7 @@ export function createTarget(config: NotificationConfig): Target {
 
 interface CooldownEntry {
   sentAt: Map<string, number>;
-  /** the last state queued for this target (what it was, or is being, told) */
-  lastNotified: string | undefined;
+  /** the last state queued for this target: what it was, or is being, told */
   told: Told | undefined;
   suppressed: number;
   timer: NodeJS.Timeout | undefined;
@@ -176,10 +175,7 @@ export class NotificationService {
       for (const [check, told] of Object.entries(stored.told[name] ?? {})) {
         const entry = this.entry(slot, check);
         // something told since this process started is newer
-        if (entry.told === undefined && isTold(told)) {
-          entry.told = told;
-          entry.lastNotified = told.status;
-        }
+        if (entry.told === undefined && isTold(told)) entry.told = told;
       }
       const pending = stored.pending[name];
       if (pending?.length) slot.delivery.resume(pending);
@@ -269,7 +265,7 @@ export class NotificationService {
   private entry(slot: TargetSlot, check: string): CooldownEntry {
     let entry = slot.cooldown.get(check);
     if (!entry) {
-      entry = { sentAt: new Map(), lastNotified: undefined, told: undefined, suppressed: 0, timer: undefined };
+      entry = { sentAt: new Map(), told: undefined, suppressed: 0, timer: undefined };
       slot.cooldown.set(check, entry);
     }
     return entry;
@@ -295,7 +291,6 @@ export class NotificationService {
     slot.delivery.enqueue({ ...event, suppressed: entry.suppressed });
     entry.suppressed = 0;
     entry.sentAt.set(event.to, now);
-    entry.lastNotified = event.to;
     entry.told = { status: event.to, incidentId: event.incidentId, at: event.at };
     this.options.store?.tell(slot.config.name, event.check, entry.told);
   }
@@ -304,7 +299,7 @@ export class NotificationService {
   private afterCooldown(slot: TargetSlot, check: string, entry: CooldownEntry): void {
     if (this.closing || this.slots.get(slot.config.name) !== slot) return;
     const state = this.options.currentState(check);
-    if (!state || (state.status !== 'UP' && state.status !== 'DOWN') || state.status === entry.lastNotified) {
+    if (!state || (state.status !== 'UP' && state.status !== 'DOWN') || state.status === entry.told?.status) {
       entry.suppressed = 0;
       return;
     }
@@ -316,7 +311,7 @@ export class NotificationService {
       kind: state.kind,
       critical: state.critical,
       severity: state.critical ? 'critical' : 'warning',
-      from: (entry.lastNotified ?? 'UNKNOWN') as NotificationEvent['from'],
+      from: entry.told?.status ?? 'UNKNOWN',
       to: state.status,
       message: this.options.redactor().text(state.message),
       at,
