@@ -210,7 +210,10 @@ export class NotificationService {
       // compared with what this target was last told, not with UNKNOWN
       const told = this.entry(slot, transition.check).told;
       if (transition.to === 'UP' ? told?.status === 'DOWN' : told?.status !== 'DOWN') {
-        this.admit(slot, { ...event, from: told?.status ?? transition.from, incidentId: incidentId ?? told?.incidentId ?? null });
+        // a recovery the caller could not name an incident for closes the one the target was told of: its id follows
+        const closes = incidentId ?? told?.incidentId ?? null;
+        const id = closes === incidentId ? event.id : eventId(this.service, transition.check, transition.to, closes, transition.at);
+        this.admit(slot, { ...event, id, from: told?.status ?? transition.from, incidentId: closes });
       } else if (transition.to === 'DOWN') {
         this.counters.duplicates.add(1, { [ATTR_EXTRA.notificationTarget]: slot.config.name });
         this.log('info', { target: slot.config.name, check: transition.check, incidentId: told?.incidentId }, `not notifying ${slot.config.name} again: it was already told ${transition.check} is DOWN`);
