@@ -23,9 +23,8 @@
  * grpc health server): `${__dirname}/../../proto` in their code is pointed at
  * <outdir>/proto/<package>, where their proto directories are copied.
  * The telemetry modules pick some packages by a name computed at run time
- * (require(name), createRequire(...sdk-node)(name)): those calls are rewritten to
- * a switch over the packages they may name (KNOWN below), so esbuild sees every
- * one and sdk-node itself is not needed. A dynamic require left anywhere else is
+ * (require(name)): those calls are rewritten to a switch over the packages they
+ * may name (KNOWN below), so esbuild sees every one. A dynamic require left anywhere else is
  * an error (the bundle would fail at run time on a path the tests may not take).
  *
  * --json prints one line: { bytes, files, external, outdir }.
@@ -70,7 +69,6 @@ const knownRequires = {
     b.onLoad({ filter: /[\\/]dist[\\/]telemetry[\\/][^\\/]+\.js$/ }, (a) => {
       let text = readFileSync(a.path, 'utf8');
       const before = text;
-      text = text.replace(/\(0, node_module_1\.createRequire\)\(require\.resolve\('@opentelemetry\/sdk-node'\)\)/g, '__requireKnown');
       text = text.replace(/\brequire\((name|pkg|packageName)\)/g, '__requireKnown($1)');
       return { contents: text === before ? text : knownSwitch + text, loader: 'js' };
     });

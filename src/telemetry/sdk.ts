@@ -20,7 +20,6 @@
  *
  * OTEL_SDK_DISABLED=true turns all of it off (no hooks, no providers, no /metrics route).
  */
-import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { context, diag, DiagConsoleLogger, metrics, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, diagLogLevelFromString, getBooleanFromEnv, getStringFromEnv, getStringListFromEnv, isTracingSuppressed, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -46,12 +45,10 @@ import type { BatchSettings, GuardedSpanExporter, TracesDecision } from './traci
 // The SDK itself (providers, exporters, resources) is loaded only by startTelemetry:
 // `validate`, `schema` and `check` pay for the instrumentations' hooks, not for it.
 /* eslint-disable @typescript-eslint/no-require-imports */
-/** packages @opentelemetry/sdk-node depends on (same release), resolved from its location without loading it */
-const fromSdkNode = (name: string): unknown => createRequire(require.resolve('@opentelemetry/sdk-node'))(name);
 const lazy = {
   sdkMetrics: () => require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics'),
   sdkTrace: () => require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base'),
-  contextManager: () => fromSdkNode('@opentelemetry/context-async-hooks') as { AsyncLocalStorageContextManager: new () => { enable(): unknown } & Parameters<typeof context.setGlobalContextManager>[0] },
+  contextManager: () => require('@opentelemetry/context-async-hooks') as { AsyncLocalStorageContextManager: new () => { enable(): unknown } & Parameters<typeof context.setGlobalContextManager>[0] },
   prometheus: () => require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus'),
   resources: () => require('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
   semconv: () => require('@opentelemetry/semantic-conventions') as typeof import('@opentelemetry/semantic-conventions'),
@@ -113,12 +110,12 @@ function propagatorFromEnv(): TextMapPropagator | undefined {
   const factories: Record<string, () => TextMapPropagator> = {
     tracecontext: () => new W3CTraceContextPropagator(),
     baggage: () => new W3CBaggagePropagator(),
-    b3: () => new (fromSdkNode('@opentelemetry/propagator-b3') as B3).B3Propagator(),
+    b3: () => new (require('@opentelemetry/propagator-b3') as B3).B3Propagator(),
     b3multi: () => {
-      const b3 = fromSdkNode('@opentelemetry/propagator-b3') as B3;
+      const b3 = require('@opentelemetry/propagator-b3') as B3;
       return new b3.B3Propagator({ injectEncoding: b3.B3InjectEncoding.MULTI_HEADER });
     },
-    jaeger: () => new (fromSdkNode('@opentelemetry/propagator-jaeger') as { JaegerPropagator: new () => TextMapPropagator }).JaegerPropagator(),
+    jaeger: () => new (require('@opentelemetry/propagator-jaeger') as { JaegerPropagator: new () => TextMapPropagator }).JaegerPropagator(),
   };
   const propagators = [...new Set(names)].flatMap((name) => {
     const make = factories[name];

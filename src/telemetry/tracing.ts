@@ -13,7 +13,6 @@
  * OTEL_EXPORTER_OTLP_ENDPOINT nor OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set,
  * when OTEL_TRACES_EXPORTER=none, or when telemetry.traces.enabled is false.
  */
-import { createRequire } from 'node:module';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
@@ -52,16 +51,14 @@ function grpcOrGeneric(protocol: OtlpProtocol, generic: string): string {
 /**
  * The OTLP exporter for a protocol, configured from the OTEL_EXPORTER_OTLP_*
  * environment by the exporter itself (endpoint, headers, timeout,
- * compression, certificates). http/json is our direct dependency; the
- * protobuf and gRPC exporters are the ones @opentelemetry/sdk-node itself
- * depends on (same release), resolved from its location.
+ * compression, certificates). Each protocol's exporter package is loaded
+ * only when that protocol is chosen.
  */
 export function createOtlpExporter(protocol: OtlpProtocol): SpanExporter {
   type ExporterModule = { OTLPTraceExporter: new () => SpanExporter };
   if (protocol === 'http/json') return new (require('@opentelemetry/exporter-trace-otlp-http') as ExporterModule).OTLPTraceExporter();
-  const fromSdkNode = createRequire(require.resolve('@opentelemetry/sdk-node'));
-  const name = protocol === 'grpc' ? '@opentelemetry/exporter-trace-otlp-grpc' : '@opentelemetry/exporter-trace-otlp-proto';
-  return new (fromSdkNode(name) as ExporterModule).OTLPTraceExporter();
+  if (protocol === 'grpc') return new (require('@opentelemetry/exporter-trace-otlp-grpc') as ExporterModule).OTLPTraceExporter();
+  return new (require('@opentelemetry/exporter-trace-otlp-proto') as ExporterModule).OTLPTraceExporter();
 }
 
 /** At most one line per interval; the next line says how many were held back. */
