@@ -8,7 +8,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Identity } from './auth';
 import type { OverloadGate } from './overload';
-import { HttpError, sendError } from './respond';
+import { BASE_HEADERS, HttpError, sendError } from './respond';
 import { parseRequestTarget, targetUrl } from './target';
 
 export interface RequestContext {
@@ -65,12 +65,45 @@ export class Router {
   /** server.paths: extra path → the built-in path it is answered as */
   private aliases: ReadonlyMap<string, string> = new Map();
 
+  /** the starts of every request target a route that is never shed may answer (see `mayBeUnshed`) */
+  private unshedStarts: readonly string[] = [];
+
   /** Replace the extra paths (config load and reload). An alias that a route answers itself is refused (config/paths.ts says so first). */
   setAliases(aliases: ReadonlyMap<string, string>): this {
     for (const [path, target] of aliases) {
       if (this.exact.has(path) || this.prefixes.some((p) => path.startsWith(p.prefix))) throw new Error(`server.paths: ${path} is a built-in endpoint`);
     }
     this.aliases = aliases;
+    return this.indexUnshed();
+  }
+
+  /**
+   * May this raw request target (`req.url`, unparsed) reach a route that is
+   * never shed (the kubelet paths, `shed: false`)? Asked for every request
+   * while the server sheds (server/overload.ts), before anything else is
+   * done with it, so it allocates nothing: a few `startsWith` against the
+   * never-shed paths, their prefixes and the `server.paths` aliases onto
+   * them. It errs on the side of true (`/livezz` is not shed early; the full
+   * path answers it 404): a false here answers 503 without routing.
+   */
+  mayBeUnshed(rawTarget: string): boolean {
+    for (const start of this.unshedStarts) if (rawTarget.startsWith(start)) return true;
+    return false;
+  }
+
+  private indexUnshed(): this {
+    const starts = [...this.exact].filter(([, route]) => !route.shed).map(([path]) => path);
+    for (const entry of this.prefixes) if (!entry.route.shed) starts.push(entry.prefix);
+    for (const [alias, target] of this.aliases) {
+      let unshed = false;
+      try {
+        unshed = this.match(target)?.route.shed === false;
+      } catch {
+        unshed = true; // a target the router cannot decode: let the full path answer it
+      }
+      if (unshed) starts.push(alias);
+    }
+    this.unshedStarts = starts;
     return this;
   }
 
@@ -91,14 +124,14 @@ export class Router {
 
   add(path: string, methods: readonly string[], handler: Handler, options: RouteOptions = {}): this {
     this.exact.set(path, { methods: withHead(methods), handler, template: path, shed: options.shed ?? true });
-    return this;
+    return this.indexUnshed();
   }
 
   /** `/health/` + one path segment (no further slashes) */
   addPrefix(prefix: string, methods: readonly string[], handler: Handler, pattern = /^[^/]+$/, template = `${prefix}{param}`, options: RouteOptions = {}): this {
     this.prefixes.push({ prefix, route: { methods: withHead(methods), handler, template, shed: options.shed ?? true }, pattern });
     this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
-    return this;
+    return this.indexUnshed();
   }
 
   match(pathname: string): { route: Route; param?: string } | undefined {
@@ -135,8 +168,8 @@ export interface RequestMetrics {
   bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder;
   /** a request refused with this error code (missing_key, invalid_key, rate_limited, …) */
   refused(code: string): void;
-  /** a request to this route shed under overload (503) */
-  shed(route: string): void;
+  /** a request to this route shed under overload (503); undefined: shed before routing, for a target no route answers */
+  shed(route: string | undefined): void;
 }
 
 export interface AppOptions {
@@ -156,6 +189,8 @@ export interface AppOptions {
 
 export function createHttpServer(options: AppOptions): http.Server {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  // while the gate is saturated, everything that cannot be a kubelet path is shed first, with pre-built bytes
+  const shedEarly = options.overload ? earlyShedder(options, options.overload) : undefined;
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize,
@@ -174,6 +209,10 @@ export function createHttpServer(options: AppOptions): http.Server {
           options.logger.error({ err }, 'fast path failed');
           if (res.headersSent) return;
         }
+      }
+      if (shedEarly !== undefined && options.overload!.saturated() && !options.router.mayBeUnshed(req.url ?? '/')) {
+        shedEarly(req, res);
+        return;
       }
       void handle(req, res, options, limits);
     },
@@ -228,7 +267,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
       if (!admission) {
         options.metrics?.shed(found.route.template);
         const retry = options.overload.retryAfterSeconds;
-        throw new HttpError(503, 'overloaded', `the sidecar is shedding load; retry in ${retry}s (the kubelet paths are always answered)`, { 'retry-after': retry });
+        throw new HttpError(503, 'overloaded', shedMessage(retry), { 'retry-after': retry });
       }
       try {
         await found.route.handler(req, res, ctx);
@@ -255,6 +294,39 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AppOpt
       options.metrics.bind(req.method, route, res.statusCode).record((performance.now() - started) / 1000);
     }
   }
+}
+
+/**
+ * The 503 of a request shed before anything else is done with it (issue
+ * 14.2): the gate is saturated and the raw target cannot be a kubelet path.
+ * Pre-built bytes, the same JSON error the routed shedding sends; no URL
+ * object, no key check, no rate-limit charge, no body read (a request that
+ * has one gets `Connection: close`, so its body is never read at all).
+ */
+function earlyShedder(options: AppOptions, gate: OverloadGate): (req: IncomingMessage, res: ServerResponse) => void {
+  const retry = gate.retryAfterSeconds;
+  const body = Buffer.from(JSON.stringify({ error: { code: 'overloaded', message: shedMessage(retry) } }));
+  const keep: Record<string, string | number> = { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, 'retry-after': retry };
+  const close: Record<string, string | number> = { ...keep, connection: 'close' };
+  return (req, res) => {
+    const started = options.metrics ? performance.now() : 0;
+    res.writeHead(503, hasBody(req) ? close : keep);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    if (options.metrics) {
+      const route = routeOf(options.router, options.router.canonical(rawPath(req.url ?? '/')));
+      options.metrics.shed(route);
+      options.metrics.bind(req.method, route, 503).record((performance.now() - started) / 1000);
+    }
+  };
+}
+
+function shedMessage(retry: number): string {
+  return `the sidecar is shedding load; retry in ${retry}s (the kubelet paths are always answered)`;
+}
+
+function rawPath(raw: string): string {
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
 }
 
 function routeOf(router: Router, pathname: string): string | undefined {

@@ -83,10 +83,19 @@ export class OverloadGate {
     return this.inFlight;
   }
 
+  /**
+   * Would `admit` shed a request now? Reads three numbers and allocates
+   * nothing: the server asks it first, before it parses the target, looks
+   * at the key or charges the rate limiter (server/app.ts, early shedding).
+   */
+  saturated(): boolean {
+    const { perTurn, turnBudgetMs, maxInFlight } = this.limits;
+    return this.turnCount >= perTurn || this.turnSpentMs >= turnBudgetMs || this.inFlight >= maxInFlight;
+  }
+
   /** An admission, or undefined: shed this request. */
   admit(): Admission | undefined {
-    const { perTurn, turnBudgetMs, maxInFlight } = this.limits;
-    if (this.turnCount >= perTurn || this.turnSpentMs >= turnBudgetMs || this.inFlight >= maxInFlight) return undefined;
+    if (this.saturated()) return undefined;
     this.turnCount++;
     if (!this.resetScheduled) {
       this.resetScheduled = true;

@@ -78,8 +78,8 @@ export class HttpServerMetrics implements MetricProducer {
     });
   }
 
-  shed(route: string): void {
-    this.shedRequests?.add(1, { [SEMCONV.httpRoute]: route });
+  shed(route: string | undefined): void {
+    this.shedRequests?.add(1, route === undefined ? {} : { [SEMCONV.httpRoute]: route });
   }
 
   bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder {

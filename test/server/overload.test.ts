@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OverloadGate } from '../../src/server/overload';
 import { Router, createHttpServer } from '../../src/server/app';
+import { HttpError } from '../../src/server/respond';
 import type { IncomingMessage } from 'node:http';
 import pino from 'pino';
 import { request } from '../helpers/http';
@@ -81,7 +82,7 @@ describe('the HTTP server sheds beyond the gate, never the routes that opt out',
   let server: http.Server;
   let port: number;
   let runs = 0;
-  const shed: string[] = [];
+  const shed: (string | undefined)[] = [];
   const release: (() => void)[] = [];
   before(async () => {
     const router = new Router();
@@ -125,5 +126,84 @@ describe('the HTTP server sheds beyond the gate, never the routes that opt out',
     release.shift()!();
     assert.equal((await again).status, 200);
     assert.equal(runs, 3);
+  });
+});
+
+describe('while the gate is saturated, everything that cannot be a kubelet path is shed first (issue 14.2)', () => {
+  let server: http.Server;
+  let port: number;
+  let identified = 0;
+  let guarded = 0;
+  const shed: (string | undefined)[] = [];
+  const release: (() => void)[] = [];
+  before(async () => {
+    const router = new Router();
+    router.add('/slow', ['GET'], async (_req, res) => {
+      await new Promise<void>((resolve) => release.push(resolve));
+      res.end('slow done');
+    });
+    router.add('/upload', ['POST'], (_req, res) => void res.end('stored'));
+    router.add('/kubelet', ['GET'], (_req, res) => void res.end('ok'), { shed: false });
+    router.addPrefix('/kubelet/', ['GET'], (_req, res, ctx) => void res.end(`member ${ctx.param}`), undefined, undefined, { shed: false });
+    router.setAliases(new Map([['/ready', '/kubelet']]));
+    server = createHttpServer({
+      router,
+      identify: (_req: IncomingMessage) => {
+        identified++;
+        return { kind: 'anonymous' };
+      },
+      // refuses what asks for it (as a rate limiter over quota would): the shed comes first
+      guard: (req) => {
+        guarded++;
+        if (req.headers['x-refuse']) throw new HttpError(429, 'rate_limited', 'slow down');
+      },
+      logger: pino({ level: 'silent' }),
+      overload: new OverloadGate({ perTurn: 100, maxInFlight: 1, retryAfterSeconds: 3 }),
+      metrics: { bind: () => ({ record: () => undefined }), refused: () => undefined, shed: (route) => shed.push(route) },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test('the router says which raw targets may reach a never-shed route, erring towards yes', () => {
+    const router = new Router();
+    router.add('/livez', ['GET'], () => undefined, { shed: false });
+    router.add('/health', ['GET'], () => undefined);
+    router.addPrefix('/readyz/', ['GET'], () => undefined, undefined, undefined, { shed: false });
+    router.setAliases(new Map([['/alive', '/livez'], ['/status', '/health']]));
+    for (const target of ['/livez', '/livez?verbose', '/livez/', '/livezz', '/readyz/db', '/alive', '/alive?verbose']) assert.equal(router.mayBeUnshed(target), true, target);
+    for (const target of ['/health', '/health/live', '/status', '/', '/metrics', '//livez', '/x/livez']) assert.equal(router.mayBeUnshed(target), false, target);
+  });
+
+  test('a shed request is answered 503 before the key check and the guard; kubelet targets with a query, a slash or an alias still go the full way', async () => {
+    const slow = request(port, '/slow');
+    while (release.length < 1) await new Promise((resolve) => setImmediate(resolve));
+    const [identifiedBefore, guardedBefore] = [identified, guarded];
+    const refused = await request(port, '/slow', { headers: { 'x-refuse': '1' } });
+    assert.equal(refused.status, 503, 'shed, not refused by the guard (429)');
+    assert.equal(refused.headers['retry-after'], '3');
+    assert.equal(refused.headers['cache-control'], 'no-store');
+    assert.equal(refused.json().error.code, 'overloaded');
+    assert.match(refused.json().error.message, /retry in 3s/);
+    const unknown = await request(port, '/nowhere?x=1');
+    assert.equal(unknown.status, 503);
+    const upload = await request(port, '/upload', { method: 'POST', body: 'x'.repeat(1000) });
+    assert.equal(upload.status, 503);
+    assert.equal(upload.headers.connection, 'close', 'its body is never read: the connection closes');
+    const head = await request(port, '/slow', { method: 'HEAD' });
+    assert.equal(head.status, 503);
+    assert.equal(head.body, '');
+    assert.deepEqual([identified, guarded], [identifiedBefore, guardedBefore], 'no key check, no guard for what is shed');
+    assert.deepEqual(shed, ['/slow', undefined, '/upload', '/slow']);
+    for (const [target, body] of [['/kubelet?verbose', 'ok'], ['/kubelet/', 'ok'], ['/kubelet/db', 'member db'], ['/ready', 'ok']]) {
+      const reply = await request(port, target);
+      assert.deepEqual([reply.status, reply.body], [200, body], target);
+    }
+    assert.equal(identified, identifiedBefore + 4, 'the kubelet targets went the full way');
+    release.shift()!();
+    assert.equal((await slow).status, 200);
+    const after = await request(port, '/slow', { headers: { 'x-refuse': '1' } });
+    assert.equal(after.status, 429, 'once the gate has room, the guard decides again');
   });
 });
