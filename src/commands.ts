@@ -91,7 +91,8 @@ async function run(config: SidecarConfig): Promise<void> {
     process.exit(EXIT.FAILED);
   }
   // hot reload: SIGHUP and changes of the file (config/reload.ts)
-  const reloader = new ConfigReloader({ file: config.source, target: monitors?.reloadTarget ?? sidecar, logger, load: (file) => loadConfigFile(file) }).start();
+  const reloadMetrics = telemetry.reloadMetrics();
+  const reloader = new ConfigReloader({ file: config.source, target: monitors?.reloadTarget ?? sidecar, logger, load: (file) => loadConfigFile(file), ...(reloadMetrics ? { metrics: reloadMetrics } : {}) }).start();
   let signals = 0;
   const stop = (signal: string) => {
     reloader.stop();

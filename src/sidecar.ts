@@ -153,6 +153,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
       onDeadLettersChange: (letters, dropped) => this.history?.saveDeadLetters(letters, dropped),
       store: this.history,
       log,
+      ...(hooks.notifyMetrics ? { metrics: hooks.notifyMetrics } : {}),
     });
     this.store.onRecord((name, run, state) => {
       this.stats.record(name, run);
@@ -419,6 +420,7 @@ export class Sidecar implements StatusSource, AdminTarget, TelemetryOwner {
     const probe = createProbe(check, {
       redactor: this.redactorValue,
       certExpiry: this.certExpiry,
+      ...(this.hooks.probeMetrics ? { metrics: this.hooks.probeMetrics } : {}),
       onConnectionLost: (reason) => {
         this.logger.debug({ check: check.name, reason }, 'connection lost; re-probing');
         loop?.nudge();

@@ -15,13 +15,21 @@
 import { createHash } from 'node:crypto';
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { metrics, type Counter, type Meter } from '@opentelemetry/api';
-import { ATTR_EXTRA, METRIC, SCOPE } from '../telemetry/semconv';
 import type { Logger } from 'pino';
 import { ConfigError, formatProblem } from '../errors';
 import type { SidecarConfig } from './types';
 
 export type ReloadTrigger = 'sighup' | 'file' | 'manual';
+
+/**
+ * What the reloader records (the port telemetry/instruments.ts `reloadMetrics`
+ * implements): `healthcheck.config.reloads` and `healthcheck.config.reload_failures`
+ * by trigger.
+ */
+export interface ReloadMetrics {
+  applied(trigger: ReloadTrigger): void;
+  rejected(trigger: ReloadTrigger): void;
+}
 
 export type ReloadOutcome =
   | { status: 'applied'; trigger: ReloadTrigger; added: string[]; changed: string[]; removed: string[] }
@@ -46,12 +54,8 @@ export interface ReloaderOptions {
   sighup?: boolean;
   /** load and validate the file (the probe registry's loader knows the check kinds) */
   load: (file: string) => SidecarConfig;
-  /**
-   * where the reload counters are made; default the global MeterProvider's
-   * meter as it is when start() is called (after the SDK has started: a
-   * meter taken before stays a no-op)
-   */
-  meter?: Meter;
+  /** where reloads are counted (telemetry/instruments.ts reloadMetrics, made by the wiring); default: nowhere */
+  metrics?: ReloadMetrics;
 }
 
 export interface ReloadStats {
@@ -87,7 +91,6 @@ export class ConfigReloader {
   private stopped = false;
   /** this reloader's counts (diagnostics, tests) */
   private readonly counts: { successes: number; failures: number; lastFailure?: { at: number; problems: string[] } } = { successes: 0, failures: 0 };
-  private instruments: { failures: Counter; reloads: Counter } | undefined;
 
   constructor(private readonly options: ReloaderOptions) {
     this.file = resolve(options.file);
@@ -103,14 +106,6 @@ export class ConfigReloader {
   }
 
   start(): this {
-    const meter = this.options.meter ?? metrics.getMeter(SCOPE);
-    this.instruments = {
-      failures: meter.createCounter(METRIC.configReloadFailures, { description: 'config reloads refused because the new config was invalid (the old config stays)' }),
-      reloads: meter.createCounter(METRIC.configReloads, { description: 'config reloads applied' }),
-    };
-    // Export both series from the start (value 0) so alerts can use increase().
-    this.instruments.failures.add(0);
-    this.instruments.reloads.add(0);
     if (this.options.sighup ?? true) process.on('SIGHUP', this.onSighup);
     if (this.options.watch ?? true) {
       const dir = dirname(this.file);
@@ -200,7 +195,7 @@ export class ConfigReloader {
       this.lastHash = hash; // do not re-log the same broken bytes on every stray event
       this.counts.failures++;
       this.counts.lastFailure = { at: Date.now(), problems };
-      this.instruments?.failures.add(1, { [ATTR_EXTRA.reloadTrigger]: trigger });
+      this.options.metrics?.rejected(trigger);
       logger.error({ trigger, file: this.options.file, problems }, `config reload rejected (${problems.length} problem(s)); keeping the running config`);
       for (const problem of problems) logger.error({ trigger }, problem);
       return { status: 'rejected', trigger, problems };
@@ -209,7 +204,7 @@ export class ConfigReloader {
     const diff = await target.applyConfig(next);
     this.lastHash = hash;
     this.counts.successes++;
-    this.instruments?.reloads.add(1, { [ATTR_EXTRA.reloadTrigger]: trigger });
+    this.options.metrics?.applied(trigger);
     logger.info({ trigger, file: this.options.file, ...diff, checks: next.checks.length }, `config reloaded: ${diff.added.length} added, ${diff.changed.length} changed, ${diff.removed.length} removed`);
     if (restartOnly.length) logger.warn({ settings: restartOnly }, `config reload: ${restartOnly.join(', ')} changed; takes effect after a restart`);
     for (const skipped of next.skipped) logger.info({ check: skipped.name }, `check ${skipped.name} skipped: ${skipped.reason}`);

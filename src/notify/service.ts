@@ -21,7 +21,8 @@
  * is sent (with the number of changes folded into it), so a flapping check
  * pages once yet the last message always tells the current truth.
  *
- * Metrics (meter `otel-health-sidecar`), attribute `notification.target`:
+ * Metrics (recorded through the NotifyMetrics port below, made by
+ * telemetry/instruments.ts), attribute `notification.target`:
  *   healthcheck.notifications.sent                  messages delivered
  *   healthcheck.notifications.failed                failed delivery attempts (each retry counts)
  *   healthcheck.notifications.dead                  messages given up (dead letters)
@@ -31,11 +32,9 @@
  *   healthcheck.notifications.queue.depth           (gauge) messages waiting
  *   healthcheck.notifications.queue.oldest_age      (gauge, s) age of the oldest waiting message
  */
-import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 import type { NotificationConfig } from '../config/schema';
 import type { CheckState, Transition } from '../health/state';
 import type { Redactor } from '../redact';
-import { ATTR, ATTR_EXTRA, METRIC, NOTIFY_METRIC } from '../telemetry/semconv';
 import { DeadLetterList, type DeadLetter } from './dead-letters';
 import { TargetDelivery, type DeliveryOutcome } from './delivery';
 import { eventId, type OutboxStore, type PendingMessage, type StoredOutbox, type Told } from './outbox';
@@ -55,6 +54,30 @@ export function createTarget(config: NotificationConfig): Target {
       return new (require('./email') as typeof import('./email')).EmailTarget(config, config.timeout);
   }
 }
+
+/** What notification delivery records (the port telemetry/instruments.ts `notifyMetrics` implements); by target name. */
+export interface NotifyMetrics {
+  sent(target: string): void;
+  failed(target: string): void;
+  dead(target: string): void;
+  attempt(target: string, outcome: 'success' | 'failure' | 'timeout'): void;
+  redelivered(target: string): void;
+  folded(target: string, count: number): void;
+  duplicate(target: string): void;
+  /** the queue gauges read `queues` at each collection */
+  observeQueues(queues: () => Iterable<{ target: string; pending: number; oldestAgeMs: number }>): void;
+}
+
+const NO_METRICS: NotifyMetrics = {
+  sent() {},
+  failed() {},
+  dead() {},
+  attempt() {},
+  redelivered() {},
+  folded() {},
+  duplicate() {},
+  observeQueues() {},
+};
 
 interface CooldownEntry {
   sentAt: Map<string, number>;
@@ -83,7 +106,8 @@ export interface NotificationServiceOptions {
   /** the durable outbox (state.redis); without it, pending messages and what was told live in memory */
   store?: OutboxStore;
   log?: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
-  meter?: Meter;
+  /** where deliveries are counted (telemetry/instruments.ts notifyMetrics); default: nowhere */
+  metrics?: NotifyMetrics;
   now?: () => number;
   /** a target built from its config (tests substitute nothing: default createTarget) */
   createTarget?: (config: NotificationConfig) => Target;
@@ -92,7 +116,7 @@ export interface NotificationServiceOptions {
 export class NotificationService {
   readonly deadLetters: DeadLetterList;
   private readonly slots = new Map<string, TargetSlot>();
-  private readonly counters: { sent: Counter; failed: Counter; dead: Counter; attempts: Counter; redeliveries: Counter; folded: Counter; duplicates: Counter };
+  private readonly metrics: NotifyMetrics;
   private readonly now: () => number;
   private service: string;
   private closing = false;
@@ -102,22 +126,8 @@ export class NotificationService {
     this.now = options.now ?? Date.now;
     this.service = options.service;
     this.maxDead = options.maxDeadLetters;
-    const meter = options.meter ?? metrics.getMeter('otel-health-sidecar');
-    this.counters = {
-      sent: meter.createCounter(NOTIFY_METRIC.sent, { description: 'notification messages delivered' }),
-      failed: meter.createCounter(NOTIFY_METRIC.failed, { description: 'failed notification delivery attempts' }),
-      dead: meter.createCounter(NOTIFY_METRIC.dead, { description: 'notification messages given up (dead letters)' }),
-      attempts: meter.createCounter(METRIC.notificationAttempts, { unit: '{attempt}', description: 'notification delivery attempts by target and outcome: success, failure, timeout (breaker rejections make no attempt)' }),
-      redeliveries: meter.createCounter(NOTIFY_METRIC.redeliveries, { unit: '{message}', description: 'rounds of attempts that failed and were scheduled again (the message waits, it is not lost)' }),
-      folded: meter.createCounter(NOTIFY_METRIC.folded, { unit: '{message}', description: 'undelivered messages folded into a newer message of the same check' }),
-      duplicates: meter.createCounter(NOTIFY_METRIC.duplicatesSuppressed, { unit: '{message}', description: 'messages not sent because the target was already told that state (restart or reset during an incident)' }),
-    };
-    meter.createObservableGauge(NOTIFY_METRIC.queueDepth, { unit: '{message}', description: 'messages waiting for delivery (incl. the one in flight), per target' }).addCallback((result) => {
-      for (const [name, slot] of this.slots) result.observe(slot.delivery.pending, { [ATTR_EXTRA.notificationTarget]: name });
-    });
-    meter.createObservableGauge(NOTIFY_METRIC.oldestAge, { unit: 's', description: 'age of the oldest undelivered message, per target (0: none waiting)' }).addCallback((result) => {
-      for (const [name, slot] of this.slots) result.observe(slot.delivery.oldestAgeMs() / 1000, { [ATTR_EXTRA.notificationTarget]: name });
-    });
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.metrics.observeQueues(() => [...this.slots].map(([target, slot]) => ({ target, pending: slot.delivery.pending, oldestAgeMs: slot.delivery.oldestAgeMs() })));
     this.deadLetters = new DeadLetterList(options.maxDeadLetters, options.onDeadLettersChange, (letter) =>
       this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id }, `dead letter dropped (list full): ${letter.target} ${letter.event.check} → ${letter.event.to}`),
     );
@@ -215,7 +225,7 @@ export class NotificationService {
         const id = closes === incidentId ? event.id : eventId(this.service, transition.check, transition.to, closes, transition.at);
         this.admit(slot, { ...event, id, from: told?.status ?? transition.from, incidentId: closes });
       } else if (transition.to === 'DOWN') {
-        this.counters.duplicates.add(1, { [ATTR_EXTRA.notificationTarget]: slot.config.name });
+        this.metrics.duplicate(slot.config.name);
         this.log('info', { target: slot.config.name, check: transition.check, incidentId: told?.incidentId }, `not notifying ${slot.config.name} again: it was already told ${transition.check} is DOWN`);
       }
     }
@@ -327,24 +337,24 @@ export class NotificationService {
   private deliveryHooks() {
     return {
       sent: (target: Target, event: NotificationEvent) => {
-        this.counters.sent.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
-        this.counters.attempts.add(1, { [ATTR_EXTRA.notificationTarget]: target.name, [ATTR.outcome]: 'success' });
+        this.metrics.sent(target.name);
+        this.metrics.attempt(target.name, 'success');
         this.log('info', { target: target.name, check: event.check, to: event.to, eventId: event.id }, `notification sent to ${target.name}: ${event.check} → ${event.to}`);
       },
       failed: (target: Target, event: NotificationEvent, error: string) => {
-        this.counters.failed.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
-        this.counters.attempts.add(1, { [ATTR_EXTRA.notificationTarget]: target.name, [ATTR.outcome]: error.startsWith('timed out') ? 'timeout' : 'failure' });
+        this.metrics.failed(target.name);
+        this.metrics.attempt(target.name, error.startsWith('timed out') ? 'timeout' : 'failure');
         this.log('warn', { target: target.name, check: event.check, eventId: event.id, error }, `notification to ${target.name} failed: ${error}`);
       },
       retrying: (target: Target, message: PendingMessage, delayMs: number) => {
-        this.counters.redeliveries.add(1, { [ATTR_EXTRA.notificationTarget]: target.name });
+        this.metrics.redelivered(target.name);
         this.log('warn', { target: target.name, check: message.event.check, eventId: message.event.id, attempts: message.attempts, retryInMs: delayMs }, `notification to ${target.name} not delivered yet (${message.lastError}); next round in ${delayMs < 1000 ? `${delayMs} ms` : `${Math.round(delayMs / 1000)} s`}`);
       },
       folded: (target: Target, event: NotificationEvent, count: number) => {
-        this.counters.folded.add(count, { [ATTR_EXTRA.notificationTarget]: target.name });
+        this.metrics.folded(target.name, count);
       },
       dead: (letter: DeadLetter) => {
-        this.counters.dead.add(1, { [ATTR_EXTRA.notificationTarget]: letter.target });
+        this.metrics.dead(letter.target);
         this.deadLetters.add(letter);
         this.log('warn', { target: letter.target, check: letter.event.check, eventId: letter.id, error: letter.error, attempts: letter.attempts }, `notification to ${letter.target} given up after ${letter.attempts} attempt(s): ${letter.error}`);
       },

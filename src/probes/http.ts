@@ -158,7 +158,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
   // healthcheck.connections (the agents' sockets) and healthcheck.http.phase.duration
-  const instruments = probeInstruments(check, () => agentConnections([httpAgent, httpsAgent]));
+  const instruments = probeInstruments(check, context.metrics, () => agentConnections([httpAgent, httpsAgent]));
 
   interface Hop {
     redirects: number;

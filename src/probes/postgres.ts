@@ -105,7 +105,7 @@ function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext):
   let tlsSeen: { certificate: CertExpiry | undefined; version: string } | undefined;
   let client: pg.Client | undefined;
   // db.client.connection.count (pool name = check name): the one kept connection, idle between runs
-  const instruments = probeInstruments(check, () => (client ? { idle: instruments.busy ? 0 : 1, used: instruments.busy ? 1 : 0 } : { idle: 0, used: 0 }));
+  const instruments = probeInstruments(check, context.metrics, () => (client ? { idle: instruments.busy ? 0 : 1, used: instruments.busy ? 1 : 0 } : { idle: 0, used: 0 }));
 
   function socketOf(target: pg.Client) {
     return (target as unknown as { connection?: { stream?: import('node:net').Socket } }).connection?.stream;

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { CheckConfig, CheckKindSpec } from '../config/types';
 import { ProbeFailure } from '../errors';
 import type { Redactor } from '../redact';
+import type { ProbeMetrics } from './instruments';
 import type { CertExpiryRegistry } from './tls-expiry';
 
 export interface ProbeResult {
@@ -34,6 +35,8 @@ export interface ProbeContext {
   onConnectionLost?: (reason: string) => void;
   /** where a TLS probe records the certificates it sees (the healthcheck.tls.cert_expiry gauge); none: kept by nobody */
   certExpiry?: CertExpiryRegistry;
+  /** where the probe's connection gauge and http phases are recorded (telemetry/instruments.ts); none: not recorded */
+  metrics?: ProbeMetrics;
 }
 
 export type ProbeFactory<C extends CheckConfig = CheckConfig> = (check: C, context: ProbeContext) => Probe;

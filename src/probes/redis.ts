@@ -157,7 +157,7 @@ function createRedisProbe(check: RedisCheckConfig, context: ProbeContext): Probe
   /** the Sentinel connection kept between runs, and which one it is */
   let sentinel: { redis: Redis; index: number } | undefined;
   // healthcheck.connections: the data node's connection and the Sentinel's, idle between runs
-  const instruments = probeInstruments(check, () => {
+  const instruments = probeInstruments(check, context.metrics, () => {
     const open = (client ? 1 : 0) + (sentinel ? 1 : 0);
     return instruments.busy ? { idle: 0, used: open } : { idle: open, used: 0 };
   });

@@ -11,6 +11,8 @@ import type { AttemptObserver } from '../health/runner';
 import type { Logger } from 'pino';
 import type { Redactor } from '../redact';
 import type { MetricsSource, PrometheusRenderer } from './metrics';
+import type { NotifyMetrics } from '../notify/service';
+import type { ProbeMetrics } from '../probes/instruments';
 import type { HttpServerMetrics } from './server-metrics';
 
 /** What telemetry reads of the running sidecar: its state, its uptime history, its config and its redactor (replaced on reload) */
@@ -29,6 +31,10 @@ export interface TelemetryOwner extends MetricsSource {
 export interface SidecarHooks {
   /** per-attempt metrics etc. */
   observer?: AttemptObserver;
+  /** the probes' connection gauges and http phases (telemetry/instruments.ts) */
+  probeMetrics?: ProbeMetrics;
+  /** notification delivery counters and queue gauges (telemetry/instruments.ts) */
+  notifyMetrics?: NotifyMetrics;
   /** http.server.request.duration and refusal counts of the sidecar's own HTTP server */
   requestMetrics?: HttpServerMetrics;
   /** start reading the sidecar (gauges, SLO gauges); called once, before the server starts */

@@ -20,7 +20,7 @@
  * healthcheck_probe_duration_seconds (openmetrics.ts). The 0.0.4 text is
  * unchanged.
  */
-import { context, metrics, trace, type Counter, type Histogram, type Meter, type ObservableGauge } from '@opentelemetry/api';
+import { context, trace, type Meter, type ObservableGauge } from '@opentelemetry/api';
 import { PrometheusSerializer, type PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AggregationType, DataPointType, type MetricData, type ResourceMetrics, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
@@ -33,7 +33,8 @@ import { BREAKER_STATE_VALUE, type BreakerState } from '../policy/build';
 import { ExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
-import { ATTR, ATTR_EXTRA, METRIC, PROBE_DURATION_BUCKETS, SCOPE, SELF_METRIC } from './semconv';
+import { healthInstruments, type HealthInstruments } from './instruments';
+import { ATTR, ATTR_EXTRA, METRIC, PROBE_DURATION_BUCKETS } from './semconv';
 
 /** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
 export function metricViews(): ViewOptions[] {
@@ -78,99 +79,48 @@ function attemptAttributes(cache: WeakMap<CheckConfig, AttemptAttributes>, check
 }
 
 /**
- * The healthcheck.* instruments. Created from the global MeterProvider (or a
- * given meter): build it after the SDK has started, otherwise the API hands
- * out no-op instruments that stay no-op.
+ * The healthcheck.* instruments (made by instruments.ts from the given Meter:
+ * the SDK bootstrap's, after it registered the MeterProvider).
  */
 export class HealthMetrics implements AttemptObserver {
-  private readonly probeDuration: Histogram;
-  private readonly probeAttempts: Counter;
-  private readonly transitions: Counter;
-  private readonly breakerTransitions: Counter;
+  private readonly instruments: HealthInstruments;
   /** the last breaker state reported per check (the "from" of the next transition) */
   private readonly breakerStates = new Map<string, BreakerState>();
-  private readonly exportFailures: Counter;
-  private readonly status: ObservableGauge;
-  private readonly groupStatus: ObservableGauge;
-  private readonly breakerState: ObservableGauge;
-  private readonly consecutiveFailures: ObservableGauge;
-  private readonly lastSuccess: ObservableGauge;
-  private readonly certExpiry: ObservableGauge;
   /** the latest sampled trace per probe-duration series and bucket (bounded) */
   readonly exemplars = new ExemplarStore({ boundaries: PROBE_DURATION_BUCKETS });
   private readonly attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
 
-  constructor(private readonly meter: Meter = metrics.getMeter(SCOPE)) {
-    this.probeDuration = meter.createHistogram(METRIC.probeDuration, {
-      unit: 's',
-      description: 'duration of one probe attempt; outcome success, failure, timeout or rejected (breaker open, no attempt made)',
-    });
-    this.probeAttempts = meter.createCounter(METRIC.probeAttempts, {
-      unit: '{attempt}',
-      description: 'probe attempts made against the dependency (retries included, breaker rejections not)',
-    });
-    this.breakerTransitions = meter.createCounter(METRIC.breakerTransitions, {
-      unit: '{transition}',
-      description: 'circuit breaker state changes per check: from/to closed, open, half-open',
-    });
-    this.transitions = meter.createCounter(METRIC.transitions, {
-      unit: '{transition}',
-      description: 'check status changes after hysteresis (UNKNOWN, UP, DOWN)',
-    });
-    this.exportFailures = meter.createCounter(SELF_METRIC.exportFailures, {
-      unit: '{batch}',
-      description: 'batches an OTLP exporter failed to deliver (collector down, slow or refusing), by signal (traces, metrics, logs); the batch is dropped',
-    });
-    this.status = meter.createObservableGauge(METRIC.status, {
-      description: 'check status: 1 up, 0 down; no sample until the first result (UNKNOWN)',
-    });
-    this.groupStatus = meter.createObservableGauge(METRIC.groupStatus, {
-      description: 'group status: 2 up, 1 degraded, 0 down or unknown (the probe endpoint answers 503)',
-    });
-    this.breakerState = meter.createObservableGauge(METRIC.breakerState, {
-      description: 'circuit breaker state: 0 closed, 1 half-open, 2 open',
-    });
-    this.consecutiveFailures = meter.createObservableGauge(METRIC.consecutiveFailures, {
-      unit: '{failure}',
-      description: 'failed runs in a row (0 after a success)',
-    });
-    this.lastSuccess = meter.createObservableGauge(METRIC.lastSuccess, {
-      unit: 's',
-      description: 'unix time of the last successful run; no sample before the first success',
-    });
-    this.certExpiry = meter.createObservableGauge(METRIC.certExpiry, {
-      description: 'notAfter of the TLS certificate a check last saw (leaf, and the earliest in the chain), unix seconds',
-      unit: 's',
-    });
+  constructor(private readonly meter: Meter) {
+    this.instruments = healthInstruments(meter);
     // Export the counters from the start (value 0) so increase() and alerts work from the first scrape.
-    this.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: 'traces' });
+    this.instruments.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: 'traces' });
   }
 
   attemptFinished(check: CheckConfig, outcome: Outcome, durationMs: number): void {
     const attributes = attemptAttributes(this.attemptAttributeCache, check);
     const seconds = durationMs / 1000;
     const withOutcome = attributes.byOutcome[outcome];
-    this.probeDuration.record(seconds, withOutcome);
+    this.instruments.probeDuration.record(seconds, withOutcome);
     // the runner calls this with the attempt's span active (the run's span for a breaker rejection)
     this.exemplars.offer(seconds, withOutcome, trace.getSpanContext(context.active()));
-    if (outcome !== 'rejected') this.probeAttempts.add(1, attributes.check);
+    if (outcome !== 'rejected') this.instruments.probeAttempts.add(1, attributes.check);
   }
 
-  /** one failed export (called by the exporter guards in tracing.ts and otlp-signals.ts) */
   /** A breaker changed state (AttemptObserver); an admin reset reports closed, which counts only when it was not closed. */
   breakerChanged(check: CheckConfig, state: BreakerState): void {
     const from = this.breakerStates.get(check.name) ?? 'closed';
     this.breakerStates.set(check.name, state);
-    if (from !== state) this.breakerTransitions.add(1, { [ATTR.name]: check.name, [ATTR.from]: from, [ATTR.to]: state });
+    if (from !== state) this.instruments.breakerTransitions.add(1, { [ATTR.name]: check.name, [ATTR.from]: from, [ATTR.to]: state });
   }
 
+  /** one failed export (called by the exporter guards in tracing.ts and otlp-signals.ts) */
   exportFailed(signal: 'traces' | 'metrics' | 'logs' = 'traces'): void {
-    this.exportFailures.add(1, { [ATTR_EXTRA.telemetrySignal]: signal });
+    this.instruments.exportFailures.add(1, { [ATTR_EXTRA.telemetrySignal]: signal });
   }
 
   /** export the failure counter of a signal from the start (value 0) */
   countExportFailures(signal: 'metrics' | 'logs'): void {
-    this.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: signal });
+    this.instruments.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: signal });
   }
 
   /**
@@ -178,24 +128,25 @@ export class HealthMetrics implements AttemptObserver {
    * the transitions counter. Returns a function that stops both.
    */
   observe(source: MetricsSource): () => void {
+    const { status, groupStatus, breakerState, consecutiveFailures, lastSuccess, certExpiry, transitions } = this.instruments;
     const callback = (result: { observe(gauge: ObservableGauge, value: number, attributes?: Record<string, string | number | boolean>): void }) => {
       const snapshot = source.health.current();
       const states = snapshot.checks;
       for (const state of states) {
         const name = { [ATTR.name]: state.name };
-        if (state.status !== 'UNKNOWN') result.observe(this.status, state.status === 'UP' ? 1 : 0, { ...name, [ATTR.kind]: state.kind, [ATTR.critical]: state.critical });
-        result.observe(this.breakerState, BREAKER_STATE_VALUE[state.breaker], name);
-        result.observe(this.consecutiveFailures, state.consecutiveFailures, name);
-        if (state.lastSuccessAt !== null) result.observe(this.lastSuccess, state.lastSuccessAt / 1000, name);
+        if (state.status !== 'UNKNOWN') result.observe(status, state.status === 'UP' ? 1 : 0, { ...name, [ATTR.kind]: state.kind, [ATTR.critical]: state.critical });
+        result.observe(breakerState, BREAKER_STATE_VALUE[state.breaker], name);
+        result.observe(consecutiveFailures, state.consecutiveFailures, name);
+        if (state.lastSuccessAt !== null) result.observe(lastSuccess, state.lastSuccessAt / 1000, name);
       }
       for (const [group, view] of Object.entries(snapshot.groups)) {
-        result.observe(this.groupStatus, GROUP_STATUS_VALUE[view.status], { [ATTR.group]: group });
+        result.observe(groupStatus, GROUP_STATUS_VALUE[view.status], { [ATTR.group]: group });
       }
-      for (const observation of source.certExpiry?.observations() ?? []) result.observe(this.certExpiry, observation.value, observation.attributes);
+      for (const observation of source.certExpiry?.observations() ?? []) result.observe(certExpiry, observation.value, observation.attributes);
     };
-    const observables = [this.status, this.groupStatus, this.breakerState, this.consecutiveFailures, this.lastSuccess, this.certExpiry];
+    const observables = [status, groupStatus, breakerState, consecutiveFailures, lastSuccess, certExpiry];
     this.meter.addBatchObservableCallback(callback, observables);
-    const stopTransitions = source.store.onTransition((t) => this.transitions.add(1, { [ATTR.name]: t.check, [ATTR.from]: t.from, [ATTR.to]: t.to }));
+    const stopTransitions = source.store.onTransition((t) => transitions.add(1, { [ATTR.name]: t.check, [ATTR.from]: t.from, [ATTR.to]: t.to }));
     return () => {
       this.meter.removeBatchObservableCallback(callback, observables);
       stopTransitions();

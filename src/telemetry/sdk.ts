@@ -36,6 +36,8 @@ import { publicServiceName } from '../config/secrets';
 import { Redactor } from '../redact';
 import type { SidecarHooks, TelemetryOwner } from './hooks';
 import { VERSION } from '../version';
+import type { ReloadMetrics } from '../config/reload';
+import { notifyMetrics, probeMetrics, reloadMetrics, serverInstruments } from './instruments';
 import type { HealthMetrics } from './metrics';
 import { readOtelEnv, type SamplerChoice } from './otel-env';
 import type { ExportGuard, ExportSignal } from './otlp-signals';
@@ -188,6 +190,8 @@ export interface Telemetry {
   readonly metrics: HealthMetrics | undefined;
   readonly traces: TracesDecision;
   readonly exporter: GuardedSpanExporter | undefined;
+  /** the config reload counters (telemetry/instruments.ts), made when called; undefined when no metrics are exported */
+  reloadMetrics(): ReloadMetrics | undefined;
   /** the OTLP metrics and logs exporters' guards (failures, deliveries), when those signals are pushed */
   readonly guards: Partial<Record<ExportSignal, ExportGuard>>;
   /** flush pending spans and stop; never takes longer than timeoutMs */
@@ -216,7 +220,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const env = options.env ?? process.env;
   if (disabled) {
     logger.info('OTEL_SDK_DISABLED is true: no metrics endpoint, no traces');
-    const off: Telemetry = { hooks: {}, metrics: undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, guards: {}, shutdown: async () => ({ flushed: true }) };
+    const off: Telemetry = { hooks: {}, metrics: undefined, reloadMetrics: () => undefined, traces: { enabled: false, reason: 'OTEL_SDK_DISABLED' }, exporter: undefined, guards: {}, shutdown: async () => ({ flushed: true }) };
     return off;
   }
   const { PrometheusExporter } = lazy.prometheus();
@@ -325,9 +329,14 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
         if (failed) throw failed.reason;
       }),
   };
-  // after start: the global MeterProvider exists, so the instruments are real
-  healthMetrics = readers.length > 0 ? new HealthMetrics() : undefined;
-  serverMetrics?.useMeter(metrics.getMeter(SCOPE));
+  // after start: the global MeterProvider exists, so the instruments are real. This is the one
+  // place a Meter is taken (test/structure/instruments.test.ts): every instrument is made from it
+  // by instruments.ts, and the modules that record are handed recorders (hooks, reloadMetrics)
+  const meter = readers.length > 0 ? metrics.getMeter(SCOPE) : undefined;
+  healthMetrics = meter ? new HealthMetrics(meter) : undefined;
+  if (meter) serverMetrics?.useCounters(serverInstruments(meter));
+  const probes = meter ? probeMetrics(meter) : undefined;
+  const notify = meter ? notifyMetrics(meter) : undefined;
   if (metricsDecision.otlp) healthMetrics?.countExportFailures('metrics');
   if (logsDecision.otlp) healthMetrics?.countExportFailures('logs');
   const metricsRef = healthMetrics;
@@ -337,12 +346,14 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const hooks: SidecarHooks = {
     observer: metricsRef,
     requestMetrics: serverMetrics,
+    ...(probes ? { probeMetrics: probes } : {}),
+    ...(notify ? { notifyMetrics: notify } : {}),
     attach: (owner: TelemetryOwner) => {
       sidecar = owner;
-      if (metricsRef) {
+      if (metricsRef && meter) {
         stopObserving = metricsRef.observe(owner);
         // runs by outcome and the SLO gauges (docs/uptime.md)
-        stopSlo = new (lazy.sloMetrics().SloMetrics)().observe({
+        stopSlo = new (lazy.sloMetrics().SloMetrics)(meter).observe({
           store: owner.store,
           history: owner.uptime.history,
           sloChecks: () => owner.config.checks.flatMap((c) => (c.slo ? [{ name: c.name, slo: c.slo }] : [])),
@@ -359,6 +370,7 @@ export function startTelemetry(config: SidecarConfig, logger: Logger, options: T
   const telemetry: Telemetry = {
     hooks,
     metrics: healthMetrics,
+    reloadMetrics: () => (meter ? reloadMetrics(meter) : undefined),
     traces,
     exporter,
     guards,

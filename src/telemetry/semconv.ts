@@ -95,6 +95,8 @@ export const HTTP_SERVER_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.
 
 /** Probe latency buckets in seconds: 1 ms … 10 s. */
 export const PROBE_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Phase buckets of healthcheck.http.phase.duration (seconds): 100 µs … 10 s — loopback phases are well under a millisecond. */
+export const HTTP_PHASE_BUCKETS = [0.0001, 0.00025, 0.0005, ...PROBE_DURATION_BUCKETS];
 
 /** Telemetry about telemetry: span export trouble (counted, logged at most once a minute). */
 export const SELF_METRIC = {

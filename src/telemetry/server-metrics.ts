@@ -15,12 +15,13 @@
  * - `healthcheck.server.shed{http.route}`: requests shed under overload
  *   (issue 14.2, server/overload.ts).
  */
-import { ValueType, type Counter, type Meter } from '@opentelemetry/api';
+import { ValueType } from '@opentelemetry/api';
 import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import { AggregationTemporality, DataPointType, type CollectionResult, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { HrTime } from '@opentelemetry/api';
 import { VERSION } from '../version';
-import { ATTR_EXTRA, HTTP_SERVER_DURATION_BUCKETS, METRIC, SCOPE, SEMCONV } from './semconv';
+import type { ServerInstruments } from './instruments';
+import { ATTR_EXTRA, HTTP_SERVER_DURATION_BUCKETS, SCOPE, SEMCONV } from './semconv';
 
 /** Methods kept as they are; anything else is `_OTHER` (semantic conventions: bounded cardinality). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT']);
@@ -60,26 +61,18 @@ class Accumulator implements BoundRecorder {
 /** server/app.ts `RequestMetrics` by shape (telemetry does not import server/; the wiring passes it on) */
 export class HttpServerMetrics implements MetricProducer {
   private readonly series = new Map<string, Accumulator>();
-  private authFailures: Counter | undefined;
-  private shedRequests: Counter | undefined;
+  private counters: ServerInstruments | undefined;
   private readonly scope: InstrumentationScope = { name: SCOPE, version: VERSION };
 
-  /** The counter needs the MeterProvider, which is built after the reader this producer is given to. */
-  useMeter(meter: Meter): void {
-    this.authFailures = meter.createCounter(METRIC.authFailures, {
-      unit: '{request}',
-      description: 'requests refused for authentication: reason missing (no key), wrong_key (a key that matches none), rate_limited (429)',
-    });
+  /** The counters (instruments.ts serverInstruments) need the MeterProvider, which is built after the reader this producer is given to. */
+  useCounters(counters: ServerInstruments): void {
+    this.counters = counters;
     // exported from the first scrape (value 0), so increase() works from the start
-    for (const reason of Object.values(AUTH_REASON)) this.authFailures?.add(0, { [ATTR_EXTRA.authReason]: reason });
-    this.shedRequests = meter.createCounter(METRIC.shed, {
-      unit: '{request}',
-      description: 'requests answered 503 overloaded without running their handler (server/overload.ts), by route; the kubelet paths are never shed',
-    });
+    for (const reason of Object.values(AUTH_REASON)) counters.authFailures.add(0, { [ATTR_EXTRA.authReason]: reason });
   }
 
   shed(route: string | undefined): void {
-    this.shedRequests?.add(1, route === undefined ? {} : { [SEMCONV.httpRoute]: route });
+    this.counters?.shed.add(1, route === undefined ? {} : { [SEMCONV.httpRoute]: route });
   }
 
   bind(method: string | undefined, route: string | undefined, status: number): BoundRecorder {
@@ -102,7 +95,7 @@ export class HttpServerMetrics implements MetricProducer {
 
   refused(code: string): void {
     const reason = AUTH_REASON[code];
-    if (reason) this.authFailures?.add(1, { [ATTR_EXTRA.authReason]: reason });
+    if (reason) this.counters?.authFailures.add(1, { [ATTR_EXTRA.authReason]: reason });
   }
 
   async collect(): Promise<CollectionResult> {

@@ -19,11 +19,12 @@
  * changed SLO configuration (reload), and a check getting its first run
  * (so a young sidecar's first scrape does not pin "no data" for a minute).
  */
-import { metrics, type BatchObservableCallback, type Counter, type Meter, type ObservableGauge } from '@opentelemetry/api';
+import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { History } from '../health/history';
 import { sloGaugeValues, type SloGaugeCheck, type SloGaugeValues } from '../health/slo-gauges';
 import type { HealthStore, Outcome } from '../health/state';
-import { ATTR, METRIC, SCOPE } from './semconv';
+import { sloInstruments, type SloInstruments } from './instruments';
+import { ATTR } from './semconv';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'failure', 'timeout', 'rejected'];
 export const SLO_REFRESH_MS = 60_000;
@@ -41,10 +42,7 @@ export interface SloMetricsOptions {
 }
 
 export class SloMetrics {
-  private readonly runs: Counter;
-  private readonly objective: ObservableGauge;
-  private readonly availability: ObservableGauge;
-  private readonly budgetRemaining: ObservableGauge;
+  private readonly instruments: SloInstruments;
   private readonly refreshMs: number;
   private readonly now: () => number;
   /** frozen attribute sets of the run counter per check and outcome */
@@ -54,43 +52,32 @@ export class SloMetrics {
   computations = 0;
 
   constructor(
-    private readonly meter: Meter = metrics.getMeter(SCOPE),
+    private readonly meter: Meter,
     options: SloMetricsOptions = {},
   ) {
     this.refreshMs = options.refreshMs ?? SLO_REFRESH_MS;
     this.now = options.now ?? Date.now;
-    this.runs = meter.createCounter(METRIC.runs, {
-      unit: '{run}',
-      description: 'finished runs of a check (all attempts of one) by outcome: success, failure, timeout, rejected (breaker open); SLO burn rates divide the non-success ones by all',
-    });
-    this.objective = meter.createObservableGauge(METRIC.sloObjective, { unit: '1', description: 'SLO objective of a check: the share of runs that must succeed over slo.window' });
-    this.availability = meter.createObservableGauge(METRIC.sloAvailability, {
-      unit: '1',
-      description: 'successful runs / runs over the window (rejected runs count as failed); no sample without runs; refreshed at most once a minute',
-    });
-    this.budgetRemaining = meter.createObservableGauge(METRIC.sloErrorBudgetRemaining, {
-      unit: '1',
-      description: 'share of the error budget of the SLO window left (1 untouched, 0 spent, negative overspent); refreshed at most once a minute',
-    });
+    this.instruments = sloInstruments(meter);
   }
 
   /** Start counting runs and reporting the gauges of `source`; returns a function that stops both. */
   observe(source: SloMetricsSource): () => void {
+    const { runs, objective, availability, budgetRemaining } = this.instruments;
     const preset = () => {
-      for (const name of source.store.names()) if (!this.runAttributes.has(name)) for (const outcome of OUTCOMES) this.runs.add(0, this.attributesOf(name)[outcome]);
+      for (const name of source.store.names()) if (!this.runAttributes.has(name)) for (const outcome of OUTCOMES) runs.add(0, this.attributesOf(name)[outcome]);
     };
     preset();
     const stopChange = source.store.onChange(preset);
-    const stopRecord = source.store.onRecord((name, run) => this.runs.add(1, this.attributesOf(name)[run.outcome]));
+    const stopRecord = source.store.onRecord((name, run) => runs.add(1, this.attributesOf(name)[run.outcome]));
     const callback: BatchObservableCallback = (result) => {
       for (const v of this.values(source)) {
         const base = { [ATTR.name]: v.name, [ATTR.sloWindow]: v.sloWindow };
-        result.observe(this.objective, v.objective, base);
-        for (const [window, value] of Object.entries(v.availability)) result.observe(this.availability, value, { ...base, [ATTR.window]: window });
-        if (v.budgetRemaining !== null) result.observe(this.budgetRemaining, v.budgetRemaining, base);
+        result.observe(objective, v.objective, base);
+        for (const [window, value] of Object.entries(v.availability)) result.observe(availability, value, { ...base, [ATTR.window]: window });
+        if (v.budgetRemaining !== null) result.observe(budgetRemaining, v.budgetRemaining, base);
       }
     };
-    const observables = [this.objective, this.availability, this.budgetRemaining];
+    const observables = [objective, availability, budgetRemaining];
     this.meter.addBatchObservableCallback(callback, observables);
     return () => {
       this.meter.removeBatchObservableCallback(callback, observables);

@@ -12,11 +12,11 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
 import { loadConfigFile } from '../../src/probes/registry';
 import { ConfigReloader } from '../../src/config/reload';
+import { reloadMetrics } from '../../src/telemetry/instruments';
 import { SCOPE } from '../../src/telemetry/semconv';
 import { Sidecar } from '../../src/sidecar';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
@@ -202,13 +202,11 @@ describe('ConfigReloader in process', () => {
     web = await startHttpServer((_req, res) => res.end('ok'));
     reader = new CollectingReader();
     provider = new MeterProvider({ readers: [reader] });
-    metrics.setGlobalMeterProvider(provider);
   });
   after(async () => {
     await sidecar?.shutdown({ drain: false });
     await web.close();
     await provider.shutdown();
-    metrics.disable();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -220,7 +218,7 @@ describe('ConfigReloader in process', () => {
     await sidecar.start();
     const logged: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
-    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f), meter: provider.getMeter(SCOPE) }).start();
+    const reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f), metrics: reloadMetrics(provider.getMeter(SCOPE)) }).start();
     try {
       const start = reloader.stats();
       assert.deepEqual(await reader.sums(), { 'healthcheck.config.reload_failures': 0, 'healthcheck.config.reloads': 0 });

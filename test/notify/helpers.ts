@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/probes/registry';
 import type { SidecarConfig } from '../../src/config/types';
 import { HealthStore, type RunResult } from '../../src/health/state';
 import { NotificationService, type NotificationServiceOptions } from '../../src/notify/service';
+import { notifyMetrics } from '../../src/telemetry/instruments';
 import { Redactor } from '../../src/redact';
 import { startHttpServer, type TestHttpServer } from '../helpers/servers';
 
@@ -30,7 +31,7 @@ export function wire(cfg: SidecarConfig, overrides: Partial<NotificationServiceO
     service: cfg.telemetry.serviceName,
     redactor: () => new Redactor(cfg.secrets),
     currentState: (check) => store.get(check),
-    meter: metrics.meter,
+    metrics: notifyMetrics(metrics.meter),
     ...overrides,
   });
   store.onTransition((t) => service.notify(t, t.to === 'DOWN' ? `inc-${t.check}` : null));

@@ -1,6 +1,7 @@
 /**
- * The connections each check holds (issue 21.7), read through a real
- * MeterProvider and compared with what the real servers see:
+ * The connections each check holds (issue 21.7), recorded through the
+ * ProbeMetrics of telemetry/instruments.ts on a real (private) MeterProvider
+ * and compared with what the real servers see:
  * `db.client.connection.count` (pool name = check name, state idle/used) for
  * PostgreSQL against pg_stat_activity, `healthcheck.connections` for Redis
  * against CLIENT LIST. Check names are unique per run (other test files probe
@@ -9,12 +10,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { metrics } from '@opentelemetry/api';
 import { DataPointType, MeterProvider, MetricReader, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import Redis from 'ioredis';
 import pg from 'pg';
 import type { CheckRunner } from '../../src/health/runner';
 import { parseConfig } from '../../src/probes/registry';
+import { probeMetrics } from '../../src/telemetry/instruments';
+import { SCOPE } from '../../src/telemetry/semconv';
 import { Redactor } from '../../src/redact';
 import { DATABASE_URL, REDIS_URL, waitFor } from '../helpers/servers';
 import { runnerFor } from './support';
@@ -25,13 +27,14 @@ class TestReader extends MetricReader {
 }
 
 const reader = new TestReader();
+const probes = probeMetrics(new MeterProvider({ readers: [reader] }).getMeter(SCOPE));
 const suffix = randomBytes(4).toString('hex');
 const runners: CheckRunner[] = [];
 
 function runner(name: string, body: string): CheckRunner {
   const text = ['defaults:', '  interval: 10m', '  timeout: 10s', '  retry: { attempts: 1 }', 'checks:', `  - name: ${name}`, `    ${body.trim()}`, ''].join('\n');
   const config = parseConfig(text, 'gauges-test.yaml', { env: {} });
-  const made = runnerFor(config.checks[0]!, new Redactor(config.secrets));
+  const made = runnerFor(config.checks[0]!, new Redactor(config.secrets), undefined, undefined, probes);
   runners.push(made);
   return made;
 }
@@ -49,13 +52,8 @@ async function gauge(metric: string, key: string, value: string): Promise<Record
   return Object.fromEntries((data?.dataPoints ?? []).filter((p) => p.attributes[key] === value).map((p) => [p.attributes['db.client.connection.state'] as string, p.value]));
 }
 
-before(() => {
-  metrics.disable();
-  assert.ok(metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] })), 'global MeterProvider registered');
-});
 after(async () => {
   await Promise.all(runners.map((r) => r.close()));
-  metrics.disable();
 });
 
 describe('db.client.connection.count: a postgres check', () => {

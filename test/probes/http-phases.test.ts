@@ -10,13 +10,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { context, metrics, trace } from '@opentelemetry/api';
+import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { DataPointType, MeterProvider, MetricReader, type SumMetricData, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { CheckRunner } from '../../src/health/runner';
 import { hopPhases, runPhases, HTTP_PHASES, type HopMarks } from '../../src/probes/http-phases';
 import { makeCa, makeServerCert, type Pem } from '../helpers/certs';
+import { probeMetrics } from '../../src/telemetry/instruments';
+import { SCOPE } from '../../src/telemetry/semconv';
 import { checkFromYaml, runnerFor } from './support';
 
 class TestReader extends MetricReader {
@@ -55,6 +57,7 @@ const close = (server: http.Server) =>
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const reader = new TestReader();
+const probes = probeMetrics(new MeterProvider({ readers: [reader] }).getMeter(SCOPE));
 let plain: http.Server;
 let secure: https.Server;
 let plainPort: number;
@@ -64,7 +67,7 @@ const runners: CheckRunner[] = [];
 
 function httpRunner(body: string) {
   const built = checkFromYaml(`kind: http\n    ${body.trim()}`, { timeout: '10s' });
-  const runner = runnerFor(built.check, built.redactor);
+  const runner = runnerFor(built.check, built.redactor, undefined, undefined, probes);
   runners.push(runner);
   return runner;
 }
@@ -127,8 +130,6 @@ describe('http phases against real servers', () => {
   before(async () => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     trace.setGlobalTracerProvider(tracerProvider);
-    metrics.disable();
-    assert.ok(metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] })), 'global MeterProvider registered');
     ca = await makeCa(30);
     const leaf = await makeServerCert(ca, 30);
     plain = http.createServer(handler);
@@ -140,7 +141,6 @@ describe('http phases against real servers', () => {
   after(async () => {
     await Promise.all(runners.map((r) => r.close()));
     await Promise.all([close(plain), close(secure)]);
-    metrics.disable();
     trace.disable();
     context.disable();
   });

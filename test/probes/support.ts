@@ -11,6 +11,7 @@ import { waitFor } from '../helpers/servers';
 import type { BreakerState } from '../../src/policy/build';
 import { createProbe, type AnyCheckConfig } from '../../src/probes/registry';
 import { Redactor } from '../../src/redact';
+import type { ProbeMetrics } from '../../src/probes/instruments';
 import type { CertExpiryRegistry } from '../../src/probes/tls-expiry';
 
 export interface CheckOptions {
@@ -70,9 +71,12 @@ export class RecordingObserver implements AttemptObserver {
   }
 }
 
-/** A real probe for the check behind a CheckRunner (recording the certificates it sees in `certExpiry`); remember to close() it. */
-export function runnerFor(check: CheckConfig, redactor: Redactor, observer?: AttemptObserver, certExpiry?: CertExpiryRegistry): CheckRunner {
-  return new CheckRunner(check, createProbe(check, { redactor, certExpiry }), redactor, observer);
+/**
+ * A real probe for the check behind a CheckRunner (recording the certificates it sees in `certExpiry`, its
+ * connections and http phases in `metrics`); remember to close() it.
+ */
+export function runnerFor(check: CheckConfig, redactor: Redactor, observer?: AttemptObserver, certExpiry?: CertExpiryRegistry, metrics?: ProbeMetrics): CheckRunner {
+  return new CheckRunner(check, createProbe(check, { redactor, certExpiry, ...(metrics ? { metrics } : {}) }), redactor, observer);
 }
 
 /**

@@ -138,7 +138,9 @@ checks:
     configDir = tempDir('metrics-test-');
     const file = join(configDir.path, 'sidecar.yaml');
     writeFileSync(file, yaml);
-    reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f) }).start();
+    const reloadMetrics = telemetry.reloadMetrics();
+    assert.ok(reloadMetrics, 'the SDK bootstrap makes the reload counters when metrics are exported');
+    reloader = new ConfigReloader({ file, target: sidecar, logger, watch: false, sighup: false, load: (f) => loadConfigFile(f), metrics: reloadMetrics }).start();
     await waitFor(() => sidecar.store.all().every((s) => (s.consecutiveFailures + s.consecutiveSuccesses >= 3) && (s.name !== 'flaky' || s.breaker === 'open')), {
       timeoutMs: 30_000,
       what: 'three runs of every check and the open breaker of flaky',
