@@ -59,6 +59,60 @@ export interface MonitorProcess {
   stop(): Promise<void>;
 }
 
+/** What differs between the monitor configs of the tests; `monitorYaml` writes the rest. */
+export interface MonitorYamlOptions {
+  port: number;
+  /** server.auth.keys */
+  keys: readonly { name: string; key: string; scopes?: readonly string[] }[];
+  /** server.auth.jwt, a YAML flow mapping */
+  jwt?: string;
+  /** server.overload, a YAML flow mapping */
+  overload?: string;
+  /** shard, a YAML flow mapping */
+  shard?: string;
+  /** store.postgres is `${STORE_URL}`; these are the other store settings (false: no store section) */
+  store?: Readonly<Record<string, string>> | false;
+  /** defaults.interval and .timeout, one attempt a run with a 10 ms backoff; `breaker`, a YAML flow mapping */
+  defaults?: { interval: string; timeout: string; breaker?: string };
+  /** the file's checks, one YAML flow mapping each */
+  checks?: readonly string[];
+}
+
+/**
+ * A `mode: monitor` config for startMonitor: loopback, details shown, no drain delay, no traces,
+ * `store.postgres: ${STORE_URL}` (pass STORE_URL in startMonitor's env).
+ */
+export function monitorYaml(options: MonitorYamlOptions): string {
+  const flow = (fields: Readonly<Record<string, string | undefined>>) =>
+    `{ ${Object.entries(fields)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => `${key}: ${value}`)
+      .join(', ')} }`;
+  const key = (k: MonitorYamlOptions['keys'][number]) => `      - ${flow({ name: k.name, key: JSON.stringify(k.key), scopes: k.scopes && `[${k.scopes.join(', ')}]` })}`;
+  const { defaults, store = {} } = options;
+  const lines = [
+    'mode: monitor',
+    'server:',
+    `  port: ${options.port}`,
+    '  host: 127.0.0.1',
+    '  showDetails: always',
+    '  drainDelay: 0s',
+    ...(options.overload ? [`  overload: ${options.overload}`] : []),
+    '  auth:',
+    '    keys:',
+    ...options.keys.map(key),
+    ...(options.jwt ? [`    jwt: ${options.jwt}`] : []),
+    'telemetry: { traces: { enabled: false } }',
+    ...(options.shard ? [`shard: ${options.shard}`] : []),
+    ...(store ? [`store: ${flow({ postgres: '${STORE_URL}', ...store })}`] : []),
+    ...(defaults
+      ? [`defaults: ${flow({ interval: defaults.interval, timeout: defaults.timeout, retry: '{ attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false }', breaker: defaults.breaker })}`]
+      : []),
+    ...(options.checks?.length ? ['checks:', ...options.checks.map((check) => `  - ${check}`)] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 /** `node dist/cli.js run --config <file>` with the text as its config; resolves once /readyz… answers at all (-/healthy 200). */
 export async function startMonitor(configText: (port: number) => string, env: NodeJS.ProcessEnv = {}): Promise<MonitorProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'monitors-api-'));

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { ensureBuilt } from '../helpers/paths';
 import { get } from '../helpers/http';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { api, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
+import { api, monitorYaml, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
 
 const ADMIN = 'api-admin-key-0123456789';
 const READER = 'api-reader-key-0123456789';
@@ -32,29 +32,19 @@ before(async () => {
     res.end('ok');
   });
   monitor = await startMonitor(
-    (port) => `mode: monitor
-server:
-  port: ${port}
-  host: 127.0.0.1
-  showDetails: always
-  drainDelay: 0s
-  overload: { perTurn: 100, maxInFlight: 100 }   # 20 PATCHes at once are the point here, not shedding
-  auth:
-    keys:
-      - { name: ops, key: "${ADMIN}" }
-      - { name: viewer, key: "${READER}", scopes: [monitors:read] }
-telemetry: { traces: { enabled: false } }
-store:
-  postgres: \${STORE_URL}
-  maxMonitors: 30
-  writeRateLimit: 1000/1m
-defaults:
-  interval: 200ms
-  timeout: 150ms
-  retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false }
-checks:
-  - { name: from-file, kind: http, url: "http://127.0.0.1:${target.port}/file" }
-`,
+    (port) =>
+      monitorYaml({
+        port,
+        // 20 PATCHes at once are the point here, not shedding
+        overload: '{ perTurn: 100, maxInFlight: 100 }',
+        keys: [
+          { name: 'ops', key: ADMIN },
+          { name: 'viewer', key: READER, scopes: ['monitors:read'] },
+        ],
+        store: { maxMonitors: '30', writeRateLimit: '1000/1m' },
+        defaults: { interval: '200ms', timeout: '150ms' },
+        checks: [`{ name: from-file, kind: http, url: "http://127.0.0.1:${target.port}/file" }`],
+      }),
     { STORE_URL: db.url, TARGET_PASSWORD: 'canary-target-secret-4711' },
   );
 });

@@ -13,7 +13,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import { ensureBuilt } from '../helpers/paths';
 import { get } from '../helpers/http';
 import { startHttpServer, type TestHttpServer } from '../helpers/servers';
-import { api, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
+import { api, monitorYaml, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
 
 let db: PrivateDatabase;
 let issuer: TestHttpServer;
@@ -43,27 +43,13 @@ before(async () => {
       .sign(privateKey);
   db = await privateDatabase();
   monitor = await startMonitor(
-    (port) => `mode: monitor
-server:
-  port: ${port}
-  host: 127.0.0.1
-  showDetails: always
-  drainDelay: 0s
-  auth:
-    keys: [{ name: ops, key: "${OPS_KEY}", scopes: [monitors:read] }]
-    jwt:
-      issuer: "${iss}"
-      jwksUri: "http://127.0.0.1:${issuer.port}/jwks.json"
-      audience: ${AUD}
-      claim: groups
-      scopes:
-        platform: [monitors:read, monitors:write]
-        auditors: [admin]
-telemetry: { traces: { enabled: false } }
-store: { postgres: \${STORE_URL} }
-checks:
-  - { name: file-check, kind: tcp, url: "tcp://127.0.0.1:${issuer.port}", interval: 1h, timeout: 1s }
-`,
+    (port) =>
+      monitorYaml({
+        port,
+        keys: [{ name: 'ops', key: OPS_KEY, scopes: ['monitors:read'] }],
+        jwt: `{ issuer: "${iss}", jwksUri: "http://127.0.0.1:${issuer.port}/jwks.json", audience: ${AUD}, claim: groups, scopes: { platform: [monitors:read, monitors:write], auditors: [admin] } }`,
+        checks: [`{ name: file-check, kind: tcp, url: "tcp://127.0.0.1:${issuer.port}", interval: 1h, timeout: 1s }`],
+      }),
     { STORE_URL: db.url },
   );
 });

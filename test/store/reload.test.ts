@@ -10,21 +10,21 @@ import { after, before, test } from 'node:test';
 import { ensureBuilt } from '../helpers/paths';
 import { get } from '../helpers/http';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { api, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
+import { api, monitorYaml, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
 
 const KEY = 'reload-key-0123456789abcd';
 let db: PrivateDatabase;
 let target: TestHttpServer;
 let monitor: MonitorProcess;
 const hits = new Map<string, number>();
-const config = (port: number, interval: string, extra: string, store = true) => `mode: monitor
-server: { port: ${port}, host: 127.0.0.1, showDetails: always, drainDelay: 0s, auth: { keys: [{ name: ops, key: "${KEY}" }] } }
-telemetry: { traces: { enabled: false } }
-${store ? 'store: { postgres: ${STORE_URL} }' : ''}
-defaults: { interval: ${interval}, timeout: 90ms, retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false } }
-checks:
-  - { name: file-a, kind: http, url: "http://127.0.0.1:${target.port}/a" }
-${extra}`;
+const config = (port: number, interval: string, extra: string[], store = true) =>
+  monitorYaml({
+    port,
+    keys: [{ name: 'ops', key: KEY }],
+    store: store ? {} : false,
+    defaults: { interval, timeout: '90ms' },
+    checks: [`{ name: file-a, kind: http, url: "http://127.0.0.1:${target.port}/a" }`, ...extra],
+  });
 
 before(async () => {
   ensureBuilt();
@@ -33,7 +33,7 @@ before(async () => {
     hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
     res.end('ok');
   });
-  monitor = await startMonitor((port) => config(port, '100ms', ''), { STORE_URL: db.url });
+  monitor = await startMonitor((port) => config(port, '100ms', []), { STORE_URL: db.url });
 });
 
 after(async () => {
@@ -51,7 +51,7 @@ test('SIGHUP: monitors stay and take the new defaults; a new file check starts; 
   await waitFor(() => (hits.get('/m') ?? 0) > 0, { what: 'api-m probed' });
   assert.equal(await diagnosticsInterval('api-m'), 100, 'the file defaults');
 
-  writeFileSync(monitor.file, config(port, '150ms', `  - { name: file-b, kind: http, url: "http://127.0.0.1:${target.port}/b" }\n`));
+  writeFileSync(monitor.file, config(port, '150ms', [`{ name: file-b, kind: http, url: "http://127.0.0.1:${target.port}/b" }`]));
   monitor.proc.kill('SIGHUP');
   await waitFor(() => (hits.get('/b') ?? 0) > 0, { what: 'file-b probed after the reload' });
   await waitFor(async () => (await diagnosticsInterval('api-m')) === 150, { what: 'api-m took the new defaults.interval' });
@@ -61,7 +61,7 @@ test('SIGHUP: monitors stay and take the new defaults; a new file check starts; 
   assert.deepEqual(listed, ['api-m:api', 'file-a:file', 'file-b:file']);
 
   const seen = hits.get('/m')!;
-  writeFileSync(monitor.file, config(port, '150ms', '', false));
+  writeFileSync(monitor.file, config(port, '150ms', [], false));
   monitor.proc.kill('SIGHUP');
   await waitFor(() => /store removed or store\.postgres changed: takes effect on restart/.test(monitor.output()), { what: 'the restart-only warning' });
   await waitFor(() => hits.get('/m')! > seen + 2, { what: 'api-m still probed' });

@@ -12,7 +12,7 @@ import { shardOf } from '../../src/config/shard';
 import { ensureBuilt } from '../helpers/paths';
 import { get } from '../helpers/http';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { api, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
+import { api, monitorYaml, privateDatabase, startMonitor, type MonitorProcess, type PrivateDatabase } from '../helpers/monitor-store';
 
 const KEY = 'replica-key-0123456789abc';
 const NAMES = Array.from({ length: 8 }, (_, i) => `team-${i}`);
@@ -37,24 +37,14 @@ before(async () => {
   for (const hostname of ['mon-0', 'mon-1']) {
     replicas.push(
       await startMonitor(
-        (port) => `mode: monitor
-server:
-  port: ${port}
-  host: 127.0.0.1
-  showDetails: always
-  drainDelay: 0s
-  auth: { keys: [{ name: ops, key: "${KEY}" }] }
-telemetry: { traces: { enabled: false } }
-shard: { index: auto, count: 2 }
-store:
-  postgres: \${STORE_URL}
-  resync: 1h
-  writeRateLimit: 1000/1m
-defaults:
-  interval: 200ms
-  timeout: 150ms
-  retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false }
-`,
+        (port) =>
+          monitorYaml({
+            port,
+            keys: [{ name: 'ops', key: KEY }],
+            shard: '{ index: auto, count: 2 }',
+            store: { resync: '1h', writeRateLimit: '1000/1m' },
+            defaults: { interval: '200ms', timeout: '150ms' },
+          }),
         { STORE_URL: db.url, HOSTNAME: hostname },
       ),
     );

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { ensureBuilt } from '../helpers/paths';
 import { get } from '../helpers/http';
 import { startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
-import { api, startMonitor, startRestartablePostgres, type MonitorProcess, type RestartablePostgres } from '../helpers/monitor-store';
+import { api, monitorYaml, startMonitor, startRestartablePostgres, type MonitorProcess, type RestartablePostgres } from '../helpers/monitor-store';
 
 const KEY = 'restart-key-0123456789abc';
 let database: RestartablePostgres;
@@ -27,12 +27,13 @@ before(async () => {
     res.end('ok');
   });
   monitor = await startMonitor(
-    (port) => `mode: monitor
-server: { port: ${port}, host: 127.0.0.1, showDetails: always, drainDelay: 0s, auth: { keys: [{ name: ops, key: "${KEY}" }] } }
-telemetry: { traces: { enabled: false } }
-store: { postgres: \${STORE_URL}, writeRateLimit: 1000/1m }
-defaults: { interval: 200ms, timeout: 190ms, retry: { attempts: 1, backoff: { initial: 10ms, max: 10ms }, jitter: false }, breaker: { failures: 1000, halfOpenAfter: 200ms } }
-`,
+    (port) =>
+      monitorYaml({
+        port,
+        keys: [{ name: 'ops', key: KEY }],
+        store: { writeRateLimit: '1000/1m' },
+        defaults: { interval: '200ms', timeout: '190ms', breaker: '{ failures: 1000, halfOpenAfter: 200ms }' },
+      }),
     { STORE_URL: database.url },
   );
 });
