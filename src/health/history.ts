@@ -268,19 +268,11 @@ export class CheckHistory {
   }
 
   private addMinute(minute: number, c: Counts): void {
-    const i = slot(minute, MINUTE_SLOTS);
-    this.mCounts[3 * i] = Math.min(MAX_U16, this.mCounts[3 * i]! + c.ok);
-    this.mCounts[3 * i + 1] = Math.min(MAX_U16, this.mCounts[3 * i + 1]! + c.failed);
-    this.mCounts[3 * i + 2] = Math.min(MAX_U16, this.mCounts[3 * i + 2]! + c.rejected);
-    this.mLatencyUs[i] = this.mLatencyUs[i]! + c.latencyUs;
+    addToRing(this.mCounts, this.mLatencyUs, slot(minute, MINUTE_SLOTS), MAX_U16, c);
   }
 
   private addHour(hour: number, c: Counts): void {
-    const i = slot(hour, HOUR_SLOTS);
-    this.hCounts[3 * i] = Math.min(MAX_U32, this.hCounts[3 * i]! + c.ok);
-    this.hCounts[3 * i + 1] = Math.min(MAX_U32, this.hCounts[3 * i + 1]! + c.failed);
-    this.hCounts[3 * i + 2] = Math.min(MAX_U32, this.hCounts[3 * i + 2]! + c.rejected);
-    this.hLatencyUs[i] = this.hLatencyUs[i]! + c.latencyUs;
+    addToRing(this.hCounts, this.hLatencyUs, slot(hour, HOUR_SLOTS), MAX_U32, c);
   }
 
   /** Make `minute` the newest: roll up the hour it leaves behind, clear the slots it reuses. */
@@ -299,24 +291,14 @@ export class CheckHistory {
       this.advanceHourRing(toHour - 1);
       if (this.hourValid(fromHour)) this.addHour(fromHour, sum); // its slot was just cleared: this sets it
     }
-    const first = Math.max(this.minuteHead + 1, minute - MINUTE_SLOTS + 1);
-    for (let m = first; m <= minute; m++) {
-      const i = slot(m, MINUTE_SLOTS);
-      this.mCounts.fill(0, 3 * i, 3 * i + 3);
-      this.mLatencyUs[i] = 0;
-    }
+    clearRing(this.mCounts, this.mLatencyUs, MINUTE_SLOTS, this.minuteHead, minute);
     this.minuteHead = minute;
   }
 
   /** make `hour` the newest hour slot, clearing the slots of the hours skipped */
   private advanceHourRing(hour: number): void {
     if (hour <= this.hourHead) return;
-    const first = Math.max(this.hourHead + 1, hour - HOUR_SLOTS + 1);
-    for (let h = first; h <= hour; h++) {
-      const i = slot(h, HOUR_SLOTS);
-      this.hCounts.fill(0, 3 * i, 3 * i + 3);
-      this.hLatencyUs[i] = 0;
-    }
+    clearRing(this.hCounts, this.hLatencyUs, HOUR_SLOTS, this.hourHead, hour);
     this.hourHead = hour;
   }
 }
@@ -378,6 +360,23 @@ export class History {
       this.checks.set(name, h);
     }
     return h;
+  }
+}
+
+/** Add `c` to slot `i` of one ring, each count capped at `max` (what its array holds). */
+function addToRing(counts: Uint16Array | Uint32Array, latency: Float64Array | Float32Array, i: number, max: number, c: Counts): void {
+  counts[3 * i] = Math.min(max, counts[3 * i]! + c.ok);
+  counts[3 * i + 1] = Math.min(max, counts[3 * i + 1]! + c.failed);
+  counts[3 * i + 2] = Math.min(max, counts[3 * i + 2]! + c.rejected);
+  latency[i] = latency[i]! + c.latencyUs;
+}
+
+/** Clear the slots one ring reuses when its newest position moves from `head` to `to` (all of them at most). */
+function clearRing(counts: Uint16Array | Uint32Array, latency: Float64Array | Float32Array, slots: number, head: number, to: number): void {
+  for (let p = Math.max(head + 1, to - slots + 1); p <= to; p++) {
+    const i = slot(p, slots);
+    counts.fill(0, 3 * i, 3 * i + 3);
+    latency[i] = 0;
   }
 }
 
