@@ -1,30 +1,33 @@
 # syntax=docker/dockerfile:1
-# otel-health-sidecar image: compiled JavaScript on Node 22 slim, production
-# dependencies only, non-root. No HEALTHCHECK: in Kubernetes the kubelet probes
-# the container (see deploy/kustomize); `docker run` users can probe /-/healthy.
+# otel-health-sidecar image: the esbuild bundle of the compiled JavaScript
+# (scripts/bundle.mjs: one minified file per package, ~3.6 MiB) and the three
+# packages it keeps external, on Node 22 slim, non-root (docs/deploy.md,
+# "Footprint": ~6 MiB on top of the Node image). No HEALTHCHECK: in Kubernetes
+# the kubelet probes the container (see deploy/kustomize); `docker run` users
+# can probe /-/healthy.
 #
 # test/deploy/dockerfile.test.ts lints this file and runs its stages natively
 # (no Docker engine needed): keep RUN commands relative to WORKDIR.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
-# ── production dependencies (no dev tools, no npm cache in the final image) ──
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /deps
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-
-# ── compile TypeScript, then stage exactly what package.json "files" ships ──
+# ── compile TypeScript, then bundle it: scripts/bundle.mjs → ./bundle/ ──
 FROM ${NODE_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
-COPY config ./config
 RUN npm run build
-# npm pack applies the "files" list (dist, config, status-page assets) → ./package/
-RUN npm pack --ignore-scripts --silent && tar -xzf otel-health-sidecar-*.tgz
+RUN npm run bundle
+
+# ── the packages the bundle keeps external (ioredis, pg, pino: the require-hook
+#    instrumentations patch them by name) from the lockfile cut the bundle wrote ──
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /deps
+COPY --from=build /build/bundle/package.json /build/bundle/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ── runtime ──
 FROM ${NODE_IMAGE} AS runtime
@@ -46,7 +49,9 @@ ENV NODE_ENV=production
 RUN groupadd --system --gid 10001 sidecar && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sidecar
 WORKDIR /app
 COPY --from=deps /deps/node_modules ./node_modules
-COPY --from=build /build/package/ ./
+# version.ts reads the version from ../package.json beside the bundle directory
+COPY --from=build /build/package.json ./
+COPY --from=build /build/bundle/ ./bundle/
 # a working default: probes itself, plus whatever APP_URL / REDIS_URL / DATABASE_URL name
 COPY config/sidecar.yaml /etc/health-sidecar/sidecar.yaml
 USER 10001:10001
@@ -55,5 +60,5 @@ EXPOSE 9464
 # steady probing V8 otherwise grows the young generation to its maximum, ~30 MiB of RSS
 # for nothing (bench/memory.bench.mjs: 112 → 90 MiB); the extra scavenges cost no CPU
 # we could tell from noise in a side-by-side run.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bundle/cli.js"]
 CMD ["run", "--config", "/etc/health-sidecar/sidecar.yaml"]

@@ -45,21 +45,22 @@ describe('Dockerfile', () => {
     assert.ok(broken.length >= 2, `broken Dockerfile yields diagnostics: ${JSON.stringify(broken.map((d) => d.message))}`);
   });
 
-  test('stages: deps → build → runtime on Node 22 slim, build runs the package.json build script', () => {
-    assert.deepEqual(stages.map((s) => s.name), ['deps', 'build', 'runtime']);
+  test('stages: build → deps → runtime on Node 22 slim, build runs the package.json build and bundle scripts, deps installs what the bundle keeps external', () => {
+    assert.deepEqual(stages.map((s) => s.name), ['build', 'deps', 'runtime']);
     for (const s of stages) assert.match(imageOf(s), /^node:22-(bookworm-)?slim$/, `${s.name} uses Node 22 slim`);
     const deps = of(stage('deps'), 'RUN').map((r) => r.args);
     assert.deepEqual(deps, ['npm ci --omit=dev --ignore-scripts --no-audit --no-fund']);
+    assert.deepEqual(of(stage('deps'), 'COPY').map((c) => c.args), ['--from=build /build/bundle/package.json /build/bundle/package-lock.json ./'], 'deps installs from the lockfile cut scripts/bundle.mjs writes');
     const build = of(stage('build'), 'RUN').map((r) => r.args);
-    assert.equal(build[0], 'npm ci --ignore-scripts --no-audit --no-fund');
-    assert.ok(build.includes('npm run build'), 'build stage runs `npm run build`');
+    assert.deepEqual(build, ['npm ci --ignore-scripts --no-audit --no-fund', 'npm run build', 'npm run bundle']);
     assert.equal(pkg.scripts.build, 'tsc -p tsconfig.json', 'the build script the image runs compiles with tsconfig.json');
-    // everything `npm run build` reads is copied before it runs
+    assert.equal(pkg.scripts.bundle, 'node scripts/bundle.mjs', 'the bundle script the image runs is scripts/bundle.mjs');
+    // everything `npm run build` and `npm run bundle` read is copied before they run
     const copiedBeforeBuild = stage('build').instructions.slice(0, stage('build').instructions.findIndex((i) => i.args === 'npm run build')).filter((i) => i.keyword === 'COPY').flatMap((i) => words(i.args).slice(0, -1));
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src']) assert.ok(copiedBeforeBuild.includes(needed), `${needed} copied before the build`);
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'scripts/bundle.mjs']) assert.ok(copiedBeforeBuild.includes(needed), `${needed} copied before the build`);
   });
 
-  test('runtime: non-root numeric user, port 9464, entrypoint is the package bin, no HEALTHCHECK, prod deps only', () => {
+  test('runtime: non-root numeric user, port 9464, entrypoint is the bundle, no HEALTHCHECK, only the bundle and its external packages', () => {
     const runtime = stage('runtime');
     const keywords = stages.flatMap((s) => s.instructions.map((i) => i.keyword));
     assert.ok(!keywords.includes('HEALTHCHECK'), 'no HEALTHCHECK: the kubelet probes');
@@ -69,13 +70,15 @@ describe('Dockerfile', () => {
     assert.deepEqual(of(runtime, 'EXPOSE').map((e) => e.args), ['9464']);
     assert.equal(parseConfig('{}', 'defaults').server.port, 9464, 'EXPOSE matches the default server.port');
     const command = [...words(of(runtime, 'ENTRYPOINT')[0]!.args), ...words(of(runtime, 'CMD')[0]!.args)];
-    assert.deepEqual(command, ['node', '--max-semi-space-size=2', `/app/${pkg.bin['health-sidecar']}`, 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
+    assert.deepEqual(command, ['node', '--max-semi-space-size=2', '/app/bundle/cli.js', 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
+    // npm start runs the same artifact with the same flag
+    assert.equal(pkg.scripts.start, 'node --max-semi-space-size=2 bundle/cli.js run --config config/sidecar.yaml');
+    assert.equal(pkg.scripts.prestart, 'npm run build && npm run bundle');
     assert.deepEqual(of(runtime, 'WORKDIR').map((w) => w.args), ['/app']);
     assert.deepEqual(of(runtime, 'ENV').map((e) => e.args), ['NODE_ENV=production']);
-    // node_modules comes only from the --omit=dev stage
+    // node_modules comes only from the --omit=dev stage; from the build only the bundle and package.json (version.ts reads it)
     const copies = of(runtime, 'COPY').map((c) => c.args);
-    assert.ok(copies.includes('--from=deps /deps/node_modules ./node_modules'));
-    assert.ok(!copies.some((c) => c.startsWith('--from=build') && c.includes('node_modules')));
+    assert.deepEqual(copies, ['--from=deps /deps/node_modules ./node_modules', '--from=build /build/package.json ./', '--from=build /build/bundle/ ./bundle/', 'config/sidecar.yaml /etc/health-sidecar/sidecar.yaml']);
   });
 
   test('runtime: OCI labels (title, description, source, licenses, version, revision) match package.json; the version is a build arg defaulting to the package version', () => {
@@ -104,11 +107,6 @@ describe('Dockerfile', () => {
     }
     // and the context is small: nothing heavy or secret gets sent
     for (const path of ['node_modules/yaml/package.json', 'dist/cli.js', '.git/HEAD', 'test/helpers/servers.ts', 'deploy/compose.yaml', 'src/.env', 'src/x.swp']) assert.ok(ignored(path), `${path} is excluded`);
-    // every package.json "files" entry that exists comes from a copied source (so npm pack can ship it)
-    for (const entry of pkg.files) {
-      if (entry === 'dist' || !existsSync(join(ROOT, entry))) continue;
-      assert.ok(sources.some((s) => entry === s || entry.startsWith(`${s}/`)), `"files" entry ${entry} is in the build context`);
-    }
   });
 
   describe('stages executed natively', () => {
@@ -166,18 +164,28 @@ describe('Dockerfile', () => {
         }
       }
       const app = join(stageRoot('runtime'), 'app');
-      // the runtime holds what package.json "files" ships and production dependencies only
-      assert.ok(existsSync(join(app, 'dist/cli.js')));
-      assert.ok(existsSync(join(app, 'config/sidecar.yaml')));
-      assert.ok(existsSync(join(app, 'node_modules/yaml')));
-      assert.ok(!existsSync(join(app, 'node_modules/typescript')), 'no dev dependencies in the runtime');
-      assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'no dev dependencies in the runtime');
-      assert.ok(!existsSync(join(app, 'src/cli.ts')), 'no TypeScript sources in the runtime');
+      // the runtime holds the bundle and the packages it keeps external, nothing else
+      assert.ok(existsSync(join(app, 'bundle/cli.js')));
+      assert.ok(existsSync(join(app, 'bundle/kubelet-worker.js')), 'the kubelet thread script beside the entry');
+      assert.ok(existsSync(join(app, 'package.json')));
+      assert.deepEqual(readdirSync(join(app, 'node_modules')).filter((d) => ['ioredis', 'pg', 'pino'].includes(d)).sort(), ['ioredis', 'pg', 'pino']);
+      for (const bundled of ['yaml', 'zod', '@opentelemetry', 'cockatiel', 'typescript', 'tsx', 'esbuild']) assert.ok(!existsSync(join(app, 'node_modules', bundled)), `${bundled} is in the bundle or not shipped, not in node_modules`);
+      assert.ok(!existsSync(join(app, 'dist')), 'no compiled tree beside the bundle');
+      assert.ok(!existsSync(join(app, 'src')), 'no TypeScript sources in the runtime');
+      // what the image adds on top of the Node base: every file copied into the runtime stage (issue 22: ≤ 8 MiB)
+      const bytesUnder = (dir: string): number =>
+        readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+      const added = bytesUnder(stageRoot('runtime'));
+      assert.ok(added <= 8 * 1024 * 1024, `the runtime stage adds ${(added / 1024 / 1024).toFixed(2)} MiB, over 8 MiB`);
+      assert.ok(added > bytesUnder(join(app, 'bundle')), 'the count includes node_modules');
 
       const cleanEnv = { PATH: process.env.PATH, NODE_ENV: 'production' } as NodeJS.ProcessEnv;
-      const validated = await run('node', ['dist/cli.js', 'validate', '--config', 'config/sidecar.yaml'], { cwd: app, env: cleanEnv });
+      const etcConfig = join(stageRoot('runtime'), 'etc/health-sidecar/sidecar.yaml');
+      const validated = await run('node', ['bundle/cli.js', 'validate', '--config', etcConfig], { cwd: app, env: cleanEnv });
       assert.equal(validated.code, 0, validated.stderr);
-      assert.equal(validated.stdout, 'config/sidecar.yaml: ok: 1 check(s), 3 skipped (app, cache, db), port 9464\n');
+      assert.equal(validated.stdout, `${etcConfig}: ok: 1 check(s), 3 skipped (app, cache, db), port 9464\n`);
+      const version = await run('node', ['bundle/cli.js', '--version'], { cwd: app, env: cleanEnv });
+      assert.equal(version.stdout.trim(), JSON.parse(readText('package.json')).version, 'the bundle reads the version from /app/package.json');
 
       // ENTRYPOINT + CMD with the image's config path mapped into the temp root
       const runtime = stage('runtime');
