@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 /**
- * Start-up and shipped size of the COMPILED sidecar (issue 22, goals 2 and 3).
+ * Start-up and shipped size of the SHIPPED sidecar, the esbuild bundle of dist/
+ * (scripts/bundle.mjs, built here), against the compiled form it replaced
+ * (dist/ + production node_modules), interleaved in the same rounds (issue 22,
+ * goals 2 and 3).
  *
- * Start-up: spawn of `node <shipped flags> dist/cli.js run` with the 4-check config
+ * Start-up: spawn of `node <shipped flags> bundle/cli.js run` with the 4-check config
  * of the memory bench (HTTP app, Redis, PostgreSQL, TCP self; interval 10 s, traces
  * on to an OTLP endpoint), /readyz polled every 2 ms on fresh connections: the time
  * to its first answer (any status) and to its first 200. Baseline: spawn → exit of
@@ -14,13 +17,13 @@
  * beside it, each condition against its own empty-process baseline.
  *
  * Shipped size: the bytes the image adds on top of the Node base image, i.e. the
- * files the Dockerfile copies into the runtime stage: the production dependencies
- * (`npm ci --omit=dev`: every package-lock entry not marked dev, measured as the
- * files of that package directory here, nested node_modules counted as their own
- * entries), what `npm pack` ships (package.json "files") and config/sidecar.yaml.
- * File bytes, not disk blocks or tar headers. With scripts/bundle.mjs present, the
- * esbuild bundle is measured the same way (bundle + the packages it keeps external,
- * with their production dependencies) and started like the compiled form.
+ * files the Dockerfile copies into the runtime stage: the bundle directory, the
+ * packages it keeps external with their production dependencies (package-lock
+ * entries, measured as the files of that package directory here, nested
+ * node_modules counted as their own entries), package.json and
+ * config/sidecar.yaml. File bytes, not disk blocks or tar headers. The compiled
+ * form is measured the same way for comparison (every production dependency
+ * `npm ci --omit=dev` installs, what `npm pack` ships, config/sidecar.yaml).
  *
  * BENCH_STARTUP_ROUNDS (10 per condition).
  */

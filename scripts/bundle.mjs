@@ -215,6 +215,20 @@ if (dynamic.length) {
   console.error('bundle: a require the bundle cannot see would fail at run time');
   process.exit(1);
 }
+// esbuild's CommonJS wrapper keeps every module's function (its whole top level) reachable after it
+// has run; node's loader drops a module's wrapper once it has run. Dropped here too, after the first
+// successful run (a module that threw keeps it, to run again as node would).
+const COMMONJS = 'var __commonJS=(cb,mod)=>function(){try{return mod||(0,cb[__getOwnPropNames(cb)[0]])((mod={exports:{}}).exports,mod),mod.exports}catch(e){throw mod=0,e}};';
+const COMMONJS_DROPPING = 'var __commonJS=(cb,mod)=>function(){try{return mod||((0,cb[__getOwnPropNames(cb)[0]])((mod={exports:{}}).exports,mod),cb=0),mod.exports}catch(e){throw mod=0,e}};';
+for (const file of [join(outdir, 'cli.js'), join(outdir, 'kubelet-worker.js'), ...readdirSync(pkgdir).filter((f) => f.endsWith('.js')).map((f) => join(pkgdir, f))]) {
+  const text = readFileSync(file, 'utf8');
+  if (!text.includes('__commonJS=')) continue;
+  if (!text.includes(COMMONJS)) {
+    console.error(`bundle: ${relative(outdir, file)}: esbuild's __commonJS helper is not the one scripts/bundle.mjs knows (update COMMONJS)`);
+    process.exit(1);
+  }
+  writeFileSync(file, text.replace(COMMONJS, COMMONJS_DROPPING));
+}
 for (const [pkg, dir] of Object.entries(PROTO_DIRS)) cpSync(join(ROOT, dir), join(pkgdir, 'proto', pkg), { recursive: true });
 
 // package.json + package-lock.json for the external packages: the root lockfile's entries node would resolve from them

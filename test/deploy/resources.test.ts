@@ -1,18 +1,20 @@
 /**
  * The sidecar's resource requests/limits in deploy/kustomize/base come from a
- * measurement, not a guess: the compiled CLI runs the default config (all four
+ * measurement, not a guess: the shipped bundle (scripts/bundle.mjs, what the
+ * image's ENTRYPOINT runs) runs the default config (all four
  * checks live against real Redis, PostgreSQL and an HTTP app, telemetry as
  * configured) for ~10 s while being probed and scraped like in a pod; its RSS
  * is sampled from /proc. The memory request must cover the steady RSS and the
  * limit must leave at least 50% headroom over the peak (VmHWM).
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DATABASE_URL, freePort, REDIS_URL, startHttpServer, waitFor, type TestHttpServer } from '../helpers/servers';
 import { DEPLOY, kustomize, startChild, type Child } from './support';
-import { ROOT } from '../helpers/paths';
+import { ensureBuilt, ROOT } from '../helpers/paths';
+import { run } from './support';
 
 function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -31,19 +33,26 @@ interface Container {
 
 let app: TestHttpServer | undefined;
 let child: Child | undefined;
+let bundle: string | undefined;
 after(async () => {
   await child?.kill('SIGKILL');
   await app?.close();
+  if (bundle) rmSync(bundle, { recursive: true, force: true });
 });
 
-test('sidecar memory request/limit match the measured RSS of the compiled sidecar under probing and scraping', { timeout: 300_000 }, async (t) => {
+test('sidecar memory request/limit match the measured RSS of the shipped bundle under probing and scraping', { timeout: 300_000 }, async (t) => {
+  // the shipped artifact, built beside package.json and node_modules (ioredis, pg, pino resolve from there)
+  ensureBuilt();
+  bundle = mkdtempSync(join(ROOT, '.test-bundle-'));
+  const bundled = await run(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), '--outdir', bundle], { cwd: ROOT });
+  assert.equal(bundled.code, 0, bundled.stderr);
   // the sidecar container as the component adds it (kubectl kustomize of the sample base): run as shipped
   const deployment = kustomize(join(DEPLOY, 'kustomize/base')).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { initContainers: Container[] } } } };
   const container = deployment.spec.template.spec.initContainers.find((c) => c.name === 'health-sidecar')!;
   const nodeOptions = container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   app = await startHttpServer((_req, res) => res.end('ok'));
   const port = await freePort();
-  child = startChild(process.execPath, [...entrypointNodeFlags(), join(ROOT, 'dist/cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
+  child = startChild(process.execPath, [...entrypointNodeFlags(), join(bundle, 'cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
     env: { ...process.env, ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
   });
   const base = `http://127.0.0.1:${port}`;
