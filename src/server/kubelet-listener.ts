@@ -190,6 +190,8 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
     worker.once('error', reject);
   });
   const unsubscribe = options.subscribe(publish);
+  // a change while the thread was starting (a check's first run, typically) came before the subscription
+  publish();
   const heartbeat = setInterval(() => worker.postMessage({ type: 'beat' } satisfies ToKubeletThread), options.heartbeatMs ?? 1000);
   heartbeat.unref();
   worker.on('error', (err) => options.logger.error({ err }, 'the kubelet listener thread failed: the kubelet port no longer answers'));
