@@ -51,16 +51,22 @@ const HELP: OptionSpec = { type: 'boolean', short: 'h', help: 'show this help' }
 export const COMMANDS = {
   run: {
     summary: 'start the sidecar: probe the checks, answer the kubelet probes, serve /health and /metrics',
-    usage: `${BIN} run --config FILE`,
+    usage: `${BIN} run --config FILE [--probe-port PORT]`,
     description: [
       'Loads FILE (config warnings are logged), probes every check on its interval and serves, on',
       'server.port (default 9464): /livez /readyz /startupz from memory, /health, /metrics and the',
       'status page. SIGHUP or a change of FILE reloads it (an invalid new config is refused, the old',
       'one stays). SIGTERM/SIGINT: /readyz answers 503 at once; the process exits 0 after',
       'server.drainDelay. LOG_LEVEL=debug logs one line per probe run (check, outcome, duration,',
-      'attempts).',
+      'attempts). --probe-port PORT also serves the kubelet paths on PORT from a thread of their own',
+      '(server.probeListener, over what FILE says), so a flood of server.port cannot delay them; the',
+      'deploy kit sets it and points the Kubernetes probes there.',
     ].join('\n'),
-    options: { config: CONFIG, help: HELP },
+    options: {
+      config: CONFIG,
+      'probe-port': { type: 'string', arg: 'PORT', help: 'serve the kubelet paths on PORT too, from their own thread (sets server.probeListener; 1-65535)' },
+      help: HELP,
+    },
     exits: [
       [EXIT.OK, 'stopped by SIGTERM/SIGINT after draining'],
       [EXIT.FAILED, 'could not start (e.g. the port is in use; the reason on stderr), or a second signal ended the drain early'],
@@ -121,7 +127,7 @@ export type CommandName = keyof typeof COMMANDS;
 export type CommandLine =
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string }
-  | { kind: 'command'; command: CommandName; values: { config?: string; json?: boolean; check?: string[] } };
+  | { kind: 'command'; command: CommandName; values: { config?: string; json?: boolean; check?: string[]; probePort?: number } };
 
 /** A mistake on the command line: exit 2 with the message and where to read more. */
 export class UsageError extends Error {
@@ -163,7 +169,15 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const { values } = strictParse(rest, spec.options, first);
   if (values.help) return { kind: 'help', text: commandHelp(first) };
   if ('config' in spec.options && values.config === undefined) throw new UsageError('--config FILE is required', first);
-  return { kind: 'command', command: first, values: values as { config?: string; json?: boolean; check?: string[] } };
+  const { 'probe-port': probePort, ...rest_ } = values as { config?: string; json?: boolean; check?: string[]; 'probe-port'?: string };
+  return { kind: 'command', command: first, values: { ...rest_, ...(probePort === undefined ? {} : { probePort: portNumber(probePort, first) }) } };
+}
+
+/** A TCP port of --probe-port: a whole number 1-65535, written as one */
+function portNumber(text: string, command: CommandName): number {
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`--probe-port must be a port number 1-65535 (got "${text.slice(0, 20)}")`, command);
+  return port;
 }
 
 function strictParse(args: readonly string[], options: Record<string, OptionSpec>, command?: CommandName) {

@@ -43,8 +43,11 @@ function logLevel(config: SidecarConfig): string {
 export async function runCommand(line: Extract<CommandLine, { kind: 'command' }>): Promise<void> {
   const { command, values } = line;
   switch (command) {
-    case 'run':
-      return run(load(values.config!));
+    case 'run': {
+      const probePort = values.probePort;
+      const withFlags = (config: SidecarConfig) => (probePort === undefined ? config : withProbePort(config, probePort));
+      return run(withFlags(load(values.config!)), withFlags);
+    }
     case 'validate': {
       const config = load(values.config!);
       logLevel(config);
@@ -69,7 +72,17 @@ export async function runCommand(line: Extract<CommandLine, { kind: 'command' }>
   }
 }
 
-async function run(config: SidecarConfig): Promise<void> {
+/**
+ * `run --probe-port PORT`: server.probeListener on PORT, over what the file
+ * says (its `thread` is kept; true when the file has none). Applied to every
+ * load, reloads included, so a reload never sees the listener change.
+ */
+function withProbePort(config: SidecarConfig, port: number): SidecarConfig {
+  return { ...config, server: { ...config.server, probeListener: { port, thread: config.server.probeListener?.thread ?? true } } };
+}
+
+/** `flags`: what the command line sets over every config loaded (the first and each reload) */
+async function run(config: SidecarConfig, flags: (config: SidecarConfig) => SidecarConfig = (c) => c): Promise<void> {
   const logger = createLogger({ level: logLevel(config) });
   logger.info({ config: config.source }, 'config loaded');
   for (const warning of config.warnings) {
@@ -92,7 +105,7 @@ async function run(config: SidecarConfig): Promise<void> {
   }
   // hot reload: SIGHUP and changes of the file (config/reload.ts)
   const reloadMetrics = telemetry.reloadMetrics();
-  const reloader = new ConfigReloader({ file: config.source, target: monitors?.reloadTarget ?? sidecar, logger, load: (file) => loadConfigFile(file), ...(reloadMetrics ? { metrics: reloadMetrics } : {}) }).start();
+  const reloader = new ConfigReloader({ file: config.source, target: monitors?.reloadTarget ?? sidecar, logger, load: (file) => flags(loadConfigFile(file)), ...(reloadMetrics ? { metrics: reloadMetrics } : {}) }).start();
   let signals = 0;
   const stop = (signal: string) => {
     reloader.stop();

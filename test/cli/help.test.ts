@@ -93,8 +93,8 @@ describe('health-sidecar --help, --version', () => {
     const cases: [string[], string][] = [
       [['bogus'], 'health-sidecar: unknown command "bogus"\nusage: health-sidecar <command> [options]  (commands: run, validate, check, schema)\nRun "health-sidecar --help" for the options and an example.\n'],
       [['--verbose'], 'health-sidecar: unknown option --verbose\nusage: health-sidecar <command> [options]  (commands: run, validate, check, schema)\nRun "health-sidecar --help" for the options and an example.\n'],
-      [['run'], 'health-sidecar run: --config FILE is required\nusage: health-sidecar run --config FILE\nRun "health-sidecar run --help" for the options and an example.\n'],
-      [['run', '--config', 'a.yaml', '--port', '1'], 'health-sidecar run: unknown option --port\nusage: health-sidecar run --config FILE\nRun "health-sidecar run --help" for the options and an example.\n'],
+      [['run'], 'health-sidecar run: --config FILE is required\nusage: health-sidecar run --config FILE [--probe-port PORT]\nRun "health-sidecar run --help" for the options and an example.\n'],
+      [['run', '--config', 'a.yaml', '--port', '1'], 'health-sidecar run: unknown option --port\nusage: health-sidecar run --config FILE [--probe-port PORT]\nRun "health-sidecar run --help" for the options and an example.\n'],
       [['validate', 'a.yaml'], 'health-sidecar validate: unexpected argument "a.yaml" (the config file goes after --config)\nusage: health-sidecar validate --config FILE\nRun "health-sidecar validate --help" for the options and an example.\n'],
       [['check', '--config', 'a.yaml', '--check'], 'health-sidecar check: option --check needs a value\nusage: health-sidecar check --config FILE [--json] [--check NAME]...\nRun "health-sidecar check --help" for the options and an example.\n'],
       [['check', '--config', 'a.yaml', '--json=yes'], 'health-sidecar check: option --json takes no value\nusage: health-sidecar check --config FILE [--json] [--check NAME]...\nRun "health-sidecar check --help" for the options and an example.\n'],
