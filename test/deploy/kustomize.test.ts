@@ -172,7 +172,15 @@ describe('the health-sidecar component on an app it has never seen (test/fixture
     assert.deepEqual(pod.initContainers![1], before.spec.template.spec.initContainers![0]);
     assertHardened(sidecar, 'health-sidecar');
     assert.equal(sidecar.securityContext?.runAsUser, 10001, 'the image user, on the container: whatever the pod says');
-    assert.deepEqual(sidecar.ports, [{ name: 'health', containerPort: 9464, protocol: 'TCP' }]);
+    assert.deepEqual(sidecar.ports, [
+      { name: 'health', containerPort: 9464, protocol: 'TCP' },
+      { name: 'probes', containerPort: 9465, protocol: 'TCP' },
+    ]);
+    assert.deepEqual(sidecar.args, ['run', '--config', '/etc/health-sidecar/sidecar.yaml', '--probe-port', '9465'], 'the kubelet paths on a listener of their own (issue 14.2)');
+    assert.deepEqual(probes(sidecar).map(([k, p]) => [k, p.httpGet?.path, p.httpGet?.port]), [
+      ['startupProbe', '/-/healthy', 'probes'],
+      ['livenessProbe', '/-/healthy', 'probes'],
+    ], 'its own probes ask the kubelet listener too: a flood of 9464 cannot restart it');
   });
 
   test('its config comes from your ConfigMap health-sidecar, its env from health-sidecar-env — generated names (prefix, hash) followed', () => {
@@ -193,9 +201,9 @@ describe('the health-sidecar component on an app it has never seen (test/fixture
   test('the app container\'s probes now ask the sidecar (its own replaced); the other container, and everything else, untouched', () => {
     const [app, shipper] = pod.containers;
     assert.deepEqual(probes(app!).map(([k, p]) => [k, p.httpGet?.path, p.httpGet?.port, p.tcpSocket]), [
-      ['startupProbe', '/startupz', 9464, undefined],
-      ['readinessProbe', '/readyz', 9464, undefined],
-      ['livenessProbe', '/livez', 9464, undefined],
+      ['startupProbe', '/startupz', 9465, undefined],
+      ['readinessProbe', '/readyz', 9465, undefined],
+      ['livenessProbe', '/livez', 9465, undefined],
     ]);
     assert.deepEqual(shipper, before.spec.template.spec.containers[1]);
     const strip = (w: Workload) => {
@@ -289,10 +297,14 @@ describe('deploy/kustomize/base: podinfo + the component', () => {
     assert.ok(config.server.auth.keys.length === 1 && config.server.auth.keys[0]!.key.includes('from-the-secret'), 'the admin key comes from the Secret health-sidecar-env');
   });
 
-  test('the app probes ask the sidecar port with sane timings: liveness slower than readiness, startup budget ample, drain within the grace period', () => {
+  test('the app probes ask the sidecar\'s kubelet port with sane timings: liveness slower than readiness, startup budget ample, drain within the grace period', () => {
     const port = sidecar.ports!.find((p) => p.name === 'health')!.containerPort;
     assert.equal(config.server.port, port, 'the config binds the port the container declares');
-    assert.deepEqual(probes(app).map(([k, p]) => [k, p.httpGet?.path, p.httpGet?.port]), [['startupProbe', '/startupz', port], ['readinessProbe', '/readyz', port], ['livenessProbe', '/livez', port]]);
+    const probePort = sidecar.ports!.find((p) => p.name === 'probes')!.containerPort;
+    const args = sidecar.args ?? [];
+    assert.equal(args[args.indexOf('--probe-port') + 1], String(probePort), 'the kubelet listener binds the port the container declares');
+    assert.notEqual(probePort, port);
+    assert.deepEqual(probes(app).map(([k, p]) => [k, p.httpGet?.path, p.httpGet?.port]), [['startupProbe', '/startupz', probePort], ['readinessProbe', '/readyz', probePort], ['livenessProbe', '/livez', probePort]]);
     for (const [kind, probe] of [...probes(app), ...probes(sidecar)]) {
       assert.ok((probe.timeoutSeconds ?? 1) >= 1 && (probe.timeoutSeconds ?? 1) <= (probe.periodSeconds ?? 10), `${kind}: timeout within the period`);
       assert.ok((probe.failureThreshold ?? 3) >= 2 || kind === 'startupProbe', `${kind}: one blip does not act`);

@@ -27,6 +27,7 @@ const entrypointNodeFlags = (): string[] => (JSON.parse(/^ENTRYPOINT (\[.*\])$/m
 
 interface Container {
   name: string;
+  args?: string[];
   env?: { name: string; value?: string }[];
   resources: { requests: { memory: string }; limits: { memory: string } };
 }
@@ -52,7 +53,13 @@ test('sidecar memory request/limit match the measured RSS of the shipped bundle 
   const nodeOptions = container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
   app = await startHttpServer((_req, res) => res.end('ok'));
   const port = await freePort();
-  child = startChild(process.execPath, [...entrypointNodeFlags(), join(bundle, 'cli.js'), 'run', '--config', 'config/sidecar.yaml'], {
+  // the container's flags beyond its config file, as shipped (--probe-port: the kubelet listener's thread is part of what a pod pays)
+  const args = container.args ?? [];
+  const flags = args.slice(args.indexOf('--config') + 2);
+  const probeFlag = flags.indexOf('--probe-port');
+  const probePort = probeFlag >= 0 ? await freePort() : port;
+  if (probeFlag >= 0) flags[probeFlag + 1] = String(probePort);
+  child = startChild(process.execPath, [...entrypointNodeFlags(), join(bundle, 'cli.js'), 'run', '--config', 'config/sidecar.yaml', ...flags], {
     env: { ...process.env, ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
   });
   const base = `http://127.0.0.1:${port}`;
@@ -66,14 +73,18 @@ test('sidecar memory request/limit match the measured RSS of the shipped bundle 
   const until = Date.now() + 40_000;
   while (Date.now() < until) {
     // what a pod sees: kubelet probes every few seconds, Prometheus scrapes, a human looks at /health
-    await Promise.all(['/readyz', '/livez', '/startupz', '/metrics', '/health'].map((p) => fetch(`${base}${p}`).then((r) => r.arrayBuffer()).catch(() => undefined)));
+    // (the kubelet asks its own port when the container has one)
+    await Promise.all([
+      ...['/readyz', '/livez', '/startupz'].map((p) => `http://127.0.0.1:${probePort}${p}`),
+      ...['/metrics', '/health'].map((p) => `${base}${p}`),
+    ].map((url) => fetch(url).then((r) => r.arrayBuffer()).catch(() => undefined)));
     samples.push(statusKb(pid, 'VmRSS'));
     await new Promise((r) => setTimeout(r, 100));
   }
   const steadyMi = Math.max(...samples.slice(Math.floor(samples.length / 2))) / 1024;
   const firstMi = samples[0]! / 1024;
   const peakMi = statusKb(pid, 'VmHWM') / 1024;
-  t.diagnostic(`sidecar RSS: steady ${steadyMi.toFixed(1)} MiB (max of the last 20 s; ${firstMi.toFixed(1)} MiB at the first sample), peak ${peakMi.toFixed(1)} MiB over ${samples.length} samples`);
+  t.diagnostic(`flags ${flags.join(' ') || '(none)'}; sidecar RSS: steady ${steadyMi.toFixed(1)} MiB (max of the last 20 s; ${firstMi.toFixed(1)} MiB at the first sample), peak ${peakMi.toFixed(1)} MiB over ${samples.length} samples`);
 
   const resources = container.resources;
   assert.ok(mi(resources.requests.memory) >= steadyMi, `request ${resources.requests.memory} covers the steady RSS ${steadyMi.toFixed(1)} MiB`);

@@ -139,21 +139,28 @@ describe('every sample config reaches ready against stand-ins', () => {
           const podName = m.workload.kind === 'StatefulSet' ? `${m.workload.metadata.name}-${ordinal}` : `${m.workload.metadata.name}-7c9f8d6b5-x2x9z`;
           const where = `${name} ConfigMap/${m.configMap} in ${m.workload.kind}/${m.workload.metadata.name} pod ${podName}`;
           const env = containerEnv(objects, m.container, podName);
-          const sidecar = await runUntilReady(standIns, where, m.text, env);
+          // run as the container runs it: its options after the config file too (--probe-port)
+          const args = m.container.args ?? [];
+          const flags = args.slice(args.indexOf('--config') + 2);
+          const sidecar = await runUntilReady(standIns, where, m.text, env, undefined, flags);
           try {
             await assertAllUp(sidecar.port, where);
-            // every kubelet probe in the pod that asks the sidecar's port gets 200 from it
+            // every kubelet probe in the pod that asks one of the sidecar's ports gets 200 from it there
             const pod = m.workload.spec.template.spec as { initContainers?: ProbedContainer[]; containers: ProbedContainer[] };
             const sidecarPorts = new Map((m.container as ProbedContainer).ports?.map((p) => [p.name, p.containerPort]) ?? []);
+            const declaredProbePort = flags.includes('--probe-port') ? Number(flags[flags.indexOf('--probe-port') + 1]) : undefined;
+            const actual = new Map<number | undefined, number | undefined>([[[...sidecarPorts.values()][0], sidecar.port], [declaredProbePort, sidecar.probePort]]);
+            if (declaredProbePort !== undefined) assert.ok([...sidecarPorts.values()].includes(declaredProbePort), `${where}: the container declares its --probe-port ${declaredProbePort}`);
             let asked = 0;
             for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
               for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
                 const get_ = probe?.httpGet;
                 if (!get_) continue;
                 const port = typeof get_.port === 'number' ? get_.port : c.name === m.container.name ? sidecarPorts.get(get_.port) : undefined;
-                if (port !== [...sidecarPorts.values()][0]) continue;
+                const target = port === undefined ? undefined : actual.get(port);
+                if (target === undefined) continue;
                 asked++;
-                assert.equal((await get(sidecar.port, get_.path)).status, 200, `${where}: ${c.name} probe ${get_.path} answered 200 by the sidecar`);
+                assert.equal((await get(target, get_.path)).status, 200, `${where}: ${c.name} probe ${get_.path} on :${port} answered 200 by the sidecar`);
               }
             }
             assert.ok(asked >= 1, `${where}: the pod's probes ask the sidecar`);

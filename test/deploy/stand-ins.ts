@@ -198,6 +198,8 @@ export async function startStandIns(): Promise<StandIns> {
 export interface ReadySidecar extends CliProcess {
   /** the sidecar's port on 127.0.0.1 */
   port: number;
+  /** the port of its `--probe-port` (the kubelet listener), when the container passes one */
+  probePort?: number;
 }
 
 /**
@@ -209,8 +211,8 @@ export interface ReadySidecar extends CliProcess {
  * Resolves once `/readyz` answers 200; rejects with `/readyz?verbose` and the
  * log when it does not within `timeoutMs`.
  */
-export async function runUntilReady(standIns: StandIns, where: string, config: string, env: Record<string, string>, timeoutMs = 30_000): Promise<ReadySidecar> {
-  const cli = await runPointed(standIns, where, config, env);
+export async function runUntilReady(standIns: StandIns, where: string, config: string, env: Record<string, string>, timeoutMs = 30_000, flags: string[] = []): Promise<ReadySidecar> {
+  const cli = await runPointed(standIns, where, config, env, flags);
   const port = cli.port;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -226,7 +228,7 @@ export async function runUntilReady(standIns: StandIns, where: string, config: s
 }
 
 /** The same start as runUntilReady, without waiting for ready (resolves once it listens). */
-export async function runPointed(standIns: StandIns, where: string, config: string, env: Record<string, string>): Promise<ReadySidecar> {
+export async function runPointed(standIns: StandIns, where: string, config: string, env: Record<string, string>, flags: string[] = []): Promise<ReadySidecar> {
   ensureBuilt();
   const port = await freePort();
   standIns.route('http://127.0.0.1:9464', `http://127.0.0.1:${port}`);
@@ -238,6 +240,11 @@ export async function runPointed(standIns: StandIns, where: string, config: stri
   doc.setIn(['server', 'drainDelay'], '0s');
   if (doc.hasIn(['server', 'grpcPort'])) doc.setIn(['server', 'grpcPort'], await freePort());
   const childEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, standIns.point(v, `${where} env ${k}`)]));
-  const cli = await startCli(doc.toString(), { ...childEnv, PORT: String(port), NODE_EXTRA_CA_CERTS: standIns.caFile });
-  return { ...cli, port };
+  // the container's options after its config file, as shipped; a --probe-port moves to a free port
+  const args = [...flags];
+  const probeFlag = args.indexOf('--probe-port');
+  const probePort = probeFlag >= 0 ? await freePort() : undefined;
+  if (probePort !== undefined) args[probeFlag + 1] = String(probePort);
+  const cli = await startCli(doc.toString(), { ...childEnv, PORT: String(port), NODE_EXTRA_CA_CERTS: standIns.caFile }, { args });
+  return { ...cli, port, ...(probePort === undefined ? {} : { probePort }) };
 }

@@ -36,12 +36,14 @@ export interface CliProcess {
 }
 
 /** Write the YAML to a temp dir and run `dist/cli.js run --config` on it; resolves once it listens. */
-export async function startCli(yaml: string, env: Record<string, string>, options: { startTimeoutMs?: number; cpu?: number } = {}): Promise<CliProcess> {
+export async function startCli(yaml: string, env: Record<string, string>, options: { startTimeoutMs?: number; cpu?: number; args?: string[] } = {}): Promise<CliProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'telemetry-test-'));
   const file = join(dir, 'sidecar.yaml');
   writeFileSync(file, yaml);
   // `cpu`: pinned to that CPU (taskset execs node, so the pid is the sidecar's)
-  const [command, args] = options.cpu === undefined ? [process.execPath, [CLI, 'run', '--config', file]] : ['taskset', ['-c', String(options.cpu), process.execPath, CLI, 'run', '--config', file]];
+  // `args`: more of run's options after the config file (e.g. --probe-port)
+  const run = [CLI, 'run', '--config', file, ...(options.args ?? [])];
+  const [command, args] = options.cpu === undefined ? [process.execPath, run] : ['taskset', ['-c', String(options.cpu), process.execPath, ...run]];
   const child = spawn(command, args, { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let pending = '';
