@@ -15,6 +15,12 @@
  * were measured with this process on CPU 1 too: `taskset -c 1 node bench/flood.bench.mjs`).
  * Goal: under every flood, /livez p99 stays under 100 ms (a tenth of the
  * kubelet's timeout) with shedding on; the ratio to shedding off is reported.
+ * The main port does not meet it under 50 and 200 clients, by construction:
+ * the kubelet's new connection waits in the listening socket's accept queue
+ * behind the flood's, and Node 20 (libuv >= 1.45) accepts one connection per
+ * event-loop turn (docs/security.md, "Where a kubelet request waits under a
+ * flood"). Those rows stay as the evidence; the deploy kit probes the kubelet
+ * listener (--probe-port) instead.
  *
  * The kubelet listener (`server.probeListener`, issue 14.2) is measured the
  * same way in two more sidecars: answered from its own thread (`thread: true`,
@@ -153,7 +159,7 @@ async function measure(label, overload, listener) {
   }
 }
 
-const shedding = await measure('shedding on (shipped)');
+const shedding = await measure('main port, shedding on (the config default)');
 const unshed = await measure('shedding off', '{ perTurn: 100000, turnBudgetMs: 100000, maxInFlight: 100000 }');
 const onLoop = await measure('kubelet listener on the main loop (probeListener thread: false)', undefined, '{ port: PORT, thread: false }');
 const threaded = await measure('kubelet listener in its own thread (probeListener thread: true)', undefined, '{ port: PORT, thread: true }');
@@ -164,7 +170,7 @@ for (const [i, row] of shedding.rows.entries()) {
   const off = unshed.rows[i];
   figures.push({
     id: `livez-p99-n${row.clients}`,
-    label: `/livez p99 while ${row.clients} clients flood /metrics, /health, /, /admin/diagnostics (kubelet timeout 1000 ms; idle p99 ${round(shedding.idle.livez, 2)} ms)`,
+    label: `/livez p99 on the main port while ${row.clients} clients flood /metrics, /health, /, /admin/diagnostics (kubelet timeout 1000 ms; idle p99 ${round(shedding.idle.livez, 2)} ms)`,
     unit: 'ms',
     value: round(row.probes.livez, 1),
     spread: [round(row.probes.livez, 1), round(row.probes.livez, 1)],
@@ -173,6 +179,20 @@ for (const [i, row] of shedding.rows.entries()) {
     goal: '< 100 ms (a tenth of the kubelet timeout), no probe answer other than 200, no request unanswered',
     met: row.probes.livez < 100 && row.probes.bad.length === 0 && row.flood.noAnswer === 0,
     note: `readyz p99 ${round(row.probes.readyz, 1)} ms (off: ${round(off.probes.readyz, 1)} ms); ${row.flood.requests} flood requests, ${row.flood.shed} shed with 503 + Retry-After (off: ${off.flood.requests} requests, ${off.flood.shed} shed); idle livez p99 ${round(shedding.idle.livez, 2)} ms`,
+  });
+}
+for (const [i, row] of onLoop.rows.entries()) {
+  figures.push({
+    id: `probe-listener-main-loop-p99-n${row.clients}`,
+    label: `/livez p99 on the kubelet listener on the main loop (thread: false) while ${row.clients} clients flood the main port (kubelet timeout 1000 ms; its idle p99 ${round(onLoop.idle.livez, 2)} ms)`,
+    unit: 'ms',
+    value: round(row.probes.livez, 1),
+    spread: [round(row.probes.livez, 1), round(row.probes.livez, 1)],
+    baseline: { label: 'main port of the same sidecar, asked at the same moments', value: round(row.probes.main, 1), spread: [round(row.probes.main, 1), round(row.probes.main, 1)] },
+    ratio: row.probes.main > 0 ? round(row.probes.livez / row.probes.main, 3) : null,
+    goal: '< 100 ms (a tenth of the kubelet timeout), no probe answer other than 200',
+    met: row.probes.livez < 100 && row.probes.bad.length === 0 && row.flood.noAnswer === 0,
+    note: `its own accept queue, the main loop's turns: ${round(row.probes.livez / onLoop.idle.livez, 1)}× its idle p99; readyz p99 ${round(row.probes.readyz, 1)} ms; RSS ${round(onLoop.rss.idle, 1)} MiB idle (without a listener ${round(shedding.rss.idle, 1)}). Flood: ${row.flood.requests} requests, ${row.flood.shed} shed`,
   });
 }
 const THREAD_IDLE_MULTIPLE = 5;
@@ -198,9 +218,9 @@ figures.push({
   unit: 'MiB',
   value: round(threaded.rss.idle, 1),
   spread: [round(threaded.rss.idle, 1), round(threaded.rss.peak, 1)],
-  baseline: { label: 'shipped default (no kubelet listener), same point', value: round(shedding.rss.idle, 1), spread: [round(shedding.rss.idle, 1), round(shedding.rss.peak, 1)] },
+  baseline: { label: 'the config default (no kubelet listener), same point', value: round(shedding.rss.idle, 1), spread: [round(shedding.rss.idle, 1), round(shedding.rss.peak, 1)] },
   ratio: round(threaded.rss.idle / shedding.rss.idle, 3),
-  goal: 'reported, not a goal: the cost a pod pays for opting in (spread: idle..peak under the floods)',
+  goal: 'reported, not a goal: what every pod of the deploy kit pays for it (--probe-port; spread: idle..peak under the floods)',
   met: null,
   note: `+${round(threaded.rss.idle - shedding.rss.idle, 1)} MiB; on the main loop (thread: false): ${round(onLoop.rss.idle, 1)} MiB idle, ${round(onLoop.rss.peak, 1)} MiB peak; shedding off: ${round(unshed.rss.idle, 1)} MiB idle, ${round(unshed.rss.peak, 1)} MiB peak`,
 });
