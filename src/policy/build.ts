@@ -2,7 +2,8 @@
  * cockatiel policies for one check, outermost first:
  *   retry (attempts, exponential backoff, optional jitter)
  *   → circuit breaker (consecutive failures, halfOpenAfter)
- *   → timeout (per attempt, aggressive: the attempt's signal aborts and the call returns at once)
+ *   → timeout (per attempt, aggressive: the attempt's signal aborts and the call returns at once;
+ *     the signal is not aborted after a call that returned in time)
  * A rejection by the open breaker is never retried, and neither is a failure
  * that has just opened the breaker: there is nothing to gain by asking again.
  *
@@ -71,7 +72,10 @@ export function buildPolicy(config: Pick<PolicyConfig, 'timeout' | 'retry' | 'br
         : new ExponentialBackoff({ initialDelay: config.retry.backoff.initial, maxDelay: config.retry.backoff.max, generator: noJitterGenerator }),
     },
   );
-  const perAttemptTimeout = timeout(config.timeout, TimeoutStrategy.Aggressive);
+  // abortOnReturn: false — cockatiel aborts the attempt's signal after every call by default, which
+  // costs a DOMException (with its stack) per attempt. Every probe removes its abort listeners when it
+  // settles, so an abort after the call has returned reaches no one; the timeout still aborts at once.
+  const perAttemptTimeout = timeout(config.timeout, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), single: wrap(breaker, perAttemptTimeout), retry: retryPolicy, breaker };
 }
 
