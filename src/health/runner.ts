@@ -140,8 +140,12 @@ export class CheckRunner {
           span.setStatus(outcome === 'success' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message });
           span.end();
           // with this attempt's span active even when an abort event (another context) finished it:
-          // the metrics take their exemplar (trace id, span id) from the active span
-          context.with(trace.setSpan(context.active(), span), () => this.observer?.attemptFinished(check, outcome, ms));
+          // the metrics take their exemplar (trace id, span id) from the active span. After the
+          // probe's answer it is active already: no new context for that, the usual case.
+          const observer = this.observer;
+          if (!observer) return;
+          if (trace.getActiveSpan() === span) observer.attemptFinished(check, outcome, ms);
+          else context.with(trace.setSpan(context.active(), span), () => observer.attemptFinished(check, outcome, ms));
         };
         const onAbort = () =>
           finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`, this.shutdown.signal.aborted ? PROBE_ERROR.failed : PROBE_ERROR.timeout);
