@@ -97,29 +97,52 @@ export function exportFailureReason(error: Error | undefined, ...redactors: Reda
 
 function redactValue(redactor: Redactor, value: AttributeValue | undefined): AttributeValue | undefined {
   if (typeof value === 'string') return redactor.text(value);
-  if (Array.isArray(value)) return value.map((item) => (typeof item === 'string' ? redactor.text(item) : item)) as AttributeValue;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'string') continue;
+      const clean = redactor.text(item);
+      if (clean !== item) (out ??= [...value])[i] = clean;
+    }
+    return (out ?? value) as AttributeValue;
+  }
   return value;
 }
 
+/** `attributes` redacted: the same object when nothing in it needed redacting (the usual case), else a copy. */
 export function redactAttributes(redactor: Redactor, attributes: Attributes): Attributes {
-  const out: Attributes = {};
-  for (const [key, value] of Object.entries(attributes)) out[key] = redactValue(redactor, value);
-  return out;
+  let out: Attributes | undefined;
+  for (const key in attributes) {
+    const value = attributes[key];
+    const clean = redactValue(redactor, value);
+    if (clean !== value) (out ??= { ...attributes })[key] = clean;
+  }
+  return out ?? attributes;
 }
 
-/** A copy of a finished span with every string that could carry a secret redacted. */
+/**
+ * A finished span with every string that could carry a secret redacted: the span itself when
+ * none did (most spans: no allocation per exported span), else a redacted copy.
+ */
 export function redactSpan(redactor: Redactor, span: ReadableSpan): ReadableSpan {
+  const name = redactor.text(span.name);
+  const status = span.status.message === undefined ? span.status : redactStatus(redactor, span.status);
+  const attributes = redactAttributes(redactor, span.attributes);
+  const links = sameOrMapped(span.links, (link) => (link.attributes ? withAttributes(link, redactAttributes(redactor, link.attributes)) : link));
+  const events = sameOrMapped(span.events, (event) => (event.attributes ? withAttributes(event, redactAttributes(redactor, event.attributes)) : event));
+  if (name === span.name && status === span.status && attributes === span.attributes && links === span.links && events === span.events) return span;
   return {
-    name: redactor.text(span.name),
+    name,
     kind: span.kind,
     spanContext: () => span.spanContext(),
     parentSpanContext: span.parentSpanContext,
     startTime: span.startTime,
     endTime: span.endTime,
-    status: span.status.message === undefined ? span.status : { ...span.status, message: redactor.text(span.status.message) },
-    attributes: redactAttributes(redactor, span.attributes),
-    links: span.links.map((link) => (link.attributes ? { ...link, attributes: redactAttributes(redactor, link.attributes) } : link)),
-    events: span.events.map((event) => (event.attributes ? { ...event, attributes: redactAttributes(redactor, event.attributes) } : event)),
+    status,
+    attributes,
+    links,
+    events,
     duration: span.duration,
     ended: span.ended,
     resource: span.resource,
@@ -128,6 +151,25 @@ export function redactSpan(redactor: Redactor, span: ReadableSpan): ReadableSpan
     droppedEventsCount: span.droppedEventsCount,
     droppedLinksCount: span.droppedLinksCount,
   };
+}
+
+function redactStatus(redactor: Redactor, status: ReadableSpan['status']): ReadableSpan['status'] {
+  const message = redactor.text(status.message!);
+  return message === status.message ? status : { ...status, message };
+}
+
+function withAttributes<T extends { attributes?: Attributes }>(item: T, attributes: Attributes): T {
+  return attributes === item.attributes ? item : { ...item, attributes };
+}
+
+/** `items` mapped, or `items` itself when the map changed none of them */
+function sameOrMapped<T>(items: T[], map: (item: T) => T): T[] {
+  let out: T[] | undefined;
+  for (let i = 0; i < items.length; i++) {
+    const mapped = map(items[i]!);
+    if (mapped !== items[i]) (out ??= items.slice())[i] = mapped;
+  }
+  return out ?? items;
 }
 
 /** Header values of OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]HEADERS (API keys for hosted collectors): never logged. */

@@ -358,6 +358,41 @@ describe('span redaction and the rate-limited log', () => {
     );
   });
 
+  it('a span with nothing to redact is exported as it is; a redacted copy leaves the span itself untouched', () => {
+    const redactor = new Redactor(['hunter2-secret']);
+    const context = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.SAMPLED };
+    const spanWith = (eventMessage: string) =>
+      ({
+        name: 'healthcheck api attempt',
+        kind: SpanKind.INTERNAL,
+        spanContext: () => context,
+        parentSpanContext: undefined,
+        startTime: [1, 0],
+        endTime: [2, 0],
+        status: { code: SpanStatusCode.ERROR, message: 'HTTP 503' },
+        attributes: { 'healthcheck.name': 'api', 'healthcheck.attempt': 1, tags: ['a', 'b'] },
+        links: [{ context, attributes: { 'link.note': 'plain' } }],
+        events: [{ name: 'retry', time: [1, 5], attributes: { 'healthcheck.retry.reason': eventMessage } }],
+        duration: [1, 0],
+        ended: true,
+        resource: {},
+        instrumentationScope: { name: 'x' },
+        droppedAttributesCount: 0,
+        droppedEventsCount: 0,
+        droppedLinksCount: 0,
+      }) as unknown as ReadableSpan;
+    const clean = spanWith('HTTP 503');
+    assert.equal(redactSpan(redactor, clean), clean);
+
+    const secret = spanWith('auth failed: password=hunter2-secret');
+    const before = structuredClone({ attributes: secret.attributes, events: secret.events, status: secret.status });
+    const out = redactSpan(redactor, secret);
+    assert.notEqual(out, secret);
+    assert.equal(out.events[0]!.attributes!['healthcheck.retry.reason'], 'auth failed: password=***');
+    assert.deepEqual({ name: out.name, attributes: out.attributes, status: out.status, links: out.links, context: out.spanContext() }, { name: secret.name, attributes: secret.attributes, status: secret.status, links: secret.links, context });
+    assert.deepEqual({ attributes: secret.attributes, events: secret.events, status: secret.status }, before);
+  });
+
   it('logs at most once per interval and says how many lines it held back', () => {
     const { log, destination } = captureLog();
     let now = 0;
