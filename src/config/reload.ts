@@ -71,6 +71,7 @@ function restartOnlyChanges(before: SidecarConfig, after: SidecarConfig): string
   if (before.server.port !== after.server.port) out.push('server.port');
   if (before.server.host !== after.server.host) out.push('server.host');
   if (JSON.stringify(before.server.overload) !== JSON.stringify(after.server.overload)) out.push('server.overload');
+  if (JSON.stringify(before.server.probeListener) !== JSON.stringify(after.server.probeListener)) out.push('server.probeListener');
   if (JSON.stringify(before.telemetry) !== JSON.stringify(after.telemetry)) out.push('telemetry');
   if (before.log.level !== after.log.level) out.push('log.level');
   return out;
