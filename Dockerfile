@@ -45,7 +45,10 @@ LABEL org.opencontainers.image.title="otel-health-sidecar" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
-ENV NODE_ENV=production
+# Two malloc arenas instead of glibc's 8 per core: V8's compiler and GC threads otherwise
+# each keep an arena of freed memory (docs/deploy.md, "Footprint": the bundle 87.4 → 82.5 MiB
+# RSS with 4 checks, dist + node_modules 86.6 → 83.4 MiB, side by side)
+ENV NODE_ENV=production MALLOC_ARENA_MAX=2
 RUN groupadd --system --gid 10001 sidecar && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sidecar
 WORKDIR /app
 COPY --from=deps /deps/node_modules ./node_modules

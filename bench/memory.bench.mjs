@@ -26,7 +26,9 @@
  *  - the 4-check sidecar with node's default flags (context for the shipped flag);
  *  - the 4-check sidecar in its compiled form (node dist/cli.js with the
  *    production node_modules, what the image ran before the bundle);
- *  - the baseline: a bare node:http "ok" server started with the SAME node flags.
+ *  - the baseline: a bare node:http "ok" server started with the SAME node flags
+ *    and the image's environment (MALLOC_ARENA_MAX, as the sidecars but the
+ *    compiled form, which ran without it).
  *
  * Then, per round, 1,000 checks: a sidecar with 1,000 HTTP checks and one with 4
  * (same kind, same target, interval 2 s real time, 20 s, the image's flags
@@ -48,7 +50,7 @@ import { figure, median, round } from './lib/stats.mjs';
 import { writeResult, REPO_DIR } from './lib/result.mjs';
 import { httpGet, spawnSidecar } from './lib/sidecar.mjs';
 import { startHttpApp } from './lib/services.mjs';
-import { shippedNodeFlags } from './lib/probe-shipped.mjs';
+import { shippedEnv, shippedNodeFlags } from './lib/probe-shipped.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SPEEDUP = Number(process.env.BENCH_MEMORY_SPEEDUP ?? 10);
@@ -70,6 +72,8 @@ function podNodeFlags() {
 const NODE_ARGS = process.env.BENCH_NODE_ARGS !== undefined ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : podNodeFlags();
 /** the 1,000-check sidecars: the image's flags only; a 64 MiB old generation is too small for 1,000 checks (docs/deploy.md: raise the cap with the checks) */
 const MANY_ARGS = process.env.BENCH_NODE_ARGS !== undefined ? NODE_ARGS : shippedNodeFlags();
+/** the image's ENV (NODE_ENV, MALLOC_ARENA_MAX): the shipped sidecar and the bare baseline run with it */
+const SHIPPED_ENV = shippedEnv();
 const PRELOAD = join(REPO_DIR, 'test', 'helpers', 'loaded-modules.cjs');
 /** a driver's files: in node_modules (ioredis, pg: external to the bundle) or its file in the bundle (bundle/pkg/@grpc+grpc-js.js) */
 const DRIVER = /node_modules\/(ioredis|pg|@grpc\/grpc-js|grpc-health-check)\/|\/pkg\/(@grpc\+grpc-js|grpc-health-check)\.js$/;
@@ -149,9 +153,9 @@ function perMinute(samples) {
 async function rssRound(index) {
   const app = await startHttpApp();
   const otlp = await startOtlpReceiver();
-  const bare = spawnNode({ code: BARE_SERVER }, ['0'], { nodeArgs: NODE_ARGS });
+  const bare = spawnNode({ code: BARE_SERVER }, ['0'], { nodeArgs: NODE_ARGS, env: SHIPPED_ENV });
   const { port: barePort } = await firstLine(bare);
-  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, NODE_ENV: 'production' };
+  const env = { ...SHIPPED_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url };
   const reports = { four: join(tmpdir(), `bench-memory-four-${process.pid}.json`), http: join(tmpdir(), `bench-memory-http-${process.pid}.json`) };
   const preload = ['-r', PRELOAD];
   const subjects = {};
@@ -165,7 +169,8 @@ async function rssRound(index) {
     subjects.four = await spawnSidecar(fourKinds(app.url), { env: { ...env, LOADED_MODULES_OUT: reports.four }, nodeArgs: [...NODE_ARGS, ...preload], cli: BUNDLE.cli });
     subjects.http = await spawnSidecar(httpChecks(app.url, 4, `${CHECK_MS}ms`), { env: { ...env, LOADED_MODULES_OUT: reports.http }, nodeArgs: [...NODE_ARGS, ...preload], cli: BUNDLE.cli });
     subjects.plain = await spawnSidecar(fourKinds(app.url), { env, nodeArgs: [], cli: BUNDLE.cli });
-    subjects.compiled = await spawnSidecar(fourKinds(app.url), { env, nodeArgs: NODE_ARGS });
+    // as the image ran it before the bundle: without MALLOC_ARENA_MAX
+    subjects.compiled = await spawnSidecar(fourKinds(app.url), { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, NODE_ENV: 'production' }, nodeArgs: NODE_ARGS });
   } catch (err) {
     await stopAll();
     throw err;
@@ -220,7 +225,7 @@ async function rssRound(index) {
 /** RSS of a sidecar with MANY HTTP checks and of one with 4, at a 2 s interval after MANY_MS (real time), the image's flags. */
 async function manyChecksRound(index) {
   const app = await startHttpApp();
-  const env = { OTEL_TRACES_EXPORTER: 'none', NODE_ENV: 'production' };
+  const env = { ...SHIPPED_ENV, OTEL_TRACES_EXPORTER: 'none' };
   let many, few;
   try {
     many = await spawnSidecar(httpChecks(app.url, MANY, '2s'), { env, nodeArgs: MANY_ARGS, timeoutMs: 60_000, cli: BUNDLE.cli });
@@ -267,7 +272,7 @@ const figures = [
     unit: 'MiB',
     samples: pick(rounds, 'min10'),
     baselineSamples: pick(rounds, 'bare'),
-    baselineLabel: `bare node:http "ok" server, same node flags (${NODE_ARGS.join(' ') || 'none'}), same requests`,
+    baselineLabel: `bare node:http "ok" server, same node flags (${NODE_ARGS.join(' ') || 'none'}) and MALLOC_ARENA_MAX=${SHIPPED_ENV.MALLOC_ARENA_MAX ?? 'unset'}, same requests`,
     goal: '≤ 1.4× bare',
     check: (_v, r) => r !== null && r <= 1.4,
     digits: 1,
@@ -335,7 +340,7 @@ const figures = [
           unit: 'MiB',
           samples: pick(rounds, 'min10'),
           baselineSamples: pick(rounds, 'compiledMin10'),
-          baselineLabel: 'the compiled sidecar (node dist/cli.js, production node_modules), same rounds, flags and requests',
+          baselineLabel: 'the compiled sidecar (node dist/cli.js, production node_modules), same rounds, flags and requests, without MALLOC_ARENA_MAX (as it shipped)',
           goal: '≤ 1× the compiled form (the bundle must not use more)',
           check: (_v, r) => r !== null && r <= 1,
           digits: 1,

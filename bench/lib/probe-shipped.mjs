@@ -9,6 +9,18 @@ export function shippedNodeFlags() {
   return m ? JSON.parse(m[1]).filter((w) => w.startsWith('--')) : [];
 }
 
+/** The environment the image's ENV lines set (NODE_ENV, MALLOC_ARENA_MAX): benches run the sidecar as shipped. */
+export function shippedEnv() {
+  const env = {};
+  for (const m of readFileSync(join(REPO_DIR, 'Dockerfile'), 'utf8').matchAll(/^ENV (.+)$/gm)) {
+    for (const pair of m[1].trim().split(/\s+/)) {
+      const [k, ...v] = pair.split('=');
+      env[k] = v.join('=');
+    }
+  }
+  return env;
+}
+
 /** p-th percentile (0..100) of xs, nearest-rank. */
 export function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);

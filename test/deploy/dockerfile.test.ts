@@ -75,7 +75,7 @@ describe('Dockerfile', () => {
     assert.equal(pkg.scripts.start, 'node --max-semi-space-size=2 bundle/cli.js run --config config/sidecar.yaml');
     assert.equal(pkg.scripts.prestart, 'npm run build && npm run bundle');
     assert.deepEqual(of(runtime, 'WORKDIR').map((w) => w.args), ['/app']);
-    assert.deepEqual(of(runtime, 'ENV').map((e) => e.args), ['NODE_ENV=production']);
+    assert.deepEqual(of(runtime, 'ENV').map((e) => e.args), ['NODE_ENV=production MALLOC_ARENA_MAX=2']);
     // node_modules comes only from the --omit=dev stage; from the build only the bundle and package.json (version.ts reads it)
     const copies = of(runtime, 'COPY').map((c) => c.args);
     assert.deepEqual(copies, ['--from=deps /deps/node_modules ./node_modules', '--from=build /build/package.json ./', '--from=build /build/bundle/ ./bundle/', 'config/sidecar.yaml /etc/health-sidecar/sidecar.yaml']);

@@ -23,6 +23,9 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 const mi = (q: string) => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? NaN);
 /** the node flags of the image's ENTRYPOINT (e.g. --max-semi-space-size): measured as shipped */
+/** the environment of the image's ENV lines (NODE_ENV, MALLOC_ARENA_MAX) */
+const imageEnv = (): Record<string, string> =>
+  Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])));
 const entrypointNodeFlags = (): string[] => (JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))![1]!) as string[]).filter((w) => w.startsWith('--'));
 
 interface Container {
@@ -60,7 +63,7 @@ test('sidecar memory request/limit match the measured RSS of the shipped bundle 
   const probePort = probeFlag >= 0 ? await freePort() : port;
   if (probeFlag >= 0) flags[probeFlag + 1] = String(probePort);
   child = startChild(process.execPath, [...entrypointNodeFlags(), join(bundle, 'cli.js'), 'run', '--config', 'config/sidecar.yaml', ...flags], {
-    env: { ...process.env, ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+    env: { ...process.env, ...imageEnv(), ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), PORT: String(port), HOST: '127.0.0.1', DRAIN_DELAY: '0s', APP_URL: `${app.url}/healthz`, REDIS_URL, DATABASE_URL, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
   });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: 'sidecar ready with all checks' });
