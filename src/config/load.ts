@@ -83,7 +83,10 @@ function parseConfig(text: string, source: string, { schema, kinds, jsonSchema }
   const skipping = skipUnsetTargets(input, unresolved, kinds, { doc, at, failed });
   problems.push(...skipping.problems);
 
-  const result = schema.safeParse(input);
+  // jitless: zod 4 otherwise compiles every object schema to a `new Function` on its first parse
+  // (its "JIT"), which costs more than it saves for a config parsed once at start and on reloads.
+  // The issues are the same either way (the compiled path falls back to this one on any issue).
+  const result = schema.safeParse(input, { jitless: true });
   if (!result.success) problems.push(...schemaProblems(result.error.issues as unknown as SchemaIssue[], { doc, at, input, jsonSchema: () => jsonSchema() as JsonSchemaNode, failed, substituted, origins }));
   if (problems.length) throw new ConfigError(source, sortProblems(problems));
   if (!result.success) throw new Error('unreachable: schema failed without problems');
