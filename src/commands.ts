@@ -13,7 +13,7 @@ import { createLogger, logLevelFromEnv } from './telemetry/log';
 import { runChecksOnce, formatCheckTable } from './check-once';
 import { ConfigReloader } from './config/reload';
 import { EXIT, type CommandLine } from './cli-args';
-import { RuntimeMonitors } from './monitors';
+import type { RuntimeMonitors } from './monitors';
 import { createBearerVerifier } from './server/api/jwt';
 
 function fail(message: string, code: number): never {
@@ -91,7 +91,10 @@ async function run(config: SidecarConfig, flags: (config: SidecarConfig) => Side
   const telemetry = startTelemetry(config, logger);
   const sidecar = new Sidecar(config, logger, telemetry.hooks);
   // monitors managed over /api/v1, kept in PostgreSQL (store.postgres; docs/api.md)
-  const monitors = config.store ? new RuntimeMonitors(sidecar, config, logger, createBearerVerifier(() => sidecar.config.server.auth.jwt)) : undefined;
+  // loaded only then: the monitors API, its OpenAPI document (zod-openapi) and the store are not needed to answer probes
+  const monitors: RuntimeMonitors | undefined = config.store
+    ? new (require('./monitors') as typeof import('./monitors')).RuntimeMonitors(sidecar, config, logger, createBearerVerifier(() => sidecar.config.server.auth.jwt)) // eslint-disable-line @typescript-eslint/no-require-imports
+    : undefined;
   try {
     await sidecar.start();
     await monitors?.start();
