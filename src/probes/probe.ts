@@ -23,7 +23,11 @@ export interface ProbeResult {
 export type ProbeResponse = Readonly<Record<string, number | string | Readonly<Record<string, number>>>>;
 
 export interface Probe {
-  /** One attempt. Must stop using the network promptly when `signal` aborts. */
+  /**
+   * One attempt. Must stop using the network promptly when `signal` aborts, and must not count
+   * on an abort after it has settled: the policy aborts the signal only on a timeout or at
+   * shutdown, never after an attempt that returned in time (src/policy/build.ts).
+   */
   run(signal: AbortSignal): Promise<ProbeResult>;
   /** Release connections; the probe may not be used afterwards. */
   close(): Promise<void>;
