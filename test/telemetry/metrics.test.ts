@@ -320,29 +320,39 @@ describe('traces on or off', () => {
   });
 });
 
+/** a finished span as the SDK hands it to an exporter: `fields` over fixed ids, times and counts */
+function fakeSpan(fields: { name: string; kind: SpanKind; status: object; attributes: object; links?: object[]; events: object[] }, context: object): ReadableSpan {
+  return {
+    links: [],
+    ...fields,
+    spanContext: () => context,
+    parentSpanContext: undefined,
+    startTime: [1, 0],
+    endTime: [2, 0],
+    duration: [1, 0],
+    ended: true,
+    resource: {},
+    instrumentationScope: { name: 'x' },
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  } as unknown as ReadableSpan;
+}
+
 describe('span redaction and the rate-limited log', () => {
   it('redacts attributes, event attributes, status message and name, keeps everything else', () => {
     const redactor = new Redactor(['hunter2-secret']);
     const context = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.SAMPLED };
-    const span = {
-      name: 'GET hunter2-secret',
-      kind: SpanKind.CLIENT,
-      spanContext: () => context,
-      parentSpanContext: undefined,
-      startTime: [1, 0],
-      endTime: [2, 0],
-      status: { code: SpanStatusCode.ERROR, message: 'auth failed for redis://:hunter2-secret@h:6379' },
-      attributes: { 'url.full': 'http://u:pw@h/x?token=hunter2-secret', 'server.port': 80, list: ['hunter2-secret', 'ok'] },
-      links: [],
-      events: [{ name: 'exception', time: [1, 5], attributes: { 'exception.message': 'password=hunter2-secret' } }],
-      duration: [1, 0],
-      ended: true,
-      resource: {},
-      instrumentationScope: { name: 'x' },
-      droppedAttributesCount: 0,
-      droppedEventsCount: 0,
-      droppedLinksCount: 0,
-    } as unknown as ReadableSpan;
+    const span = fakeSpan(
+      {
+        name: 'GET hunter2-secret',
+        kind: SpanKind.CLIENT,
+        status: { code: SpanStatusCode.ERROR, message: 'auth failed for redis://:hunter2-secret@h:6379' },
+        attributes: { 'url.full': 'http://u:pw@h/x?token=hunter2-secret', 'server.port': 80, list: ['hunter2-secret', 'ok'] },
+        events: [{ name: 'exception', time: [1, 5], attributes: { 'exception.message': 'password=hunter2-secret' } }],
+      },
+      context,
+    );
     const out = redactSpan(redactor, span);
     assert.deepEqual(
       { name: out.name, status: out.status, attributes: out.attributes, events: out.events, context: out.spanContext(), kind: out.kind, start: out.startTime },
@@ -362,25 +372,17 @@ describe('span redaction and the rate-limited log', () => {
     const redactor = new Redactor(['hunter2-secret']);
     const context = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.SAMPLED };
     const spanWith = (eventMessage: string) =>
-      ({
-        name: 'healthcheck api attempt',
-        kind: SpanKind.INTERNAL,
-        spanContext: () => context,
-        parentSpanContext: undefined,
-        startTime: [1, 0],
-        endTime: [2, 0],
-        status: { code: SpanStatusCode.ERROR, message: 'HTTP 503' },
-        attributes: { 'healthcheck.name': 'api', 'healthcheck.attempt': 1, tags: ['a', 'b'] },
-        links: [{ context, attributes: { 'link.note': 'plain' } }],
-        events: [{ name: 'retry', time: [1, 5], attributes: { 'healthcheck.retry.reason': eventMessage } }],
-        duration: [1, 0],
-        ended: true,
-        resource: {},
-        instrumentationScope: { name: 'x' },
-        droppedAttributesCount: 0,
-        droppedEventsCount: 0,
-        droppedLinksCount: 0,
-      }) as unknown as ReadableSpan;
+      fakeSpan(
+        {
+          name: 'healthcheck api attempt',
+          kind: SpanKind.INTERNAL,
+          status: { code: SpanStatusCode.ERROR, message: 'HTTP 503' },
+          attributes: { 'healthcheck.name': 'api', 'healthcheck.attempt': 1, tags: ['a', 'b'] },
+          links: [{ context, attributes: { 'link.note': 'plain' } }],
+          events: [{ name: 'retry', time: [1, 5], attributes: { 'healthcheck.retry.reason': eventMessage } }],
+        },
+        context,
+      );
     const clean = spanWith('HTTP 503');
     assert.equal(redactSpan(redactor, clean), clean);
 
