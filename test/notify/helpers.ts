@@ -34,7 +34,15 @@ export function wire(cfg: SidecarConfig, overrides: Partial<NotificationServiceO
     metrics: notifyMetrics(metrics.meter),
     ...overrides,
   });
-  store.onTransition((t) => service.notify(t, t.to === 'DOWN' ? `inc-${t.check}` : null));
+  // one incident per DOWN episode, as health/incidents.ts opens them: inc-<check>, then inc-<check>-2, …
+  // (the same id for every DOWN made a later DOWN's message share the id of one still in flight)
+  const episodes = new Map<string, number>();
+  store.onTransition((t) => {
+    if (t.to !== 'DOWN') return service.notify(t, null);
+    const n = (episodes.get(t.check) ?? 0) + 1;
+    episodes.set(t.check, n);
+    service.notify(t, n === 1 ? `inc-${t.check}` : `inc-${t.check}-${n}`);
+  });
   return { store, service, metrics };
 }
 
