@@ -2,8 +2,10 @@
 /**
  * Bench 1 — /readyz throughput and CPU per request.
  *
- * Subject: the compiled sidecar (`node dist/cli.js run`) with 3 checks (HTTP app,
- * real Redis 127.0.0.1:6379, real PostgreSQL), telemetry as shipped, interval 2s.
+ * Subject: the shipped sidecar (scripts/bundle.mjs's bundle, built here, run with the
+ * image's node flags and ENV) with 3 checks (HTTP app, real Redis 127.0.0.1:6379,
+ * real PostgreSQL), telemetry as shipped, interval 2s. The bare and terminus-style
+ * servers run with the same node flags and ENV.
  * Baselines, measured in the same run with rounds interleaved (order rotates per round):
  *  - bare:     node:http answering 200 "ok"
  *  - terminus: node:http whose /readyz awaits an ioredis PING to the same Redis
@@ -34,6 +36,7 @@ import { runWrk } from './lib/wrk.mjs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureRecordCost } from './lib/record-cost.mjs';
+import { buildShippedBundle, shippedEnv, shippedNodeFlags } from './lib/probe-shipped.mjs';
 import { RESULTS_DIR } from './lib/result.mjs';
 
 /** http.server.request.duration on the fast path: pre-bound (after) vs SDK record() (before), per request */
@@ -76,11 +79,13 @@ if (process.env.BENCH_ENDPOINT_ONLY === 'record-cost') {
 }
 
 const app = await startHttpApp();
+const BUNDLE = buildShippedBundle();
+const shipped = { nodeArgs: shippedNodeFlags(), env: shippedEnv() };
 const subjects = {
-  bare: await startBareServer({ cpu: SERVER_CPU }),
-  sidecar: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU }),
-  terminus: await startTerminusServer(REDIS_URL, { cpu: SERVER_CPU }),
-  sidecarNoOtel: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU, env: { OTEL_SDK_DISABLED: 'true' } }),
+  bare: await startBareServer({ cpu: SERVER_CPU, ...shipped }),
+  sidecar: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU, ...shipped, cli: BUNDLE.cli }),
+  terminus: await startTerminusServer(REDIS_URL, { cpu: SERVER_CPU, ...shipped }),
+  sidecarNoOtel: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU, nodeArgs: shipped.nodeArgs, env: { ...shipped.env, OTEL_SDK_DISABLED: 'true' }, cli: BUNDLE.cli }),
 };
 const samples = Object.fromEntries(Object.keys(subjects).map((k) => [k, { rps: [], cpuUs: [], p99: [], errors: 0 }]));
 const FIXED = { connections: 12, delayMs: 2 }; // ~5k req/s
@@ -131,7 +136,7 @@ try {
 }
 
 const loadNote = `Other processes on the machine used ${round(median(foreign), 2)} CPUs (median; max ${round(Math.max(...foreign), 2)}) of ${os.cpus().length} during the measurements (each measurement first waits up to ${QUIET_TIMEOUT_MS / 1000} s for the machine to be quiet).`;
-const params = `wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency, server pinned to CPU ${SERVER_CPU ?? '-'}, wrk to CPU ${WRK_CPU ?? '-'}, ${ROUNDS} rounds interleaved`;
+const params = `the shipped bundle; every server with node ${shipped.nodeArgs.join(' ') || '(default flags)'} and ${Object.entries(shipped.env).map(([k, v]) => `${k}=${v}`).join(' ')}; wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency, server pinned to CPU ${SERVER_CPU ?? '-'}, wrk to CPU ${WRK_CPU ?? '-'}, ${ROUNDS} rounds interleaved`;
 const err = (n) => (samples[n].errors ? ` ${samples[n].errors} non-2xx/socket errors!` : ' 0 errors.');
 const figures = [
   figure({

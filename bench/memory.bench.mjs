@@ -50,7 +50,7 @@ import { figure, median, round } from './lib/stats.mjs';
 import { writeResult, REPO_DIR } from './lib/result.mjs';
 import { httpGet, spawnSidecar } from './lib/sidecar.mjs';
 import { startHttpApp } from './lib/services.mjs';
-import { shippedEnv, shippedNodeFlags } from './lib/probe-shipped.mjs';
+import { buildShippedBundle, shippedEnv, shippedNodeFlags } from './lib/probe-shipped.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SPEEDUP = Number(process.env.BENCH_MEMORY_SPEEDUP ?? 10);
@@ -246,14 +246,7 @@ async function manyChecksRound(index) {
 }
 
 // the shipped form: scripts/bundle.mjs's bundle (built here from dist/, beside package.json and node_modules)
-let BUNDLE;
-{
-  const dir = mkdtempSync(join(REPO_DIR, '.bench-bundle-'));
-  const r = spawnSync(process.execPath, [join(REPO_DIR, 'scripts', 'bundle.mjs'), '--outdir', dir], { cwd: REPO_DIR, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${r.stderr}`);
-  BUNDLE = { dir, cli: join(dir, 'cli.js') };
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-}
+const BUNDLE = buildShippedBundle();
 const rounds = [];
 const manyRounds = [];
 for (let i = 0; i < ROUNDS; i++) {

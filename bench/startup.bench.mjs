@@ -37,12 +37,11 @@ import { figure, median, round } from './lib/stats.mjs';
 import { writeResult, REPO_DIR } from './lib/result.mjs';
 import { freePort, httpGet } from './lib/sidecar.mjs';
 import { startHttpApp } from './lib/services.mjs';
-import { shippedNodeFlags } from './lib/probe-shipped.mjs';
+import { buildShippedBundle, shippedNodeFlags } from './lib/probe-shipped.mjs';
 
 const ROUNDS = Number(process.env.BENCH_STARTUP_ROUNDS ?? 10);
 const NODE_ARGS = shippedNodeFlags();
 const MiB = 1024 * 1024;
-const BUNDLE_SCRIPT = join(REPO_DIR, 'scripts', 'bundle.mjs');
 
 const BARE_SERVER = `
 import http from 'node:http';
@@ -230,12 +229,9 @@ console.log(`[startup] shipped: production node_modules ${(shipped.deps.bytes / 
 
 let bundle;
 {
-  const dir = mkdtempSync(join(REPO_DIR, '.bench-bundle-'));
-  const r = spawnSync(process.execPath, [BUNDLE_SCRIPT, '--outdir', dir, '--json'], { cwd: REPO_DIR, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${r.stderr}`);
-  const info = JSON.parse(r.stdout.trim().split('\n').pop());
+  const { cli, info } = buildShippedBundle();
   const ext = productionPackages(info.external);
-  bundle = { dir, cli: join(dir, 'cli.js'), bytes: info.bytes, files: info.files.length, external: info.external, externalBytes: ext.bytes, externalPackages: ext.packages, total: info.bytes + ext.bytes + shipped.configBytes + statSync(join(REPO_DIR, 'package.json')).size };
+  bundle = { cli, bytes: info.bytes, files: info.files.length, external: info.external, externalBytes: ext.bytes, externalPackages: ext.packages, total: info.bytes + ext.bytes + shipped.configBytes + statSync(join(REPO_DIR, 'package.json')).size };
   console.log(`[startup] bundle: ${(info.bytes / MiB).toFixed(2)} MiB + external ${info.external.join(', ')}: ${(ext.bytes / MiB).toFixed(1)} MiB (${ext.packages} packages)`);
 }
 
@@ -247,7 +243,6 @@ try {
   loaded = await startupRounds(entries, 'two busy loops', busy.pids);
 } finally {
   await busy.stop();
-  if (bundle) rmSync(bundle.dir, { recursive: true, force: true });
 }
 
 const flags = NODE_ARGS.length ? `node ${NODE_ARGS.join(' ')}` : 'node default flags';

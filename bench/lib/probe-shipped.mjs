@@ -1,5 +1,6 @@
-/** Helpers private to the probe-cost / memory / many-checks / detection benches. */
-import { readFileSync } from 'node:fs';
+/** Helpers private to the probe-cost / memory / startup / endpoint / many-checks / detection benches. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_DIR } from './result.mjs';
 
@@ -83,4 +84,17 @@ export function promSum(text, name, filter = '') {
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/**
+ * The shipped form: scripts/bundle.mjs's bundle, built once into a temp directory of the
+ * repository (beside package.json and node_modules, as `bundle/` is) and removed at exit.
+ * Returns { dir, cli, info } where info is the bundler's --json line ({ bytes, files, external, … }).
+ */
+export function buildShippedBundle() {
+  const dir = mkdtempSync(join(REPO_DIR, '.bench-bundle-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const r = spawnSync(process.execPath, [join(REPO_DIR, 'scripts', 'bundle.mjs'), '--outdir', dir, '--json'], { cwd: REPO_DIR, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${r.stderr}`);
+  return { dir, cli: join(dir, 'cli.js'), info: JSON.parse(r.stdout.trim().split('\n').pop()) };
 }

@@ -41,8 +41,8 @@ server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.ad
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-async function start(code, { cpu, env } = {}) {
-  const child = spawnNode({ code }, [], { cpu, env });
+async function start(code, { cpu, env, nodeArgs = [] } = {}) {
+  const child = spawnNode({ code }, [], { cpu, env, nodeArgs });
   const { port } = await firstLine(child);
   return { pid: child.pid, port, url: `http://127.0.0.1:${port}`, child, stop: () => stopChild(child) };
 }
