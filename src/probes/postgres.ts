@@ -10,6 +10,7 @@ import { abortable, closePolitely, errorMessage, hardClose, isStaleConnectionErr
 import { probeInstruments } from './instruments';
 import { checkPostgresReplication } from './replication';
 import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
+import { requirePg } from './pg-driver';
 
 const schema = z
   .strictObject({
@@ -93,8 +94,7 @@ const AUTH_SQLSTATE = /^28/;
  */
 function createPostgresProbe(check: PostgresCheckConfig, context: ProbeContext): Probe {
   // the driver loads with the first postgres check, not with the sidecar
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Client } = require('pg') as typeof import('pg');
+  const { Client } = requirePg();
   const where = target(check);
   // TLS as libpq means sslmode (see postgres-checks.ts); the URL pg sees has no ssl* parameters left
   const sslmode = effectiveSslMode(check);

@@ -10,6 +10,7 @@
  */
 import type { Client, Pool, PoolClient } from 'pg';
 import { migrate } from './migrations';
+import { requirePg } from '../probes/pg-driver';
 
 export const NOTIFY_CHANNEL = 'ohs_monitors';
 /** the advisory lock creates take turns under ("ohs-create") */
@@ -91,8 +92,7 @@ export class MonitorStore {
 
   constructor(private readonly options: MonitorStoreOptions) {
     // the driver loads with the store, not with every sidecar (a config without PostgreSQL loads no pg)
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Pool } = require('pg') as typeof import('pg');
+    const { Pool } = requirePg();
     this.pool = new Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, query_timeout: 5000, application_name: 'otel-health-sidecar' });
     this.pool.on('error', () => undefined); // an idle client lost: the next query reconnects
   }
@@ -283,8 +283,7 @@ export class MonitorStore {
   listen(onChange: (name: string | undefined) => void, backoffMs = 500): void {
     const connect = async (attempt: number): Promise<void> => {
       if (this.closed) return;
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { Client } = require('pg') as typeof import('pg');
+      const { Client } = requirePg();
       const client = new Client({ connectionString: this.options.url, connectionTimeoutMillis: 2000, application_name: 'otel-health-sidecar-listen' });
       client.on('error', () => undefined);
       const lost = () => {

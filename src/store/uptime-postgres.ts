@@ -12,6 +12,7 @@ import type { Pool } from 'pg';
 import { HOUR_MS, MINUTE_MS, type Counts, type StoredHistory } from '../health/history';
 import type { MinuteDelta, UptimeStore } from '../persist/uptime-store';
 import { migrate } from './migrations';
+import { requirePg } from '../probes/pg-driver';
 
 const MINUTES_KEPT = 25 * 60;
 const HOURS_KEPT = 31 * 24;
@@ -22,8 +23,7 @@ export class PostgresUptimeStore implements UptimeStore {
 
   constructor(url: string) {
     // the driver loads with the store, not with every sidecar (a config without PostgreSQL loads no pg)
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Pool } = require('pg') as typeof import('pg');
+    const { Pool } = requirePg();
     this.pool = new Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, query_timeout: 5000, application_name: 'otel-health-sidecar-uptime' });
     this.pool.on('error', () => undefined);
   }

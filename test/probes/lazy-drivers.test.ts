@@ -7,6 +7,8 @@
  * theirs (the control that proves the observation sees a loaded driver). node's own
  * DNS resolver module (`dns`, `internal/dns/promises`) loads with a dns check only,
  * and no file of @opentelemetry/semantic-conventions' incubating entry is evaluated.
+ * pg is loaded through requirePg (src/probes/pg-driver.ts), which keeps node's fetch
+ * implementation (undici) unloaded on Node 20; a plain require('pg') is the control.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -85,6 +87,44 @@ describe('drivers load only with a check of their kind (whole process)', () => {
   test('control: with a Redis and a PostgreSQL check the same observation sees ioredis and pg', async () => {
     const loaded = await loadedByRun(`  - { name: cache, kind: redis, url: "${REDIS_URL}", groups: [ready] }\n  - { name: db, kind: postgres, url: "${DATABASE_URL}", groups: [ready] }`);
     assert.deepEqual(drivers(loaded), ['ioredis', 'pg']);
+    // pg is loaded through requirePg (src/probes/pg-driver.ts): node's fetch implementation stays unloaded
+    assert.deepEqual(
+      loaded.builtins.filter((m) => m.includes('undici')),
+      [],
+    );
+  });
+});
+
+describe('pg without node\'s fetch implementation (src/probes/pg-driver.ts)', () => {
+  /** in a fresh process: `load` (a statement), then undici's builtins and typeof navigator */
+  function afterLoading(load: string): { undici: string[]; navigator: string } {
+    ensureBuilt();
+    const program = `
+      ${load};
+      process.stdout.write(JSON.stringify({ undici: process.moduleLoadList.filter((m) => m.includes('undici')), navigator: typeof globalThis.navigator }));
+    `;
+    const child = spawnSync(process.execPath, ['-e', program], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    return JSON.parse(child.stdout) as { undici: string[]; navigator: string };
+  }
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+  test('requirePg() loads pg without undici and leaves no navigator behind', () => {
+    const shim = afterLoading(`const pg = require(${JSON.stringify(join(ROOT, 'dist', 'probes', 'pg-driver'))}).requirePg(); if (typeof pg.Client !== 'function') throw new Error('no pg.Client')`);
+    assert.deepEqual(shim.undici, []);
+    // Node 20 has no navigator: the one defined for the require is gone again; Node >= 21 has its own
+    assert.equal(shim.navigator, nodeMajor >= 21 ? 'object' : 'undefined');
+  });
+
+  test('control: a plain require("pg") on Node 20 does load undici (what requirePg avoids)', () => {
+    const plain = afterLoading(`require('pg')`);
+    if (nodeMajor >= 21) {
+      // node defines navigator, pg reads it and never builds a Response: nothing to avoid
+      assert.deepEqual(plain, { undici: [], navigator: 'object' });
+    } else {
+      assert.ok(plain.undici.length > 0, 'pg’s Cloudflare check loads undici on Node 20');
+      assert.equal(plain.navigator, 'undefined');
+    }
   });
 });
 
