@@ -14,7 +14,9 @@
  * Before each measurement we wait (up to 20 s) for other processes to go quiet, and we
  * record how much CPU they used during it (the machine is shared).
  * CPU per request is also measured at a fixed ~5k req/s (12 connections, 2 ms wrk delay())
- * for the sidecar and the bare server.
+ * for the sidecar and the bare server, and for /readyz on the kubelet listener of a second
+ * sidecar that runs it in its own thread (server.probeListener, as the deploy kit's
+ * `--probe-port 9465`): the port the kubelet asks in a pod of the deploy kit.
  * Also a context figure: the sidecar with OTEL_SDK_DISABLED=true (no goal), to show
  * what telemetry costs on the request path.
  * And the before/after of recording http.server.request.duration on the fast path
@@ -29,7 +31,7 @@ import { cpuTimeOf, loadMeter, sleep, waitQuiet } from './lib/proc.mjs';
 import { writeResult } from './lib/result.mjs';
 import { startBareServer, startTerminusServer } from './lib/servers.mjs';
 import { startHttpApp } from './lib/services.mjs';
-import { spawnSidecar } from './lib/sidecar.mjs';
+import { freePort, spawnSidecar } from './lib/sidecar.mjs';
 import { figure, median, round } from './lib/stats.mjs';
 import { REDIS_URL } from './lib/configs.mjs';
 import { runWrk } from './lib/wrk.mjs';
@@ -87,9 +89,15 @@ const subjects = {
   terminus: await startTerminusServer(REDIS_URL, { cpu: SERVER_CPU, ...shipped }),
   sidecarNoOtel: await spawnSidecar(threeChecksConfig({ appUrl: app.url }), { cpu: SERVER_CPU, nodeArgs: shipped.nodeArgs, env: { ...shipped.env, OTEL_SDK_DISABLED: 'true' }, cli: BUNDLE.cli }),
 };
+// as the deploy kit runs it (`--probe-port 9465`): the kubelet's /readyz goes to the kubelet listener, a thread of its own;
+// measured at the fixed rate only (its own subject, so the saturation rounds above are unchanged)
+const KUBELET_PORT = await freePort();
+const kubelet = await spawnSidecar(threeChecksConfig({ appUrl: app.url }).replace('drainDelay: 0s }', `drainDelay: 0s, probeListener: { port: ${KUBELET_PORT}, thread: true } }`), { cpu: SERVER_CPU, ...shipped, cli: BUNDLE.cli });
+subjects.kubelet = { ...kubelet, url: `http://127.0.0.1:${KUBELET_PORT}` };
+const SATURATION = ['bare', 'sidecar', 'terminus', 'sidecarNoOtel'];
 const samples = Object.fromEntries(Object.keys(subjects).map((k) => [k, { rps: [], cpuUs: [], p99: [], errors: 0 }]));
 const FIXED = { connections: 12, delayMs: 2 }; // ~5k req/s
-const fixed = { bare: { rps: [], cpuUs: [] }, sidecar: { rps: [], cpuUs: [] } };
+const fixed = { bare: { rps: [], cpuUs: [] }, sidecar: { rps: [], cpuUs: [] }, kubelet: { rps: [], cpuUs: [] } };
 
 const allPids = () => Object.values(subjects).map((s) => s.pid);
 const foreign = [];
@@ -110,7 +118,7 @@ async function measure(name, duration, record = true, wrkLoad = { connections: C
 try {
   // warm-up (JIT, connection setup), not recorded
   for (const name of Object.keys(subjects)) await measure(name, '2s', false);
-  const names = Object.keys(subjects);
+  const names = SATURATION;
   for (let r = 0; r < ROUNDS; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
     for (const name of order) {
@@ -123,7 +131,8 @@ try {
       console.log(`[endpoint] round ${r + 1} ${name}: ${round(m.rps, 0)} req/s, ${round(m.cpuUs, 2)} µs CPU/req, p99 ${m.p99} ms, errors ${m.errors}, other processes ${m.foreign.toFixed(2)} CPUs`);
       await sleep(300);
     }
-    for (const name of r % 2 ? ['bare', 'sidecar'] : ['sidecar', 'bare']) {
+    const fixedNames = ['bare', 'sidecar', 'kubelet'];
+    for (const name of fixedNames.map((_, i) => fixedNames[(i + r) % fixedNames.length])) {
       const m = await measure(name, DURATION, true, FIXED);
       fixed[name].rps.push(m.rps);
       fixed[name].cpuUs.push(m.cpuUs);
@@ -174,6 +183,18 @@ const figures = [
     check: (_v, ratio) => ratio <= 1.1,
     digits: 2,
     note: `Same rate for both (wrk -c${FIXED.connections} with a ${FIXED.delayMs} ms delay() per connection), so neither gets the batching discount of saturation. Achieved rates: sidecar ${fixed.sidecar.rps.map((x) => round(x, 0)).join(', ')}; bare ${fixed.bare.rps.map((x) => round(x, 0)).join(', ')} req/s.`,
+  }),
+  figure({
+    id: 'readyz-cpu-per-request-fixed-rate-kubelet-listener',
+    label: `/readyz CPU per request at a fixed ~${round(median(fixed.kubelet.rps), 0)} req/s on the kubelet listener (own thread, as the deploy kit runs it: --probe-port), sidecar with 3 checks`,
+    unit: 'µs',
+    samples: fixed.kubelet.cpuUs,
+    baselineSamples: fixed.bare.cpuUs,
+    baselineLabel: `bare node:http 'ok' at ~${round(median(fixed.bare.rps), 0)} req/s`,
+    goal: '≤ 1.1× bare',
+    check: (_v, ratio) => ratio <= 1.1,
+    digits: 2,
+    note: `The same 3-check sidecar with server.probeListener {thread: true} (what \`run --probe-port\` sets), /readyz asked on that port; CPU = utime+stime of the whole process (all threads: the listener's thread, the main thread's probes and the state it hands the thread). Same rate and rounds as the row above. Achieved rates: ${fixed.kubelet.rps.map((x) => round(x, 0)).join(', ')} req/s.`,
   }),
   figure({
     id: 'readyz-rps-vs-terminus',

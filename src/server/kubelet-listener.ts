@@ -74,7 +74,8 @@ export type ToKubeletThread =
 export type FromKubeletThread =
   | { type: 'listening'; port: number }
   | { type: 'error'; code?: string; message: string }
-  | { type: 'records'; records: [method: string, route: string, status: number, seconds: number][] };
+  /** the durations (s) of its answers since the last post, one array per (method, route, status) */
+  | { type: 'records'; groups: [method: string, route: string, status: number, seconds: Float64Array][] };
 
 export interface KubeletListener {
   readonly port: number;
@@ -167,11 +168,11 @@ async function startThread(options: KubeletListenerOptions): Promise<KubeletList
   const bound = new Map<string, ReturnType<RequestMetrics['bind']>>();
   worker.on('message', (message: FromKubeletThread) => {
     if (message.type !== 'records' || !options.metrics) return;
-    for (const [method, route, status, seconds] of message.records) {
+    for (const [method, route, status, seconds] of message.groups) {
       const key = `${method} ${route} ${status}`;
       let recorder = bound.get(key);
       if (!recorder) bound.set(key, (recorder = options.metrics.bind(method, route, status)));
-      recorder.record(seconds);
+      for (const s of seconds) recorder.record(s);
     }
   });
   publish();

@@ -18,7 +18,10 @@
  * sidecar whose main loop is stuck, as it would without this thread.
  *
  * The durations it answers in are posted back once a second, for
- * http.server.request.duration.
+ * http.server.request.duration: one Float64Array per (method, route,
+ * status), its buffer transferred, not copied. (Posting one small array per
+ * answer cost a structured clone of thousands of arrays a second at a
+ * kubelet-flood rate, and the main thread a key string per record.)
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -32,12 +35,19 @@ const LABELS: Readonly<Record<string, string>> = { live: 'livez', ready: 'readyz
  * one per thread the KubeletListener starts (no module state).
  */
 function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
-  let table = new Map<string, { status: number; body: string; route: string; length: number; label: string }>();
+  let table = new Map<string, { status: number; body: string; route: string; label: string; headers: Readonly<Record<string, string | number>> }>();
   /** when the main thread was last heard from (a table or a heartbeat) */
   let lastHeard = performance.now();
   let exact = new Set<string>();
   let prefixes: string[] = [];
-  let records: [string, string, number, number][] = [];
+  /** durations (s) of the answers since the last flush, per (method, route, status) */
+  let durations = new Map<string, { method: string; route: string; status: number; seconds: number[] }>();
+  const note = (method: string, route: string, status: number, seconds: number) => {
+    const key = `${method} ${status} ${route}`;
+    let group = durations.get(key);
+    if (group === undefined) durations.set(key, (group = { method, route, status, seconds: [] }));
+    group.seconds.push(seconds);
+  };
 
   const post = (message: FromKubeletThread) => port.postMessage(message);
 
@@ -91,12 +101,12 @@ function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
           const body = `[-]main-loop failed: the sidecar's main event loop has not answered for ${Math.round(silentMs / 1000)}s\n${answer.label} check failed\n`;
           res.writeHead(503, { ...HEADERS, 'content-length': Buffer.byteLength(body) });
           res.end(method === 'HEAD' ? undefined : body);
-          records.push([method, answer.route, 503, (performance.now() - started) / 1000]);
+          note(method, answer.route, 503, (performance.now() - started) / 1000);
           return;
         }
-        res.writeHead(answer.status, { ...HEADERS, 'content-length': answer.length });
+        res.writeHead(answer.status, answer.headers);
         res.end(method === 'HEAD' ? undefined : answer.body);
-        records.push([method, answer.route, answer.status, (performance.now() - started) / 1000]);
+        note(method, answer.route, answer.status, (performance.now() - started) / 1000);
         return;
       }
       const query = url.indexOf('?');
@@ -117,9 +127,10 @@ function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
   });
 
   const flush = () => {
-    if (records.length === 0) return;
-    post({ type: 'records', records });
-    records = [];
+    if (durations.size === 0) return;
+    const groups = [...durations.values()].map(({ method, route, status, seconds }) => [method, route, status, Float64Array.from(seconds)] as [string, string, number, Float64Array]);
+    durations = new Map();
+    port.postMessage({ type: 'records', groups } satisfies FromKubeletThread, groups.map((g) => g[3].buffer as ArrayBuffer));
   };
   const flushing = setInterval(flush, 1000);
   flushing.unref();
@@ -128,7 +139,8 @@ function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
     if (message.type === 'beat') lastHeard = performance.now();
     else if (message.type === 'table') {
       lastHeard = performance.now();
-      table = new Map(message.answers.map(([target, status, body, route, group]) => [target, { status, body, route, length: Buffer.byteLength(body), label: LABELS[group] ?? group }]));
+      // the headers of each answer are built once per table, not per request
+      table = new Map(message.answers.map(([target, status, body, route, group]) => [target, { status, body, route, label: LABELS[group] ?? group, headers: Object.freeze({ ...HEADERS, 'content-length': Buffer.byteLength(body) }) }]));
       exact = new Set(message.exact);
       prefixes = message.prefixes;
       if (!server.listening && !listening) listen();
