@@ -63,5 +63,7 @@ EXPOSE 9464
 # steady probing V8 otherwise grows the young generation to its maximum, ~30 MiB of RSS
 # for nothing (bench/memory.bench.mjs: 112 → 90 MiB); the extra scavenges cost no CPU
 # we could tell from noise in a side-by-side run.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bundle/cli.js"]
+# One V8 platform thread (node's default is 4) for background GC and compilation: 1.7-2.5 MiB
+# less RSS with the same CPU in three side-by-side runs (docs/deploy.md, "Footprint").
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--v8-pool-size=1", "/app/bundle/cli.js"]
 CMD ["run", "--config", "/etc/health-sidecar/sidecar.yaml"]

@@ -63,7 +63,7 @@ checks:
   - { name: web, kind: http, url: "${web.url}/healthz" }
 `,
     );
-    child = spawn(process.execPath, ['--max-semi-space-size=2', join(app, 'bundle', 'cli.js'), 'run', '--config', config], {
+    child = spawn(process.execPath, ['--max-semi-space-size=2', '--v8-pool-size=1', join(app, 'bundle', 'cli.js'), 'run', '--config', config], {
       cwd: app,
       env: childEnv({ NODE_ENV: 'production', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '100' }),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -70,9 +70,9 @@ describe('Dockerfile', () => {
     assert.deepEqual(of(runtime, 'EXPOSE').map((e) => e.args), ['9464']);
     assert.equal(parseConfig('{}', 'defaults').server.port, 9464, 'EXPOSE matches the default server.port');
     const command = [...words(of(runtime, 'ENTRYPOINT')[0]!.args), ...words(of(runtime, 'CMD')[0]!.args)];
-    assert.deepEqual(command, ['node', '--max-semi-space-size=2', '/app/bundle/cli.js', 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
-    // npm start runs the same artifact with the same flag
-    assert.equal(pkg.scripts.start, 'node --max-semi-space-size=2 bundle/cli.js run --config config/sidecar.yaml');
+    assert.deepEqual(command, ['node', '--max-semi-space-size=2', '--v8-pool-size=1', '/app/bundle/cli.js', 'run', '--config', '/etc/health-sidecar/sidecar.yaml']);
+    // npm start runs the same artifact with the same flags
+    assert.equal(pkg.scripts.start, 'node --max-semi-space-size=2 --v8-pool-size=1 bundle/cli.js run --config config/sidecar.yaml');
     assert.equal(pkg.scripts.prestart, 'npm run build && npm run bundle');
     assert.deepEqual(of(runtime, 'WORKDIR').map((w) => w.args), ['/app']);
     assert.deepEqual(of(runtime, 'ENV').map((e) => e.args), ['NODE_ENV=production MALLOC_ARENA_MAX=2']);
