@@ -123,15 +123,29 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   const needBody = check.expect.bodyContains !== undefined || bodyRegex !== undefined;
   const tls = check.tls;
   const agentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1, scheduling: 'lifo' as const };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent({
-    ...agentOptions,
-    rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
-    ca: tls?.ca,
-    cert: tls?.cert,
-    key: tls?.key,
-    servername: tls?.serverName,
-  });
+  // each agent is made at its first request: an http:// check that is never redirected to https
+  // never holds a TLS agent (its session cache, maps and listeners: ~1.7 KB of heap per check)
+  const agents: http.Agent[] = [];
+  let httpAgent: http.Agent | undefined;
+  let httpsAgent: https.Agent | undefined;
+  const made = <A extends http.Agent>(agent: A): A => {
+    agents.push(agent);
+    lost.watch(agent);
+    return agent;
+  };
+  const agentFor = (isHttps: boolean): http.Agent =>
+    isHttps
+      ? (httpsAgent ??= made(
+          new https.Agent({
+            ...agentOptions,
+            rejectUnauthorized: !(tls?.insecureSkipVerify ?? false),
+            ca: tls?.ca,
+            cert: tls?.cert,
+            key: tls?.key,
+            servername: tls?.serverName,
+          }),
+        ))
+      : (httpAgent ??= made(new http.Agent(agentOptions)));
   const describe = (url: URL) => describeRequest(check.method, url);
   // per-run constants, built once: the parsed target, the request options (node:http and the
   // http instrumentation copy them, never change them) and the redacted "METHOD origin/path"
@@ -141,8 +155,10 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
   // no header declared secret or named like a credential (browsers and curl do the same), and no
   // configured Host (it names the check's origin, not the other one)
   const withoutCredentials = Object.fromEntries(Object.entries(headers).filter(([name]) => !isCredentialHeader(name, check.secretHeaders) && name.toLowerCase() !== 'host'));
-  const httpOptions = { method: check.method, headers, agent: httpAgent };
-  const httpsOptions = { method: check.method, headers, agent: httpsAgent };
+  let httpOptions: http.RequestOptions | undefined;
+  let httpsOptions: http.RequestOptions | undefined;
+  const firstHopOptions = (isHttps: boolean) =>
+    isHttps ? (httpsOptions ??= { method: check.method, headers, agent: agentFor(true) }) : (httpOptions ??= { method: check.method, headers, agent: agentFor(false) });
   const firstHop: Hop = { redirects: 0, method: check.method, body: check.body, credentials: true };
   let targetWhere: { redactor: ProbeContext['redactor']; text: string } | undefined;
   const whereOf = (reply: Reply) => {
@@ -153,12 +169,12 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
     if (targetWhere?.redactor !== context.redactor) targetWhere = { redactor: context.redactor, text: context.redactor.text(describe(target)) };
     return targetWhere.text;
   };
-  const lost = watchIdleSockets([httpAgent, httpsAgent], check.timeout, context);
+  const lost = watchIdleSockets(check.timeout, context);
   // TLS expiry (https): the certificate of the last response's connection, for tls.minValidity and the cert_expiry gauge
   const certs = (context.certExpiry ?? new CertExpiryRegistry()).recorder(check.name, check.kind);
   let lastCertificate: CertExpiry | undefined;
   // healthcheck.connections (the agents' sockets) and healthcheck.http.phase.duration
-  const instruments = probeInstruments(check, context.metrics, () => agentConnections([httpAgent, httpsAgent]));
+  const instruments = probeInstruments(check, context.metrics, () => agentConnections(agents));
 
   interface Hop {
     redirects: number;
@@ -255,8 +271,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
     return new Promise<Reply>((resolve, reject) => {
       if (signal.aborted) return reject(abortError(signal));
       const isHttps = url.protocol === 'https:';
-      const agent = isHttps ? httpsAgent : httpAgent;
-      const options = hop === firstHop ? (isHttps ? httpsOptions : httpOptions) : { method: hop.method, headers: hop.credentials ? headers : withoutCredentials, agent };
+      const options = hop === firstHop ? firstHopOptions(isHttps) : { method: hop.method, headers: hop.credentials ? headers : withoutCredentials, agent: agentFor(isHttps) };
       const started = performance.now();
       const req = (isHttps ? https : http).request(url, options);
       const marks = markRequest(req, isHttps, started);
@@ -374,8 +389,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
     async close() {
       instruments.close();
       lost.close();
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      for (const agent of agents) agent.destroy();
       certs.clear();
     },
   };
@@ -407,9 +421,9 @@ export const httpKind: ProbeKind<HttpCheckConfig> = {
  *    idle timeout, nothing to report. At most one such connect per kept socket,
  *    and a run opens at most one socket, so this never outgrows the probe rate.
  */
-function watchIdleSockets(agents: http.Agent[], timeoutMs: number, context: ProbeContext): { inUse(socket: Socket): void; close(): void } {
+function watchIdleSockets(timeoutMs: number, context: ProbeContext): { watch(agent: http.Agent): void; inUse(socket: Socket): void; close(): void } {
   // nobody to tell (health-sidecar check, bare probes): no watching, no extra connects
-  if (!context.onConnectionLost) return { inUse: () => undefined, close: () => undefined };
+  if (!context.onConnectionLost) return { watch: () => undefined, inUse: () => undefined, close: () => undefined };
   const idle = new WeakSet<Socket>();
   const watched = new WeakSet<Socket>();
   const probes = new Set<Socket>();
@@ -417,7 +431,7 @@ function watchIdleSockets(agents: http.Agent[], timeoutMs: number, context: Prob
   const report = (reason: string) => {
     if (!closed) context.onConnectionLost?.(reason);
   };
-  for (const agent of agents) agent.on('free', (socket: Socket) => idle.add(socket));
+  const onFree = (socket: Socket) => idle.add(socket);
 
   function reconnect(host: string, port: number) {
     const socket = connect({ host, port, timeout: timeoutMs });
@@ -436,6 +450,10 @@ function watchIdleSockets(agents: http.Agent[], timeoutMs: number, context: Prob
   }
 
   return {
+    /** an agent the probe has just made: its sockets become idle when it frees them */
+    watch(agent) {
+      agent.on('free', onFree);
+    },
     inUse(socket) {
       idle.delete(socket);
       if (watched.has(socket)) return;
