@@ -147,6 +147,20 @@ try {
 const loadNote = `Other processes on the machine used ${round(median(foreign), 2)} CPUs (median; max ${round(Math.max(...foreign), 2)}) of ${os.cpus().length} during the measurements (each measurement first waits up to ${QUIET_TIMEOUT_MS / 1000} s for the machine to be quiet).`;
 const params = `the shipped bundle; every server with node ${shipped.nodeArgs.join(' ') || '(default flags)'} and ${Object.entries(shipped.env).map(([k, v]) => `${k}=${v}`).join(' ')}; wrk -t1 -c${CONNECTIONS} -d${DURATION} --latency, server pinned to CPU ${SERVER_CPU ?? '-'}, wrk to CPU ${WRK_CPU ?? '-'}, ${ROUNDS} rounds interleaved`;
 const err = (n) => (samples[n].errors ? ` ${samples[n].errors} non-2xx/socket errors!` : ' 0 errors.');
+/** CPU per /readyz request of `name` at the fixed rate, against the bare server at the same rate */
+const fixedRateFigure = (id, name, what, note) =>
+  figure({
+    id,
+    label: `/readyz CPU per request at a fixed ~${round(median(fixed[name].rps), 0)} req/s ${what}`,
+    unit: 'µs',
+    samples: fixed[name].cpuUs,
+    baselineSamples: fixed.bare.cpuUs,
+    baselineLabel: `bare node:http 'ok' at ~${round(median(fixed.bare.rps), 0)} req/s`,
+    goal: '≤ 1.1× bare',
+    check: (_v, ratio) => ratio <= 1.1,
+    digits: 2,
+    note,
+  });
 const figures = [
   figure({
     id: 'readyz-rps-vs-bare',
@@ -172,30 +186,13 @@ const figures = [
     digits: 2,
     note: 'At saturation (same runs as the throughput figure): utime+stime of the server process (all threads, incl. its probes every 2s) during the wrk run, divided by the requests wrk completed.',
   }),
-  figure({
-    id: 'readyz-cpu-per-request-fixed-rate',
-    label: `/readyz CPU per request at a fixed ~${round(median(fixed.sidecar.rps), 0)} req/s, sidecar with 3 checks`,
-    unit: 'µs',
-    samples: fixed.sidecar.cpuUs,
-    baselineSamples: fixed.bare.cpuUs,
-    baselineLabel: `bare node:http 'ok' at ~${round(median(fixed.bare.rps), 0)} req/s`,
-    goal: '≤ 1.1× bare',
-    check: (_v, ratio) => ratio <= 1.1,
-    digits: 2,
-    note: `Same rate for both (wrk -c${FIXED.connections} with a ${FIXED.delayMs} ms delay() per connection), so neither gets the batching discount of saturation. Achieved rates: sidecar ${fixed.sidecar.rps.map((x) => round(x, 0)).join(', ')}; bare ${fixed.bare.rps.map((x) => round(x, 0)).join(', ')} req/s.`,
-  }),
-  figure({
-    id: 'readyz-cpu-per-request-fixed-rate-kubelet-listener',
-    label: `/readyz CPU per request at a fixed ~${round(median(fixed.kubelet.rps), 0)} req/s on the kubelet listener (own thread, as the deploy kit runs it: --probe-port), sidecar with 3 checks`,
-    unit: 'µs',
-    samples: fixed.kubelet.cpuUs,
-    baselineSamples: fixed.bare.cpuUs,
-    baselineLabel: `bare node:http 'ok' at ~${round(median(fixed.bare.rps), 0)} req/s`,
-    goal: '≤ 1.1× bare',
-    check: (_v, ratio) => ratio <= 1.1,
-    digits: 2,
-    note: `The same 3-check sidecar with server.probeListener {thread: true} (what \`run --probe-port\` sets), /readyz asked on that port; CPU = utime+stime of the whole process (all threads: the listener's thread, the main thread's probes and the state it hands the thread). Same rate and rounds as the row above. Achieved rates: ${fixed.kubelet.rps.map((x) => round(x, 0)).join(', ')} req/s.`,
-  }),
+  fixedRateFigure('readyz-cpu-per-request-fixed-rate', 'sidecar', 'sidecar with 3 checks', `Same rate for both (wrk -c${FIXED.connections} with a ${FIXED.delayMs} ms delay() per connection), so neither gets the batching discount of saturation. Achieved rates: sidecar ${fixed.sidecar.rps.map((x) => round(x, 0)).join(', ')}; bare ${fixed.bare.rps.map((x) => round(x, 0)).join(', ')} req/s.`),
+  fixedRateFigure(
+    'readyz-cpu-per-request-fixed-rate-kubelet-listener',
+    'kubelet',
+    'on the kubelet listener (own thread, as the deploy kit runs it: --probe-port), sidecar with 3 checks',
+    `The same 3-check sidecar with server.probeListener {thread: true} (what \`run --probe-port\` sets), /readyz asked on that port; CPU = utime+stime of the whole process (all threads: the listener's thread, the main thread's probes and the state it hands the thread). Same rate and rounds as the row above. Achieved rates: ${fixed.kubelet.rps.map((x) => round(x, 0)).join(', ')} req/s.`,
+  ),
   figure({
     id: 'readyz-rps-vs-terminus',
     label: '/readyz throughput vs terminus-style (Redis PING per request)',
