@@ -4,7 +4,7 @@
  * exception. The OpenTelemetry API is a no-op until telemetry/sdk registers
  * a provider, so this costs nothing when telemetry is off.
  */
-import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Span, type SpanOptions, type SpanStatus } from '@opentelemetry/api';
 import type { CheckConfig } from '../config/types';
 import type { Probe, ProbeResult } from '../probes/probe';
 import { errorMessage } from '../probes/probe';
@@ -24,6 +24,11 @@ export interface AttemptObserver {
 
 const tracer = () => trace.getTracer('otel-health-sidecar');
 
+/** the status of every successful run and attempt (the SDK copies a status, never keeps the object) */
+const STATUS_OK: SpanStatus = Object.freeze({ code: SpanStatusCode.OK });
+/** addEventListener options of the attempt's abort listener */
+const ONCE = Object.freeze({ once: true as const });
+
 interface AttemptRecord {
   outcome: Outcome;
   message: string;
@@ -36,6 +41,16 @@ export class CheckRunner {
   private policy: CheckPolicy;
   private readonly shutdown = new AbortController();
   private lastFailure = '';
+  /**
+   * The span names and start options of this check's runs (per trigger) and attempts (per
+   * attempt number), built at first use and shared by every span: the check of a runner never
+   * changes (a reload makes a new runner), and the SDK copies the attributes when a span
+   * starts (sanitizeAttributes), so no span can change them.
+   */
+  private readonly runSpanName: string;
+  private readonly attemptSpanName: string;
+  private readonly runSpanOptions = new Map<RunTrigger, SpanOptions>();
+  private readonly attemptSpanOptions: SpanOptions[] = [];
 
   constructor(
     readonly check: CheckConfig,
@@ -44,6 +59,28 @@ export class CheckRunner {
     private readonly observer?: AttemptObserver,
   ) {
     this.policy = this.newPolicy();
+    this.runSpanName = `healthcheck ${check.name}`;
+    this.attemptSpanName = `healthcheck ${check.name} attempt`;
+  }
+
+  private runOptions(trigger: RunTrigger): SpanOptions {
+    let options = this.runSpanOptions.get(trigger);
+    if (!options) {
+      const check = this.check;
+      options = Object.freeze({ kind: SpanKind.INTERNAL, attributes: Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.critical]: check.critical, [ATTR.trigger]: trigger }) });
+      this.runSpanOptions.set(trigger, options);
+    }
+    return options;
+  }
+
+  private attemptOptions(n: number): SpanOptions {
+    let options = this.attemptSpanOptions[n];
+    if (!options) {
+      const check = this.check;
+      options = Object.freeze({ kind: SpanKind.INTERNAL, attributes: Object.freeze({ [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.attempt]: n }) });
+      this.attemptSpanOptions[n] = options;
+    }
+    return options;
   }
 
   get breaker(): BreakerState {
@@ -59,15 +96,16 @@ export class CheckRunner {
   /** `retry: false`: one attempt through breaker → timeout (the confirmation runs of an event episode). */
   async run(trigger: RunTrigger, options?: { retry?: boolean }): Promise<RunResult> {
     const check = this.check;
+    // every run is a trace of its own, whatever context started it (an event-triggered re-probe
+    // starts from a driver callback that still carries an earlier attempt's span): the active
+    // context without its span (the SDK's `root: true`, without a new context when there is no
+    // span to take out, as for a scheduled run)
+    const active = context.active();
+    const parent = trace.getSpan(active) ? trace.deleteSpan(active) : active;
     return tracer().startActiveSpan(
-      `healthcheck ${check.name}`,
-      {
-        kind: SpanKind.INTERNAL,
-        // every run is a trace of its own, whatever context started it (an event-triggered
-        // re-probe starts from a driver callback that still carries an earlier attempt's span)
-        root: true,
-        attributes: { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.critical]: check.critical, [ATTR.trigger]: trigger },
-      },
+      this.runSpanName,
+      this.runOptions(trigger),
+      parent,
       async (span) => {
         const startedAt = Date.now();
         let attempts = 0;
@@ -83,10 +121,8 @@ export class CheckRunner {
               latencyMs = record.ms;
             });
           }, this.shutdown.signal);
-          const response = answer.response ? { response: answer.response } : {};
-          result = answer.ok
-            ? { ok: true, outcome: 'success', message: answer.message, ...response }
-            : { ok: false, outcome: 'failure', message: answer.message, errorCode: PROBE_ERROR.unhealthy, ...response };
+          result = answer.ok ? { ok: true, outcome: 'success', message: answer.message } : { ok: false, outcome: 'failure', message: answer.message, errorCode: PROBE_ERROR.unhealthy };
+          if (answer.response) result.response = answer.response;
         } catch (err) {
           if (isBreakerRejection(err)) {
             // with the run's span active: the metrics take their exemplar from it
@@ -104,14 +140,27 @@ export class CheckRunner {
         }
         if (!result.ok && result.outcome !== 'rejected') this.lastFailure = result.message;
         const breaker = breakerState(policy.breaker);
-        span.setAttributes({ [ATTR.outcome]: result.outcome, [ATTR.attempts]: attempts, [ATTR.breakerState]: breaker });
+        span.setAttribute(ATTR.outcome, result.outcome);
+        span.setAttribute(ATTR.attempts, attempts);
+        span.setAttribute(ATTR.breakerState, breaker);
         if (result.errorCode) span.setAttribute(SEMCONV.errorType, result.errorCode);
-        if (result.ok) span.setStatus({ code: SpanStatusCode.OK });
+        if (result.ok) span.setStatus(STATUS_OK);
         else span.setStatus({ code: SpanStatusCode.ERROR, message: result.message });
         const { traceId, spanId, traceFlags } = span.spanContext();
         span.end();
-        const ids = /^0+$/.test(traceId) ? {} : { traceId, spanId, traceFlags };
-        return { ...result, latencyMs, attempts, startedAt, finishedAt: Date.now(), breaker, ...ids };
+        // completed in place (same keys, same order as a spread copy would have): one object per run
+        const run = result as RunResult;
+        run.latencyMs = latencyMs;
+        run.attempts = attempts;
+        run.startedAt = startedAt;
+        run.finishedAt = Date.now();
+        run.breaker = breaker;
+        if (!/^0+$/.test(traceId)) {
+          run.traceId = traceId;
+          run.spanId = spanId;
+          run.traceFlags = traceFlags;
+        }
+        return run;
       },
     );
   }
@@ -125,8 +174,8 @@ export class CheckRunner {
   private attempt(n: number, signal: AbortSignal, record: (attempt: AttemptRecord) => void): Promise<ProbeResult> {
     const check = this.check;
     return tracer().startActiveSpan(
-      `healthcheck ${check.name} attempt`,
-      { kind: SpanKind.INTERNAL, attributes: { [ATTR.name]: check.name, [ATTR.kind]: check.kind, [ATTR.attempt]: n } },
+      this.attemptSpanName,
+      this.attemptOptions(n),
       async (span: Span) => {
         const started = performance.now();
         let finished = false;
@@ -134,10 +183,10 @@ export class CheckRunner {
           if (finished) return;
           finished = true;
           const ms = performance.now() - started;
-          record({ outcome, message, ms, ...(code ? { code } : {}) });
+          record(code ? { outcome, message, ms, code } : { outcome, message, ms });
           span.setAttribute(ATTR.outcome, outcome);
           if (code) span.setAttribute(SEMCONV.errorType, code);
-          span.setStatus(outcome === 'success' ? { code: SpanStatusCode.OK } : { code: SpanStatusCode.ERROR, message });
+          span.setStatus(outcome === 'success' ? STATUS_OK : { code: SpanStatusCode.ERROR, message });
           span.end();
           // with this attempt's span active even when an abort event (another context) finished it:
           // the metrics take their exemplar (trace id, span id) from the active span. After the
@@ -150,7 +199,7 @@ export class CheckRunner {
         const onAbort = () =>
           finish(this.shutdown.signal.aborted ? 'failure' : 'timeout', this.shutdown.signal.aborted ? 'cancelled: shutting down' : `timed out after ${check.timeout}ms`, this.shutdown.signal.aborted ? PROBE_ERROR.failed : PROBE_ERROR.timeout);
         if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
+        else signal.addEventListener('abort', onAbort, ONCE);
         try {
           const answer = await this.probe.run(signal);
           finish(answer.ok ? 'success' : 'failure', answer.message, answer.ok ? undefined : PROBE_ERROR.unhealthy);

@@ -21,6 +21,7 @@
  */
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenUnbound } from './probe';
 
 export const HTTP_PHASES = ['dns', 'connect', 'tls', 'ttfb', 'transfer'] as const;
 export type HttpPhase = (typeof HTTP_PHASES)[number];
@@ -86,7 +87,8 @@ export function runPhases(hops: readonly HopMarks[]): PhaseDurations {
  */
 export function markRequest(req: ClientRequest, https: boolean, start: number): HopMarks {
   const marks: HopMarks = { start, https };
-  req.once('socket', (socket: Socket) => {
+  // fired once per request each; the listeners only take times (see listenUnbound)
+  listenUnbound(req, 'socket', (socket: Socket) => {
     // reusedSocket is set only for a socket taken from the free list; one handed straight from
     // the previous request to a queued one (a redirect on the same origin) is open already as well
     marks.reused = req.reusedSocket || !socket.connecting;
@@ -101,7 +103,7 @@ export function markRequest(req: ClientRequest, https: boolean, start: number): 
     }
     // ahead of the HTTP parser's listener, which emits 'response' from inside its own
     socket.prependOnceListener('data', onData);
-    req.once('close', () => {
+    listenUnbound(req, 'close', () => {
       socket.removeListener('lookup', onLookup);
       socket.removeListener('connect', onConnect);
       socket.removeListener('secureConnect', onSecure);

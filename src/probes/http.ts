@@ -9,9 +9,9 @@ import { ALWAYS_SECRET_HEADERS, headerSecrets, isCredentialHeader, urlSecrets } 
 import type { KindCheckConfig } from '../config/types';
 import { ProbeFailure, PROBE_ERROR, probeErrorCode } from '../errors';
 import { REDACTED } from '../redact';
-import { HTTP_PHASES, markRequest, runPhases, type HopMarks, type PhaseDurations } from './http-phases';
+import { HTTP_PHASES, markRequest, runPhases, type HopMarks, type HttpPhase, type PhaseDurations } from './http-phases';
 import { probeInstruments, type ConnectionCounts } from './instruments';
-import { abortError, errorMessage, hardClose, isStaleConnectionError, type Probe, type ProbeContext, type ProbeKind, type ProbeResponse } from './probe';
+import { abortError, errorMessage, hardClose, isStaleConnectionError, listenUnbound, type Probe, type ProbeContext, type ProbeKind, type ProbeResponse } from './probe';
 import { CertExpiryRegistry, certificateExpiry, minValidityVerdict, type CertExpiry } from './tls-expiry';
 
 /** an allowed redirect host: name or IP, optional :port, optional leading *. wildcard; IPv6 in brackets */
@@ -206,25 +206,20 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
       if (ms !== undefined) instruments.recordPhase(phase, ms / 1000);
     }
     if (span) {
-      hops.forEach((marks, index) => {
-        const single = runPhases([marks]);
-        const ends: Record<string, number | undefined> = {
-          dns: marks.lookup ?? (marks.connect !== undefined ? marks.start : undefined),
-          connect: marks.connect,
-          tls: marks.secure,
-          ttfb: marks.firstByte,
-          transfer: marks.end,
-        };
+      for (let index = 0; index < hops.length; index++) {
+        const marks = hops[index]!;
+        // one hop (the usual run): its phases are the run's
+        const single = hops.length === 1 ? phases : runPhases([marks]);
         for (const phase of HTTP_PHASES) {
           const ms = single[phase];
-          const at = ends[phase];
+          const at = phaseEnd(marks, phase);
           if (ms === undefined || at === undefined) continue;
-          span.addEvent(`http.phase.${phase}`, { 'healthcheck.http.phase.duration_ms': round(ms), 'healthcheck.http.hop': index, 'healthcheck.http.connection': marks.reused ? 'reused' : 'new' }, performance.timeOrigin + at);
+          span.addEvent(PHASE_EVENT[phase], { 'healthcheck.http.phase.duration_ms': round(ms), 'healthcheck.http.hop': index, 'healthcheck.http.connection': marks.reused ? 'reused' : 'new' }, performance.timeOrigin + at);
         }
-      });
+      }
       for (const phase of HTTP_PHASES) {
         const ms = phases[phase];
-        if (ms !== undefined) span.setAttribute(`healthcheck.http.phase.${phase}_ms`, round(ms));
+        if (ms !== undefined) span.setAttribute(PHASE_ATTRIBUTE[phase], round(ms));
       }
     }
     return phases;
@@ -276,7 +271,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
       const req = (isHttps ? https : http).request(url, options);
       const marks = markRequest(req, isHttps, started);
       hops.push(marks);
-      req.once('socket', lost.inUse);
+      listenUnbound(req, 'socket', lost.inUse);
       let settled = false;
       let responded = false;
       const settle = (outcome: () => void) => {
@@ -309,8 +304,11 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
           marks.end ??= performance.now();
           return { status, body, bytes, url, method: hop.method, redirects: hop.redirects };
         };
-        res.once('error', (err) => settle(() => reject(err)));
-        res.once('aborted', () => settle(() => reject(new ProbeFailure(PROBE_ERROR.protocol, 'response aborted mid-body'))));
+        // the response's listeners only settle this promise (listenUnbound); 'error' and 'response'
+        // of the request stay bound to its context: they may send the next request (a retry on a
+        // fresh connection, a redirect), whose client span is a child of the attempt's
+        listenUnbound(res, 'error', (err: Error) => settle(() => reject(err)));
+        listenUnbound(res, 'aborted', () => settle(() => reject(new ProbeFailure(PROBE_ERROR.protocol, 'response aborted mid-body'))));
         if (check.followRedirects !== false && status >= 300 && status < 400 && location) {
           res.resume();
           let next: { url: URL; hop: Hop };
@@ -323,13 +321,13 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
         }
         if (!needBody) {
           // drain so the keep-alive socket can be reused, counting what arrives
-          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-          res.once('end', () => settle(() => resolve(done(''))));
+          listenUnbound(res, 'data', (chunk: Buffer) => (bytes += chunk.length));
+          listenUnbound(res, 'end', () => settle(() => resolve(done(''))));
           return;
         }
         const chunks: Buffer[] = [];
         let size = 0;
-        res.on('data', (chunk: Buffer) => {
+        listenUnbound(res, 'data', (chunk: Buffer) => {
           if (size >= MAX_BODY_BYTES) return;
           chunks.push(chunk);
           size += chunk.length;
@@ -339,7 +337,7 @@ function createHttpProbe(check: HttpCheckConfig, context: ProbeContext): Probe {
             req.destroy(); // enough to judge; do not read an unbounded body
           }
         });
-        res.once('end', () => settle(() => resolve(done(Buffer.concat(chunks).toString('utf8')))));
+        listenUnbound(res, 'end', () => settle(() => resolve(done(Buffer.concat(chunks).toString('utf8')))));
       });
       if (hop.body !== undefined) req.end(hop.body);
       else req.end();
@@ -485,6 +483,26 @@ function watchIdleSockets(timeoutMs: number, context: ProbeContext): { watch(age
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** the span event and attribute names of each phase, built once */
+const PHASE_EVENT = Object.freeze(Object.fromEntries(HTTP_PHASES.map((phase) => [phase, `http.phase.${phase}`])) as Record<HttpPhase, string>);
+const PHASE_ATTRIBUTE = Object.freeze(Object.fromEntries(HTTP_PHASES.map((phase) => [phase, `healthcheck.http.phase.${phase}_ms`])) as Record<HttpPhase, string>);
+
+/** when a phase of one request ended (performance.now() ms), or undefined when it did not happen */
+function phaseEnd(marks: HopMarks, phase: HttpPhase): number | undefined {
+  switch (phase) {
+    case 'dns':
+      return marks.lookup ?? (marks.connect !== undefined ? marks.start : undefined);
+    case 'connect':
+      return marks.connect;
+    case 'tls':
+      return marks.secure;
+    case 'ttfb':
+      return marks.firstByte;
+    case 'transfer':
+      return marks.end;
+  }
+}
 
 /** What /health/{check} shows of the last answer: status, body bytes read, redirects followed, whether the last request reused a connection, and the phases (ms). */
 function responseFacts(reply: { status: number; bytes: number; redirects: number }, phases: PhaseDurations, last: HopMarks | undefined): ProbeResponse {

@@ -4,6 +4,7 @@
  * answers wrongly resolves `{ ok: false }`; one that cannot be reached rejects.
  * Either way the runner turns it into data; callers never see exceptions.
  */
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { CheckConfig, CheckKindSpec } from '../config/types';
 import { ProbeFailure } from '../errors';
@@ -59,6 +60,21 @@ export interface ProbeKind<C extends CheckConfig = CheckConfig> extends CheckKin
   target(check: C): string;
   /** the check as admin diagnostics show it: secret fields masked (Redactor.value then runs over it as well) */
   redact(check: C, redactor: Redactor): object;
+}
+
+/**
+ * Add `listener` with the method of the emitter's class, past a method patched
+ * onto the instance. The http instrumentation binds every ClientRequest and
+ * IncomingMessage it traces to the request's context by patching their
+ * on/once/… methods: each listener added through them costs a wrapper closure,
+ * a WeakMap entry and, at each call, a context switch (another closure and an
+ * arguments array). A listener that starts nothing (no span, no request) and
+ * only settles the probe's own promise needs no context: the code awaiting that
+ * promise resumes in its own. For events an emitter fires at most once per
+ * request (socket, close, end, aborted) or whose later calls the listener ignores.
+ */
+export function listenUnbound(emitter: EventEmitter, event: string, listener: (...args: any[]) => void): void {
+  (Object.getPrototypeOf(emitter) as EventEmitter).on.call(emitter, event, listener);
 }
 
 /** Reject with the signal's reason as soon as it aborts. */

@@ -264,6 +264,40 @@ const PROBE = {
 
 // ---- the recorders ------------------------------------------------------------
 
+/** A counter's `add`, for the per-probe counters (deferredCounter). */
+export interface CounterAdd {
+  add(value: number, attributes: Attributes): void;
+}
+
+/**
+ * A counter whose increments are summed here, per attribute object, and handed
+ * to the SDK at collection time, just before it reads its sync instruments (a
+ * batch callback on `hook`, an observable of the same Meter: the SDK runs the
+ * Meter's callbacks first, then collects). The SDK hashes the attribute set of
+ * every add (keys sorted, a JSON string, an array per key): a probe's counter
+ * increments then cost a Map update instead. The sums exported are the same:
+ * what was added before a collection is in it. Frozen attribute objects only
+ * (the per-check sets, reused by every record); any other add goes straight to
+ * the counter. Series a collection creates keep the order of their first add.
+ */
+export function deferredCounter(meter: Meter, counter: Counter, hook: ObservableGauge): CounterAdd {
+  const pending = new Map<Attributes, number>();
+  meter.addBatchObservableCallback(() => {
+    if (pending.size === 0) return;
+    for (const [attributes, value] of pending) counter.add(value, attributes);
+    pending.clear();
+  }, [hook]);
+  return {
+    add(value, attributes) {
+      if (!Object.isFrozen(attributes)) {
+        counter.add(value, attributes);
+        return;
+      }
+      pending.set(attributes, (pending.get(attributes) ?? 0) + value);
+    },
+  };
+}
+
 export type HealthInstruments = Instruments<typeof HEALTH>;
 export type SloInstruments = Instruments<typeof SLO>;
 export type ServerInstruments = Instruments<typeof SERVER>;

@@ -3,9 +3,10 @@
  * itself is server/metrics-route.ts).
  *
  * Per attempt (AttemptObserver): one histogram record and, when the attempt
- * reached the dependency, one counter increment. Everything else is an
- * observable gauge read from the HealthStore at collection time (a scrape),
- * so a probe pays for nothing but the two records.
+ * reached the dependency, one counter increment (summed here and handed to the
+ * SDK when a collection starts: instruments.ts deferredCounter). Everything else
+ * is an observable gauge read from the HealthStore at collection time (a
+ * scrape), so a probe pays for nothing but the two records.
  *
  * Prometheus names follow the OpenTelemetry→Prometheus compatibility rules
  * (the same names the Collector's prometheus exporter produces): `.` → `_`,
@@ -33,7 +34,7 @@ import { BREAKER_STATE_VALUE, type BreakerState } from '../policy/build';
 import { ExemplarStore } from './exemplars';
 import { prometheusBaseName } from './prometheus-names';
 import { negotiateMetricsFormat, OPENMETRICS_CONTENT_TYPE, serializeOpenMetrics, type MetricsFormat } from './openmetrics';
-import { healthInstruments, type HealthInstruments } from './instruments';
+import { deferredCounter, healthInstruments, type CounterAdd, type HealthInstruments } from './instruments';
 import { ATTR, ATTR_EXTRA, METRIC, PROBE_DURATION_BUCKETS } from './semconv';
 
 /** The View that gives the probe histogram buckets tuned for 1 ms … 10 s. */
@@ -89,9 +90,12 @@ export class HealthMetrics implements AttemptObserver {
   /** the latest sampled trace per probe-duration series and bucket (bounded) */
   readonly exemplars = new ExemplarStore({ boundaries: PROBE_DURATION_BUCKETS });
   private readonly attemptAttributeCache = new WeakMap<CheckConfig, AttemptAttributes>();
+  /** healthcheck.probe.attempts, summed here and handed to the SDK at collection (instruments.ts deferredCounter) */
+  private readonly attempts: CounterAdd;
 
   constructor(private readonly meter: Meter) {
     this.instruments = healthInstruments(meter);
+    this.attempts = deferredCounter(meter, this.instruments.probeAttempts, this.instruments.status);
     // Export the counters from the start (value 0) so increase() and alerts work from the first scrape.
     this.instruments.exportFailures.add(0, { [ATTR_EXTRA.telemetrySignal]: 'traces' });
   }
@@ -103,7 +107,7 @@ export class HealthMetrics implements AttemptObserver {
     this.instruments.probeDuration.record(seconds, withOutcome);
     // the runner calls this with the attempt's span active (the run's span for a breaker rejection)
     this.exemplars.offer(seconds, withOutcome, trace.getSpanContext(context.active()));
-    if (outcome !== 'rejected') this.instruments.probeAttempts.add(1, attributes.check);
+    if (outcome !== 'rejected') this.attempts.add(1, attributes.check);
   }
 
   /** A breaker changed state (AttemptObserver); an admin reset reports closed, which counts only when it was not closed. */

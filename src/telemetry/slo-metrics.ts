@@ -23,7 +23,7 @@ import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { History } from '../health/history';
 import { sloGaugeValues, type SloGaugeCheck, type SloGaugeValues } from '../health/slo-gauges';
 import type { HealthStore, Outcome } from '../health/state';
-import { sloInstruments, type SloInstruments } from './instruments';
+import { deferredCounter, sloInstruments, type CounterAdd, type SloInstruments } from './instruments';
 import { ATTR } from './semconv';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'failure', 'timeout', 'rejected'];
@@ -48,6 +48,8 @@ export class SloMetrics {
   /** frozen attribute sets of the run counter per check and outcome */
   private readonly runAttributes = new Map<string, Readonly<Record<Outcome, Readonly<Record<string, string>>>>>();
   private cache: { at: number; key: string; withHistory: number; values: SloGaugeValues[] } | undefined;
+  /** healthcheck.runs per run, summed here and handed to the SDK at collection (instruments.ts deferredCounter) */
+  private readonly runCounts: CounterAdd;
   /** how many times the gauge values were computed (tests, diagnostics) */
   computations = 0;
 
@@ -58,6 +60,7 @@ export class SloMetrics {
     this.refreshMs = options.refreshMs ?? SLO_REFRESH_MS;
     this.now = options.now ?? Date.now;
     this.instruments = sloInstruments(meter);
+    this.runCounts = deferredCounter(meter, this.instruments.runs, this.instruments.objective);
   }
 
   /** Start counting runs and reporting the gauges of `source`; returns a function that stops both. */
@@ -68,7 +71,7 @@ export class SloMetrics {
     };
     preset();
     const stopChange = source.store.onChange(preset);
-    const stopRecord = source.store.onRecord((name, run) => runs.add(1, this.attributesOf(name)[run.outcome]));
+    const stopRecord = source.store.onRecord((name, run) => this.runCounts.add(1, this.attributesOf(name)[run.outcome]));
     const callback: BatchObservableCallback = (result) => {
       for (const v of this.values(source)) {
         const base = { [ATTR.name]: v.name, [ATTR.sloWindow]: v.sloWindow };
