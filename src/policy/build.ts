@@ -38,7 +38,7 @@ import type { ProbeResult } from '../probes/probe';
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
 export interface CheckPolicy {
-  /** retry → breaker → timeout */
+  /** retry → breaker → timeout (breaker → timeout when retry.attempts is 1: `single`) */
   policy: IPolicy;
   /** breaker → timeout, one attempt (same breaker instance as `policy`) */
   single: IPolicy;
@@ -76,7 +76,10 @@ export function buildPolicy(config: Pick<PolicyConfig, 'timeout' | 'retry' | 'br
   // costs a DOMException (with its stack) per attempt. Every probe removes its abort listeners when it
   // settles, so an abort after the call has returned reaches no one; the timeout still aborts at once.
   const perAttemptTimeout = timeout(config.timeout, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
-  return { policy: wrap(retryPolicy, breaker, perAttemptTimeout), single: wrap(breaker, perAttemptTimeout), retry: retryPolicy, breaker };
+  const single = wrap(breaker, perAttemptTimeout);
+  // One attempt in all (retry.attempts 1): the retry policy would only run it once more through its
+  // executor, with the same result or error, and never retry; `single` is that run without it.
+  return { policy: config.retry.attempts > 1 ? wrap(retryPolicy, breaker, perAttemptTimeout) : single, single, retry: retryPolicy, breaker };
 }
 
 /** Rejected because the breaker is open (or isolated): no call was made. */
