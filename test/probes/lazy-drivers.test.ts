@@ -38,6 +38,13 @@ function drivers(loaded: Loaded): string[] {
   return [...found].sort();
 }
 
+/** Runs `program` in a fresh node process (node -e) and parses the JSON it writes to stdout. */
+function evalJson<T>(program: string): T {
+  const child = spawnSync(process.execPath, ['-e', program], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout) as T;
+}
+
 /** Runs the compiled CLI on `checks` until /readyz is 200, stops it with SIGTERM, returns what it had loaded. */
 async function loadedByRun(checks: string): Promise<Loaded> {
   ensureBuilt();
@@ -103,9 +110,7 @@ describe('pg without node\'s fetch implementation (src/probes/pg-driver.ts)', ()
       ${load};
       process.stdout.write(JSON.stringify({ undici: process.moduleLoadList.filter((m) => m.includes('undici')), navigator: typeof globalThis.navigator }));
     `;
-    const child = spawnSync(process.execPath, ['-e', program], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(child.status, 0, child.stderr);
-    return JSON.parse(child.stdout) as { undici: string[]; navigator: string };
+    return evalJson<{ undici: string[]; navigator: string }>(program);
   }
   const nodeMajor = Number(process.versions.node.split('.')[0]);
 
@@ -144,9 +149,7 @@ describe('node:dns resolver loads with a dns check only', () => {
       process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule ')).map((m) => m.slice(13))));
       process.exit(0);
     `;
-    const child = spawnSync(process.execPath, ['-e', program], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(child.status, 0, child.stderr);
-    return JSON.parse(child.stdout) as string[];
+    return evalJson<string[]>(program);
   }
 
   test('an HTTP check loads no dns module; a dns check loads dns and its promises API', () => {
