@@ -49,7 +49,7 @@ function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
     group.seconds.push(seconds);
   };
 
-  const post = (message: FromKubeletThread) => port.postMessage(message);
+  const post = (message: FromKubeletThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
 
   function sendJson(res: ServerResponse, status: number, code: string, message: string): void {
     const body = JSON.stringify({ error: { code, message } });
@@ -130,7 +130,7 @@ function serveKubelet(data: KubeletThreadData, port: MessagePort): void {
     if (durations.size === 0) return;
     const groups = [...durations.values()].map(({ method, route, status, seconds }) => [method, route, status, Float64Array.from(seconds)] as [string, string, number, Float64Array]);
     durations = new Map();
-    port.postMessage({ type: 'records', groups } satisfies FromKubeletThread, groups.map((g) => g[3].buffer as ArrayBuffer));
+    post({ type: 'records', groups }, groups.map((g) => g[3].buffer as ArrayBuffer));
   };
   const flushing = setInterval(flush, 1000);
   flushing.unref();
